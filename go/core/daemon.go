@@ -1,0 +1,41 @@
+package core
+
+import (
+	"context"
+	"time"
+
+	"github.com/docker/docker/libcontainerd/supervisor"
+)
+
+// Daemon is a containerd started and supervised by Moby's supervisor, as
+// dockerd does when it is given no containerd address.
+type Daemon struct {
+	d      supervisor.Daemon
+	cancel context.CancelFunc
+}
+
+// StartDaemon starts containerd (root/daemon, state/daemon, socket
+// state/containerd.sock) and waits until it serves.
+func StartDaemon(root, state, logLevel string) (*Daemon, error) {
+	captureDaemonOutput()
+	ctx, cancel := context.WithCancel(context.Background())
+	opts := []supervisor.DaemonOpt{supervisor.WithCRIDisabled()}
+	if logLevel != "" {
+		opts = append(opts, supervisor.WithLogLevel(logLevel))
+	}
+	d, err := supervisor.Start(ctx, root, state, opts...)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return &Daemon{d: d, cancel: cancel}, nil
+}
+
+// Address is the containerd socket path.
+func (d *Daemon) Address() string { return d.d.Address() }
+
+// Stop asks containerd to quit and waits for the supervisor to finish.
+func (d *Daemon) Stop(timeout time.Duration) error {
+	d.cancel()
+	return d.d.WaitTimeout(timeout)
+}

@@ -1,0 +1,125 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/errdefs"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Code is an error class as it crosses the C ABI. The numbers are part of the
+// ABI (include/pylibctrd.h) and must not change.
+type Code int
+
+const (
+	CodeOK Code = iota
+	CodeUnknown
+	CodeNotFound
+	CodeConflict
+	CodeAlreadyExists
+	CodeInvalidParameter
+	CodeFailedPrecondition
+	CodeUnavailable
+	CodeDeadline
+	CodeCanceled
+	CodeNotImplemented
+	CodeSystem
+	CodeForbidden
+	CodeInvalidHandle
+	CodeClosed
+	CodePanic
+)
+
+// classed is an error of our own making (bad handle, closed client, bad input).
+type classed struct {
+	code Code
+	msg  string
+}
+
+func (e *classed) Error() string { return e.msg }
+
+// Errorf makes an error of the given class.
+func Errorf(code Code, format string, args ...any) error {
+	return &classed{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// Classify maps an error to its class, preferring Moby's errdefs (what dockerd
+// sees) and falling back to containerd's errdefs and raw gRPC codes.
+func Classify(err error) Code {
+	if err == nil {
+		return CodeOK
+	}
+	var own *classed
+	if errors.As(err, &own) {
+		return own.code
+	}
+	switch {
+	case errdefs.IsNotFound(err):
+		return CodeNotFound
+	case errdefs.IsConflict(err):
+		return CodeConflict
+	case errdefs.IsInvalidParameter(err):
+		return CodeInvalidParameter
+	case errdefs.IsUnavailable(err):
+		return CodeUnavailable
+	case errdefs.IsForbidden(err), errdefs.IsUnauthorized(err):
+		return CodeForbidden
+	case errdefs.IsNotImplemented(err):
+		return CodeNotImplemented
+	case errdefs.IsSystem(err), errdefs.IsDataLoss(err):
+		return CodeSystem
+	case errdefs.IsCancelled(err):
+		return CodeCanceled
+	case errdefs.IsDeadline(err):
+		return CodeDeadline
+	case errdefs.IsUnknown(err):
+		return CodeUnknown
+	}
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return CodeNotFound
+	case cerrdefs.IsAlreadyExists(err):
+		return CodeAlreadyExists
+	case cerrdefs.IsFailedPrecondition(err):
+		return CodeFailedPrecondition
+	case cerrdefs.IsInvalidArgument(err):
+		return CodeInvalidParameter
+	case cerrdefs.IsUnavailable(err):
+		return CodeUnavailable
+	case cerrdefs.IsNotImplemented(err):
+		return CodeNotImplemented
+	case cerrdefs.IsCanceled(err), errors.Is(err, context.Canceled):
+		return CodeCanceled
+	case cerrdefs.IsDeadlineExceeded(err), errors.Is(err, context.DeadlineExceeded):
+		return CodeDeadline
+	}
+	if s, ok := status.FromError(err); ok {
+		switch s.Code() {
+		case codes.NotFound:
+			return CodeNotFound
+		case codes.AlreadyExists:
+			return CodeAlreadyExists
+		case codes.FailedPrecondition:
+			return CodeFailedPrecondition
+		case codes.InvalidArgument, codes.OutOfRange:
+			return CodeInvalidParameter
+		case codes.Unavailable:
+			return CodeUnavailable
+		case codes.DeadlineExceeded:
+			return CodeDeadline
+		case codes.Canceled:
+			return CodeCanceled
+		case codes.Unimplemented:
+			return CodeNotImplemented
+		case codes.PermissionDenied, codes.Unauthenticated:
+			return CodeForbidden
+		case codes.Internal, codes.DataLoss:
+			return CodeSystem
+		}
+	}
+	return CodeUnknown
+}

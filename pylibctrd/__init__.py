@@ -1,0 +1,26 @@
+"""pylibctrd: Moby's real libcontainerd (Go), importable from Python.
+
+    import pylibctrd
+    with pylibctrd.Client.connect(backend=recorder) as client:   # embedded containerd
+        ctr = client.new_container("demo", pylibctrd.container_spec(rootfs, ["echo", "hi"]))
+"""
+
+from __future__ import annotations
+
+from . import errors, stdio
+from .client import RUNC_V2, Client, Container, Process, Task
+from .daemon import Daemon, default_daemon
+from .events import Backend, Recorder
+from .rootfs import busybox_rootfs
+from .spec import container_spec, default_spec, process_spec
+from .stdio import AttachStdio as StdioCallback
+from .types import (
+    DirectIO, EventInfo, EventType, ExitStatus, ProcessInfo, Stats, Status, Version,
+)
+
+__all__ = [
+    "RUNC_V2", "Backend", "Client", "Container", "Daemon", "DirectIO", "EventInfo", "EventType",
+    "ExitStatus", "Process", "ProcessInfo", "Recorder", "Stats", "Status", "StdioCallback",
+    "Task", "Version", "busybox_rootfs", "container_spec", "default_daemon", "default_spec",
+    "errors", "process_spec", "stdio",
+]

@@ -1,0 +1,97 @@
+"""containerd started and supervised by Moby's libcontainerd/supervisor."""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from pathlib import Path
+
+from . import _ffi
+
+#: Where the embedded default lives, like dockerd's /var/lib/docker/containerd
+#: and /var/run/docker/containerd (override with PYLIBCTRD_ROOT / PYLIBCTRD_EXEC_ROOT).
+DEFAULT_ROOT = "/var/lib/pylibctrd"
+DEFAULT_EXEC_ROOT = "/run/pylibctrd"
+
+
+def default_root_dir() -> str:
+    return os.path.join(os.environ.get("PYLIBCTRD_ROOT", DEFAULT_ROOT), "containerd")
+
+
+def default_state_dir() -> str:
+    return os.path.join(os.environ.get("PYLIBCTRD_EXEC_ROOT", DEFAULT_EXEC_ROOT), "containerd")
+
+
+def _stop(handle: int, timeout: float) -> None:
+    try:
+        _ffi.call("daemon_stop", handle, int(timeout * 1000))
+    finally:
+        _ffi.release(handle)
+
+
+class Daemon:
+    """A containerd child process, restarted by Moby's supervisor if it dies.
+
+    Its socket is `<state_dir>/containerd.sock`; containerd keeps its data in
+    `<root_dir>/daemon` and `<state_dir>/daemon`, as under dockerd. An already
+    running containerd recorded in `<state_dir>/containerd.pid` is adopted.
+    """
+
+    def __init__(self, handle: int, address: str, root_dir: str, state_dir: str) -> None:
+        self.address = address
+        self.root_dir = root_dir
+        self.state_dir = state_dir
+        self._handle = handle
+        self._finalizer = weakref.finalize(self, _stop, handle, 20.0)
+
+    @classmethod
+    def start(cls, root_dir: str | os.PathLike[str], state_dir: str | os.PathLike[str], *,
+              log_level: str | None = None) -> Daemon:
+        """Start containerd (CRI disabled, as dockerd does) and wait until it serves."""
+        root, state = os.fspath(root_dir), os.fspath(state_dir)
+        for name, value in (("root_dir", root), ("state_dir", state)):
+            if not os.path.isabs(value):
+                raise ValueError(f"{name} must be an absolute path, got {value!r}")
+        Path(root).mkdir(parents=True, exist_ok=True)
+        handle, address = _ffi.call(
+            "daemon_start", _ffi.cstr(root, "root_dir"), _ffi.cstr(state, "state_dir"),
+            _ffi.cstr(log_level or "", "log_level"),
+        )
+        daemon = cls(handle, (address or b"").decode(), root, state)
+        _ffi.close_at_exit(daemon)
+        return daemon
+
+    @property
+    def running(self) -> bool:
+        return self._finalizer.alive
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop containerd (SIGTERM, then SIGKILL after 15s, as Moby does)."""
+        if self._finalizer.detach() is not None:
+            _stop(self._handle, timeout)
+
+    close = stop
+
+    def __enter__(self) -> Daemon:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<Daemon address={self.address!r} running={self.running}>"
+
+
+_default: Daemon | None = None
+_default_lock = threading.Lock()
+
+
+def default_daemon() -> Daemon:
+    """The process-wide embedded containerd, started on first use and stopped
+    at interpreter exit (what dockerd does without --containerd)."""
+    global _default
+    with _default_lock:
+        if _default is None or not _default.running:
+            _default = Daemon.start(default_root_dir(), default_state_dir())
+        return _default

@@ -1,0 +1,185 @@
+"""Process stdio: the FIFO streams libcontainerd hands to an attach callback,
+as Python binary file objects, and helpers for the common cases.
+
+An attach callback (`attach_stdio=`) receives a `DirectIO` and returns it; it
+runs synchronously inside `new_task`/`exec`/`attach_task`, so it should start
+readers (threads) rather than read to the end itself. Passing
+`attach_stdio=None` drains and drops the output natively (no Python threads),
+and closes stdin.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import threading
+from typing import IO, Any, Callable
+
+from . import _ffi
+from .types import DirectIO
+
+AttachStdio = Callable[[DirectIO], object]
+
+
+class _Stream(io.RawIOBase):
+    """One FIFO end owned by Go, read or written through the C ABI."""
+
+    def __init__(self, handle: int, writable: bool) -> None:
+        super().__init__()
+        self._handle = handle
+        self._writable = writable
+
+    def readable(self) -> bool:
+        return not self._writable
+
+    def writable(self) -> bool:
+        return self._writable
+
+    def readinto(self, buffer: Any) -> int:
+        self._checkClosed()  # type: ignore[attr-defined]
+        view = memoryview(buffer).cast("B")
+        if len(view) == 0:
+            return 0
+        ffi = _ffi.native().ffi
+        n, _ = _ffi.call("stream_read", self._handle, ffi.from_buffer(view), len(view))
+        return n
+
+    def write(self, data: Any) -> int:
+        self._checkClosed()  # type: ignore[attr-defined]
+        view = memoryview(data).cast("B")
+        if len(view) == 0:
+            return 0
+        ffi = _ffi.native().ffi
+        n, _ = _ffi.call("stream_write", self._handle, ffi.from_buffer(view), len(view))
+        return n
+
+    def close(self) -> None:
+        """Close this end; for stdin this gives the process EOF (CloseIO)."""
+        if self.closed:
+            return
+        try:
+            _ffi.call("stream_close", self._handle)
+        finally:
+            super().close()
+
+
+def _open_direct_io(stdin: int, stdout: int, stderr: int) -> DirectIO:
+    return DirectIO(
+        stdin=_Stream(stdin, writable=True) if stdin else None,
+        stdout=io.BufferedReader(_Stream(stdout, writable=False)) if stdout else None,
+        stderr=io.BufferedReader(_Stream(stderr, writable=False)) if stderr else None,
+    )
+
+
+def to_sink(attach: AttachStdio | None) -> _ffi.StdioSink | None:
+    """The token-level callback _ffi calls for a user's attach_stdio."""
+    if attach is None:
+        return None
+
+    def sink(stdin: int, stdout: int, stderr: int) -> None:
+        dio = _open_direct_io(stdin, stdout, stderr)
+        try:
+            attach(dio)
+        except BaseException:
+            for f in (dio.stdin, dio.stdout, dio.stderr):
+                if f is not None:
+                    try:
+                        f.close()
+                    except Exception:
+                        pass
+            raise
+
+    return sink
+
+
+def _pump(src: IO[bytes], dst: Callable[[bytes], object], done: threading.Event) -> None:
+    try:
+        while chunk := src.read1(65536):  # type: ignore[attr-defined]
+            dst(chunk)
+    finally:
+        src.close()
+        done.set()
+
+
+class Capture:
+    """attach_stdio that collects stdout and stderr into bytes.
+
+    >>> cap = Capture()
+    >>> task = container.new_task(attach_stdio=cap)
+    ... # after the process exits:
+    >>> cap.wait(10); cap.stdout
+    """
+
+    def __init__(self) -> None:
+        self._out = bytearray()
+        self._err = bytearray()
+        self._done: list[threading.Event] = []
+        self.stdin: IO[bytes] | None = None
+
+    def __call__(self, dio: DirectIO) -> DirectIO:
+        self.stdin = dio.stdin
+        for src, buf in ((dio.stdout, self._out), (dio.stderr, self._err)):
+            if src is None:
+                continue
+            done = threading.Event()
+            self._done.append(done)
+            threading.Thread(target=_pump, args=(src, buf.extend, done), daemon=True,
+                             name="pylibctrd-capture").start()
+        return dio
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until stdout and stderr reached EOF; False on timeout."""
+        return all(done.wait(timeout) for done in self._done)
+
+    @property
+    def stdout(self) -> bytes:
+        return bytes(self._out)
+
+    @property
+    def stderr(self) -> bytes:
+        return bytes(self._err)
+
+
+class PassThrough:
+    """attach_stdio that copies the process's output to file objects (by
+    default this process's stdout/stderr) and, if given, `stdin` into it."""
+
+    def __init__(self, stdout: IO[bytes] | None = None, stderr: IO[bytes] | None = None,
+                 stdin: IO[bytes] | None = None) -> None:
+        import sys
+
+        self._stdout = stdout if stdout is not None else sys.stdout.buffer
+        self._stderr = stderr if stderr is not None else sys.stderr.buffer
+        self._stdin = stdin
+        self._done: list[threading.Event] = []
+
+    def __call__(self, dio: DirectIO) -> DirectIO:
+        for src, dst in ((dio.stdout, self._stdout), (dio.stderr, self._stderr)):
+            if src is not None:
+                done = threading.Event()
+                self._done.append(done)
+                threading.Thread(target=_pump, args=(src, self._writer(dst), done),
+                                 daemon=True, name="pylibctrd-passthrough").start()
+        if dio.stdin is not None:
+            threading.Thread(target=self._feed, args=(dio.stdin,), daemon=True,
+                             name="pylibctrd-stdin").start()
+        return dio
+
+    @staticmethod
+    def _writer(dst: IO[bytes]) -> Callable[[bytes], None]:
+        def write(chunk: bytes) -> None:
+            dst.write(chunk)
+            dst.flush()
+
+        return write
+
+    def _feed(self, stdin: IO[bytes]) -> None:
+        try:
+            if self._stdin is not None:
+                shutil.copyfileobj(self._stdin, stdin)
+        finally:
+            stdin.close()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the process's output reached EOF; False on timeout."""
+        return all(done.wait(timeout) for done in self._done)
