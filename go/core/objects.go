@@ -67,17 +67,32 @@ func (c *Container) Task() (*Task, error) {
 	return &Task{client: c.client, task: t}, nil
 }
 
-// AttachTask wraps Container.AttachTask.
+// AttachTask wraps Container.AttachTask. libcontainerd opens the FIFOs with
+// the context it is given and closes them when that context ends, so the
+// context must outlive the call (dockerd passes context.Background()): it
+// lives as long as the client, and the timeout only bounds the wait here.
 func (c *Container) AttachTask(token uint64) (*Task, error) {
-	var t types.Task
-	err := c.client.Do(func(ctx context.Context) (err error) {
-		t, err = c.ctr.AttachTask(ctx, stdioCallback(token))
-		return err
-	})
-	if err != nil {
-		return nil, err
+	if c.client.closed.Load() {
+		return nil, Errorf(CodeClosed, "client is closed")
 	}
-	return &Task{client: c.client, task: t}, nil
+	type attached struct {
+		t   types.Task
+		err error
+	}
+	done := make(chan attached, 1)
+	go func() {
+		t, err := c.ctr.AttachTask(c.client.ctx, stdioCallback(token))
+		done <- attached{t, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, r.err
+		}
+		return &Task{client: c.client, task: r.t}, nil
+	case <-time.After(c.client.timeout):
+		return nil, Errorf(CodeDeadline, "attach to task of %s: timed out after %s", c.ID, c.client.timeout)
+	}
 }
 
 // Delete wraps Container.Delete.
