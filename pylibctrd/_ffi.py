@@ -8,6 +8,7 @@ callbacks Go makes into Python (events, stdio attach, log lines).
 from __future__ import annotations
 
 import atexit
+import importlib
 import itertools
 import json
 import logging
@@ -44,8 +45,7 @@ def native() -> Any:
     if _native is None:
         with _lock:
             if _native is None:
-                from . import _native as mod
-
+                mod = importlib.import_module("pylibctrd._native")
                 _init(mod)
                 _native = mod
     return _native
@@ -164,7 +164,6 @@ def call_with_stdio(attach: StdioSink | None, name: str, *args: Any) -> tuple[in
 def _define_callbacks(mod: Any) -> None:
     ffi = mod.ffi
 
-    @ffi.def_extern()  # type: ignore[misc]
     def _on_event(client: int, data: Any, size: int, err: Any, errlen: int) -> int:
         sink = _event_sinks.get(client)
         if sink is None:
@@ -179,7 +178,6 @@ def _define_callbacks(mod: Any) -> None:
         finally:
             _in_callback.active = False
 
-    @ffi.def_extern()  # type: ignore[misc]
     def _on_stdio(token: int, stdin: int, stdout: int, stderr: int, err: Any, errlen: int) -> int:
         sink = _stdio_sinks.get(token)
         try:
@@ -192,12 +190,14 @@ def _define_callbacks(mod: Any) -> None:
             _write_error(mod, err, errlen, exc)
             return 1
 
-    @ffi.def_extern()  # type: ignore[misc]
     def _on_log(level: int, msg: Any, size: int) -> None:
         try:
             logger.log(level, ffi.unpack(msg, size).decode("utf-8", "replace"))
         except Exception:  # logging must never break Go
             pass
+
+    for fn in (_on_event, _on_stdio, _on_log):
+        ffi.def_extern(name=fn.__name__)(fn)
 
 
 def set_log_level(level: int) -> None:

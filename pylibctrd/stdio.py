@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import shutil
 import threading
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, cast
 
 from . import _ffi
 from .types import DirectIO
@@ -36,7 +36,7 @@ class _Stream(io.RawIOBase):
         return self._writable
 
     def readinto(self, buffer: Any) -> int:
-        self._checkClosed()  # type: ignore[attr-defined]
+        self._checkClosed()
         view = memoryview(buffer).cast("B")
         if len(view) == 0:
             return 0
@@ -45,7 +45,7 @@ class _Stream(io.RawIOBase):
         return n
 
     def write(self, data: Any) -> int:
-        self._checkClosed()  # type: ignore[attr-defined]
+        self._checkClosed()
         view = memoryview(data).cast("B")
         if len(view) == 0:
             return 0
@@ -65,7 +65,7 @@ class _Stream(io.RawIOBase):
 
 def _open_direct_io(stdin: int, stdout: int, stderr: int) -> DirectIO:
     return DirectIO(
-        stdin=_Stream(stdin, writable=True) if stdin else None,
+        stdin=cast(IO[bytes], _Stream(stdin, writable=True)) if stdin else None,
         stdout=io.BufferedReader(_Stream(stdout, writable=False)) if stdout else None,
         stderr=io.BufferedReader(_Stream(stderr, writable=False)) if stderr else None,
     )

@@ -29,7 +29,12 @@ def test_calls_release_the_gil(make_container: MakeContainer, client: pylibctrd.
     """A thread blocked in Go (reading a silent stdout) does not stop others."""
     ctr = make_container(["sleep", "60"])
     readers: list[pylibctrd.DirectIO] = []
-    task = ctr.new_task(attach_stdio=lambda dio: readers.append(dio) or dio)
+
+    def keep(dio: pylibctrd.DirectIO) -> pylibctrd.DirectIO:
+        readers.append(dio)
+        return dio
+
+    task = ctr.new_task(attach_stdio=keep)
     task.start()
     stdout = readers[0].stdout
     assert stdout is not None

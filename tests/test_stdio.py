@@ -164,8 +164,13 @@ def test_attach_callback_that_raises_fails_new_task_cleanly(make_container: Make
 
 def test_second_client_reattaches_to_running_cat(env: Env, make_container: MakeContainer) -> None:
     ctr = make_container(["cat"])
-    kept: list[pylibctrd.DirectIO] = []
-    task = ctr.new_task(with_stdin=True, attach_stdio=lambda dio: kept.append(dio) or dio)
+    kept: list[pylibctrd.DirectIO] = []  # held, never read: the second client reads
+
+    def keep(dio: pylibctrd.DirectIO) -> pylibctrd.DirectIO:
+        kept.append(dio)
+        return dio
+
+    task = ctr.new_task(with_stdin=True, attach_stdio=keep)
     task.start()
 
     with env.connect() as second:

@@ -1,0 +1,82 @@
+"""`make demo`: one container through Moby's libcontainerd on the embedded containerd.
+
+Starts containerd the way dockerd does (Moby's supervisor), runs a busybox
+container and an exec in it, prints their output and every event that
+libcontainerd delivered, and cleans up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import uuid
+
+import pylibctrd
+from pylibctrd import EventInfo, EventType, stdio
+
+
+class PrintingRecorder(pylibctrd.Recorder):
+    def process_event(self, container_id: str, event: EventType, info: EventInfo) -> None:
+        extra = f" exit_code={info.exit_code}" if event is EventType.EXIT else ""
+        print(f"  event {event.value:<12} container={container_id} process={info.process_id or '-'}"
+              f" pid={info.pid or '-'}{extra}", flush=True)
+        super().process_event(container_id, event, info)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING, format="  [log %(levelname)s] %(message)s")
+    root = os.environ.get("PYLIBCTRD_ROOT", pylibctrd.daemon.DEFAULT_ROOT)
+    rootfs = pylibctrd.busybox_rootfs(os.path.join(root, "demo-rootfs"))
+    events = PrintingRecorder()
+    print("starting the embedded containerd (Moby's libcontainerd/supervisor)...")
+    with pylibctrd.Client.connect(backend=events) as client:
+        version = client.version()
+        assert client.daemon is not None
+        print(f"containerd {version.version} at {client.address}")
+        id = f"demo-{uuid.uuid4().hex[:8]}"
+        spec = pylibctrd.container_spec(
+            rootfs, ["sh", "-c", "echo hello from busybox; echo pid=$$ in its own pid namespace; cat"],
+            cgroups_path=f"/pylibctrd-demo/{id}")
+        ctr = client.new_container(id, spec)
+        print(f"container {id}: bundle {os.path.join(client.state_dir, id)}")
+        try:
+            out = stdio.Capture()
+            task = ctr.new_task(with_stdin=True, attach_stdio=out)
+            task.start()
+            print(f"task started, pid {task.pid}, status {task.status().value}")
+
+            exec_out = stdio.Capture()
+            proc = task.exec("demo-exec", pylibctrd.process_spec(spec, ["sh", "-c", "ls /bin | wc -l; exit 3"]),
+                             attach_stdio=exec_out)
+            events.wait_for(id, EventType.EXIT, process_id="demo-exec")
+            exec_out.wait(10)
+            print(f"exec output: {exec_out.stdout.decode().strip()} busybox applets;"
+                  f" exit status {proc.delete().exit_code}")
+
+            assert out.stdin is not None
+            out.stdin.write(b"this line went through stdin\n")
+            out.stdin.close()  # cat sees EOF, as with `docker run -i`
+            exit_info = events.wait_for(id, EventType.EXIT, process_id=id)
+            out.wait(10)
+            print("container output:")
+            sys.stdout.write("".join(f"  | {line}\n" for line in out.stdout.decode().splitlines()))
+            status = task.delete()
+            print(f"task exited with {exit_info.exit_code} at {status.exited_at:%H:%M:%S.%f} UTC")
+        except BaseException:
+            try:
+                ctr.task().kill(signal.SIGKILL)
+                ctr.task().force_delete()
+            except pylibctrd.errors.NotFound:
+                pass
+            raise
+        finally:
+            ctr.delete()
+        print(f"{len(events.events)} events delivered by libcontainerd;"
+              f" container deleted, bundle removed: {not os.path.exists(os.path.join(client.state_dir, id))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
