@@ -200,3 +200,20 @@ def test_second_client_reattaches_to_running_cat(env: Env, make_container: MakeC
         assert bytes(received) == b"ping\n"
         attached.force_delete()
     ctr.delete()
+
+
+def test_exec_tty_resize(make_container: MakeContainer, recorder: pylibctrd.Recorder) -> None:
+    ctr = make_container(["sleep", "60"])
+    task = ctr.new_task()
+    task.start()
+    spec = pylibctrd.process_spec(pylibctrd.container_spec("/", ["sh"]),
+                                  ["sh", "-c", "sleep 1; stty size"], terminal=True)
+    cap = stdio.Capture()
+    proc = task.exec("tty-exec", spec, attach_stdio=cap)
+    proc.resize(77, 22)
+    assert recorder.wait_for(ctr.id, EventType.EXIT, process_id="tty-exec").exit_code == 0
+    assert cap.wait(10)
+    assert cap.stdout.strip() == b"22 77"
+    proc.delete()
+    task.force_delete()
+    ctr.delete()
