@@ -13,24 +13,20 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/cio"
-	"github.com/containerd/containerd/namespaces"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/libcontainerd"
 	"github.com/docker/docker/libcontainerd/shimopts"
 	"github.com/docker/docker/libcontainerd/types"
-	"github.com/docker/docker/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 
-	_ "github.com/containerd/cgroups/v3/cgroup1/stats"
-	_ "github.com/containerd/cgroups/v3/cgroup2/stats"
+	"pylibctrd/cmd/internal/harness"
 )
 
 // Step is one scenario step (see tests/scenarios/README.md).
@@ -59,13 +55,6 @@ type scenario struct {
 	Steps []Step `json:"steps"`
 }
 
-type output struct {
-	mu     sync.Mutex
-	stdout []byte
-	stderr []byte
-	wg     sync.WaitGroup
-}
-
 type runner struct {
 	address, ns, stateDir, rootfs, prefix string
 	clients                               map[string]types.Client
@@ -73,50 +62,9 @@ type runner struct {
 	tasks                                 map[string]types.Task
 	procs                                 map[string]types.Process
 	stdins                                map[string]*cio.DirectIO
-	outputs                               map[string]*output
-	events                                *recorder
+	outputs                               map[string]*harness.Output
+	events                                *harness.Recorder
 	used                                  []string
-}
-
-type recorder struct {
-	mu     sync.Mutex
-	cond   *sync.Cond
-	events []map[string]any
-}
-
-func (r *recorder) ProcessEvent(id string, et types.EventType, ei types.EventInfo) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, map[string]any{
-		"type": string(et), "container_id": ei.ContainerID, "process_id": ei.ProcessID,
-		"pid": ei.Pid, "exit_code": ei.ExitCode, "has_exited_at": !ei.ExitedAt.IsZero(),
-	})
-	r.cond.Broadcast()
-	return nil
-}
-
-func (r *recorder) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.events)
-}
-
-func (r *recorder) waitFor(container, event, process string, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	go func() { time.Sleep(timeout); r.mu.Lock(); r.cond.Broadcast(); r.mu.Unlock() }()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for {
-		for _, e := range r.events {
-			if e["container_id"] == container && e["type"] == event && (process == "" || e["process_id"] == process) {
-				return true
-			}
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		r.cond.Wait()
-	}
 }
 
 // errorClass names an error the way Moby's errdefs (then containerd's) see it.
@@ -160,58 +108,22 @@ func (r *runner) client(s Step) types.Client {
 }
 
 func (r *runner) spec(s Step) *specs.Spec {
-	spec := oci.DefaultSpec()
-	spec.Root = &specs.Root{Path: r.rootfs}
-	spec.Process.Args = s.Args
-	spec.Process.Cwd = "/"
-	spec.Process.Terminal = s.TTY
-	spec.Process.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-	if s.TTY {
-		spec.Process.Env = append(spec.Process.Env, "TERM=xterm")
-	}
-	spec.Linux.CgroupsPath = "/pylibctrd-diff/" + r.id(s.Container)
+	spec := harness.Spec(r.rootfs, s.Args, s.TTY, "/pylibctrd-diff/"+r.id(s.Container))
 	if s.MemoryLimit != 0 {
 		limit := s.MemoryLimit
 		spec.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &limit}}
 	}
-	return &spec
+	return spec
 }
 
-// attach is the StdioCallback: capture output (or hold it unread), keep stdin.
+// attach captures output (or holds it unread, mode "hold") and keeps stdin.
 func (r *runner) attach(key, mode string) types.StdioCallback {
-	return func(dio *cio.DirectIO) (cio.IO, error) {
-		out := &output{}
+	return harness.Attach(mode == "hold", func(dio *cio.DirectIO, out *harness.Output) {
 		r.outputs[key] = out
 		if dio.Stdin != nil {
 			r.stdins[key] = dio
 		}
-		if mode == "hold" {
-			return dio, nil
-		}
-		for _, pipe := range []struct {
-			src interface{ Read([]byte) (int, error) }
-			dst *[]byte
-		}{{dio.Stdout, &out.stdout}, {dio.Stderr, &out.stderr}} {
-			if pipe.src == nil {
-				continue
-			}
-			out.wg.Add(1)
-			go func(src interface{ Read([]byte) (int, error) }, dst *[]byte) {
-				defer out.wg.Done()
-				buf := make([]byte, 65536)
-				for {
-					n, err := src.Read(buf)
-					out.mu.Lock()
-					*dst = append(*dst, buf[:n]...)
-					out.mu.Unlock()
-					if err != nil {
-						return
-					}
-				}
-			}(pipe.src, pipe.dst)
-		}
-		return dio, nil
-	}
+	})
 }
 
 func (r *runner) do(ctx context.Context, s Step) (any, error) {
@@ -226,16 +138,16 @@ func (r *runner) do(ctx context.Context, s Step) (any, error) {
 		var runtimeOptions any
 		if s.RuntimeOpts != nil {
 			var err error
-			if runtimeOptions, err = shimopts.Generate(shim, s.RuntimeOpts); err != nil {
+			if runtimeOptions, err = shimopts.Generate(harness.Shim, s.RuntimeOpts); err != nil {
 				return nil, err
 			}
 		}
 		var c types.Container
 		var err error
 		if s.Op == "new_container" {
-			c, err = r.client(s).NewContainer(ctx, name, r.spec(s), shim, runtimeOptions, opts...)
+			c, err = r.client(s).NewContainer(ctx, name, r.spec(s), harness.Shim, runtimeOptions, opts...)
 		} else {
-			c, err = libcontainerd.ReplaceContainer(ctx, r.client(s), name, r.spec(s), shim, runtimeOptions, opts...)
+			c, err = libcontainerd.ReplaceContainer(ctx, r.client(s), name, r.spec(s), harness.Shim, runtimeOptions, opts...)
 		}
 		if err != nil {
 			return nil, err
@@ -356,20 +268,15 @@ func (r *runner) do(ctx context.Context, s Step) (any, error) {
 		if process == "" && (s.Event == "exit" || s.Event == "create" || s.Event == "start") {
 			process = name
 		}
-		if !r.events.waitFor(name, s.Event, process, 30*time.Second) {
+		if !r.events.WaitFor(name, s.Event, process, 30*time.Second) {
 			return nil, fmt.Errorf("timeout waiting for %s", s.Event)
 		}
 		return "ok", nil
 	case "wait_output":
-		out := r.outputs[r.key(s)]
-		done := make(chan struct{})
-		go func() { out.wg.Wait(); close(done) }()
-		select {
-		case <-done:
-			return "ok", nil
-		case <-time.After(15 * time.Second):
+		if !r.outputs[r.key(s)].Wait(15 * time.Second) {
 			return nil, fmt.Errorf("timeout waiting for output")
 		}
+		return "ok", nil
 	case "sleep":
 		time.Sleep(time.Duration(s.Seconds * float64(time.Second)))
 		return "ok", nil
@@ -426,8 +333,6 @@ func (r *runner) records() map[string]any {
 	return out
 }
 
-const shim = "io.containerd.runc.v2"
-
 var recordOps = map[string]bool{"new_container": true, "replace_container": true, "delete_container": true, "load_container": true}
 
 func main() {
@@ -451,28 +356,22 @@ func main() {
 	if err := json.Unmarshal(raw, &sc); err != nil {
 		fatal(err)
 	}
-	r.events = &recorder{events: []map[string]any{}}
-	r.events.cond = sync.NewCond(&r.events.mu)
+	r.events = harness.NewRecorder()
 	r.clients = map[string]types.Client{}
 	r.containers, r.tasks, r.procs = map[string]types.Container{}, map[string]types.Task{}, map[string]types.Process{}
-	r.stdins, r.outputs = map[string]*cio.DirectIO{}, map[string]*output{}
+	r.stdins, r.outputs = map[string]*cio.DirectIO{}, map[string]*harness.Output{}
 
-	ctx := namespaces.WithNamespace(context.Background(), r.ns)
+	var ctx context.Context
 	for _, name := range []string{"main", "second"} {
-		c8d, err := containerd.New(r.address, containerd.WithDefaultNamespace(r.ns), containerd.WithTimeout(30*time.Second))
-		if err != nil {
-			fatal(err)
-		}
-		var backend types.Backend = r.events
+		backend := r.events
 		if name == "second" {
-			backend = &recorder{} // events are traced once, from the main client
-			backend.(*recorder).cond = sync.NewCond(&backend.(*recorder).mu)
+			backend = harness.NewRecorder() // events are traced once, from the main client
 		}
-		lc, err := libcontainerd.NewClient(ctx, c8d, r.stateDir, r.ns, backend)
+		lc, cctx, err := harness.Connect(r.address, r.ns, r.stateDir, backend)
 		if err != nil {
 			fatal(err)
 		}
-		r.clients[name] = lc
+		r.clients[name], ctx = lc, cctx
 	}
 
 	enc := json.NewEncoder(os.Stdout)
@@ -494,24 +393,20 @@ func main() {
 	settle(r.events)
 	outputs := map[string]any{}
 	for k, o := range r.outputs {
-		o.mu.Lock()
-		outputs[k] = map[string]string{"stdout": string(o.stdout), "stderr": string(o.stderr)}
-		o.mu.Unlock()
+		stdout, stderr := o.Text()
+		outputs[k] = map[string]string{"stdout": stdout, "stderr": stderr}
 	}
-	r.events.mu.Lock()
-	events := r.events.events
-	r.events.mu.Unlock()
-	_ = enc.Encode(map[string]any{"events": events, "outputs": outputs})
+	_ = enc.Encode(map[string]any{"events": r.events.Snapshot(), "outputs": outputs})
 	r.cleanup(ctx)
 }
 
 // settle waits until no event arrived for 300ms (at most 5s).
-func settle(rec *recorder) {
+func settle(rec *harness.Recorder) {
 	deadline := time.Now().Add(5 * time.Second)
-	last := rec.count()
+	last := rec.Count()
 	for time.Now().Before(deadline) {
 		time.Sleep(300 * time.Millisecond)
-		n := rec.count()
+		n := rec.Count()
 		if n == last {
 			return
 		}
