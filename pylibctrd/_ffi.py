@@ -63,20 +63,40 @@ def _init(mod: Any) -> None:
 
 def _check(mod: Any, rc: int, out: Any) -> tuple[int, bytes | None]:
     data = None
-    if out.data != mod.ffi.NULL:
+    if out.data:
         data = mod.ffi.unpack(out.data, out.len)
         mod.lib.pylibctrd_free(out.data)
+        out.data = mod.ffi.NULL
     if rc != 0:
         raise errors.from_status(rc, (data or b"").decode("utf-8", "replace"))
     return int(out.number), data
 
 
+_functions: dict[str, Any] = {}
+# One result struct per thread, reused: allocating one per call was most of a
+# call's cost. Reentrant use (a callback calling back into Go on the same
+# thread) is safe because Go writes the struct only when an export returns.
+_local = threading.local()
+
+
+def _function(name: str) -> Any:
+    fn = _functions[name] = getattr(native().lib, "pylibctrd_" + name)
+    return fn
+
+
 def call(name: str, *args: Any) -> tuple[int, bytes | None]:
     """Call export `pylibctrd_<name>`; return (number, data) or raise its error."""
-    mod = native()
-    out = mod.ffi.new("pylibctrd_result *")
-    rc = getattr(mod.lib, "pylibctrd_" + name)(*args, out)
-    return _check(mod, rc, out)
+    if _forked:
+        native()  # raises ForkedChild
+    fn = _functions.get(name) or _function(name)
+    try:
+        out = _local.out
+    except AttributeError:
+        out = _local.out = native().ffi.new("pylibctrd_result *")
+    rc = fn(*args, out)
+    if rc == 0 and not out.data:
+        return out.number, None  # the common case, kept short
+    return _check(_native, rc, out)
 
 
 def call_json(name: str, *args: Any) -> Any:

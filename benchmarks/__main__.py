@@ -1,0 +1,233 @@
+"""`make bench`: pylibctrd vs the pure-Python gRPC client vs native Go, in one
+run, interleaved in rounds, against one managed containerd.
+
+    python -m benchmarks [--rounds 5] [--quick] [--write-md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pylibctrd
+from pylibctrd import _ffi
+
+from .peers import GOBENCH, ROOT, GoPeer, GrpcPeer, PylibctrdPeer, Setup
+
+HERE = Path(__file__).resolve().parent
+
+FULL = {"version": 1000, "load": 1000, "create_delete": 40, "lifecycle": 15, "exec": 15,
+        "threads_version": 4000, "threads_lifecycle": 16, "events": 200, "events_burst": 3000,
+        "ffi_nop": 200000, "ffi_json": 50000, "memory": 1000}
+QUICK = {"version": 20, "load": 20, "create_delete": 3, "lifecycle": 2, "exec": 2,
+         "threads_version": 16, "threads_lifecycle": 8, "events": 10, "events_burst": 50,
+         "ffi_nop": 1000, "ffi_json": 1000, "memory": 20}
+THREADS = 8
+LATENCY = ["version", "load", "create_delete", "lifecycle", "exec"]
+THROUGHPUT = ["threads_version", "threads_lifecycle"]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def build_gobench() -> None:
+    subprocess.run(["go", "build", "-o", str(GOBENCH), "./cmd/gobench"], cwd=ROOT / "go", check=True)
+
+
+def ffi_cost(workload: str, n: int) -> float:
+    """ns per call into Go through the C ABI (pylibctrd's one call path)."""
+    if workload == "ffi_nop":
+        start = time.perf_counter_ns()
+        for _ in range(n):
+            _ffi.call("nop")
+    else:
+        data = json.dumps({"id": "container-1", "labels": {"a": "b"}, "pids": [1, 2, 3], "ok": True}).encode()
+        start = time.perf_counter_ns()
+        for _ in range(n):
+            _ffi.call_json("echo", data, len(data))
+    return (time.perf_counter_ns() - start) / n
+
+
+def memory_subprocess(peer: str, setup: Setup, namespace: str, n: int) -> tuple[int, int]:
+    """RSS (KiB) of a fresh Python process after n/10 and n lifecycles."""
+    out = subprocess.run([sys.executable, "-m", "benchmarks", "--memory-child", peer,
+                          "--address", setup.address, "--state-dir", setup.state_dir,
+                          "--rootfs", setup.rootfs, "--namespace", namespace, "--n", str(n)],
+                         check=True, capture_output=True, text=True, cwd=ROOT, timeout=3600)
+    a, b = json.loads(out.stdout.splitlines()[-1])
+    return int(a), int(b)
+
+
+def rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
+def memory_child(args: argparse.Namespace) -> None:
+    setup = Setup(args.address, args.state_dir, args.rootfs)
+    peer = PylibctrdPeer(setup, args.namespace) if args.memory_child == "pylibctrd" \
+        else GrpcPeer(setup, args.namespace)
+    first = args.n // 10
+    peer.lifecycle(first)
+    at_first = rss_kib()
+    peer.lifecycle(args.n - first)
+    print(json.dumps([at_first, rss_kib()]))
+    peer.close()
+
+
+def run(counts: dict[str, int], rounds: int) -> dict[str, Any]:
+    build_gobench()
+    work = Path(tempfile.mkdtemp(prefix="pylibctrd-bench-"))
+    daemon = pylibctrd.Daemon.start(work / "root", work / "state")
+    setup = Setup(daemon.address, str(work / "bundles"), str(pylibctrd.busybox_rootfs(work / "rootfs")))
+    run_id = os.getpid()
+    peers = [PylibctrdPeer(setup, f"bench-py-{run_id}"), GrpcPeer(setup, f"bench-grpc-{run_id}"),
+             GoPeer(setup, f"bench-go-{run_id}")]
+    samples: dict[str, dict[str, list[Any]]] = {}
+
+    def add(workload: str, peer: str, value: Any) -> None:
+        samples.setdefault(workload, {}).setdefault(peer, []).append(value)
+
+    try:
+        for r in range(rounds):
+            order = peers[r % 3:] + peers[:r % 3]  # rotate who goes first
+            print(f"round {r + 1}/{rounds}", flush=True)
+            for w in LATENCY:
+                for p in order:
+                    add(w, p.name, getattr(p, w)(counts[w]))
+            for w in THROUGHPUT:
+                for p in order:
+                    add(w, p.name, getattr(p, w)(counts[w], THREADS))
+            for p in order:
+                add("events", p.name, p.events(counts["events"], "2ms"))
+                add("events_burst", p.name, p.events(counts["events_burst"], "0s"))
+            for w in ("ffi_nop", "ffi_json"):
+                add(w, "pylibctrd", ffi_cost(w, counts[w]))
+                add(w, "go", peers[2].ffi(w.removeprefix("ffi_"), counts[w]))
+        print("memory", flush=True)
+        memory = {
+            "pylibctrd": memory_subprocess("pylibctrd", setup, f"bench-mem-py-{run_id}", counts["memory"]),
+            "grpcio": memory_subprocess("grpcio", setup, f"bench-mem-grpc-{run_id}", counts["memory"]),
+            "go": peers[2].memory(counts["memory"]),
+        }
+    finally:
+        for p in peers:
+            p.close()
+        daemon.stop()
+    return summarize(samples, memory, counts, rounds)
+
+
+def summarize(samples: dict[str, dict[str, list[Any]]], memory: dict[str, tuple[int, int]],
+              counts: dict[str, int], rounds: int) -> dict[str, Any]:
+    workloads: dict[str, Any] = {}
+    for w in LATENCY:
+        per = {}
+        for peer, rounds_ns in samples[w].items():
+            per[peer] = {
+                "p50_us": statistics.median(pct(ns, 0.5) / 1e3 for ns in rounds_ns),
+                "p99_us": statistics.median(pct(ns, 0.99) / 1e3 for ns in rounds_ns),
+                "ops_per_s": statistics.median(1e9 * len(ns) / sum(ns) for ns in rounds_ns),
+            }
+        workloads[w] = {"kind": "latency", "unit": "us (p50)", "count": counts[w], "peers": per,
+                        **ratios({k: v["p50_us"] for k, v in per.items()})}
+    for w in THROUGHPUT:
+        per = {peer: {"ns_per_op": statistics.median(wall / counts[w] for wall in walls),
+                      "ops_per_s": statistics.median(counts[w] * 1e9 / wall for wall in walls)}
+               for peer, walls in samples[w].items()}
+        workloads[w] = {"kind": "throughput", "threads": THREADS, "unit": "ns per op", "count": counts[w],
+                        "peers": per, **ratios({k: v["ns_per_op"] for k, v in per.items()})}
+    per = {}
+    for peer, runs in samples["events"].items():
+        lat = [[(recv[k] - sent[k]) / 1e3 for k in sent if k in recv] for sent, recv in runs]
+        per[peer] = {"p50_us": statistics.median(pct(x, 0.5) for x in lat),
+                     "p99_us": statistics.median(pct(x, 0.99) for x in lat),
+                     "lost": sum(len(sent) - len(recv) for sent, recv in runs)}
+    workloads["events"] = {"kind": "latency", "unit": "us from publish to callback (p50)",
+                           "count": counts["events"], "peers": per,
+                           "added_p99_us_vs_go": per["pylibctrd"]["p99_us"] - per["go"]["p99_us"],
+                           **ratios({k: v["p50_us"] for k, v in per.items()})}
+    per = {}
+    for peer, runs in samples["events_burst"].items():
+        rates, lost = [], 0
+        for sent, recv in runs:
+            lost += len(sent) - len(recv)
+            span = (max(recv.values()) - min(sent.values())) / 1e9 if recv else float("inf")
+            rates.append(len(recv) / span)
+        per[peer] = {"events_per_s": statistics.median(rates), "ns_per_event": 1e9 / statistics.median(rates),
+                     "lost": lost}
+    workloads["events_burst"] = {"kind": "throughput", "unit": "ns per event", "count": counts["events_burst"],
+                                 "peers": per, **ratios({k: v["ns_per_event"] for k, v in per.items()})}
+    for w in ("ffi_nop", "ffi_json"):
+        per = {peer: {"ns_per_op": statistics.median(v)} for peer, v in samples[w].items()}
+        workloads[w] = {"kind": "latency", "unit": "ns per call", "count": counts[w], "peers": per,
+                        "ratio_vs_grpc": None,
+                        "ratio_vs_go": per["pylibctrd"]["ns_per_op"] / per["go"]["ns_per_op"],
+                        "note": "Go peer: the same work as a plain Go call (no FFI); grpcio has no FFI"}
+    workloads["memory"] = {
+        "kind": "memory", "unit": "KiB RSS growth", "count": counts["memory"],
+        "peers": {peer: {"rss_kib_after_10pct": a, "rss_kib_after_all": b, "growth_kib": b - a}
+                  for peer, (a, b) in memory.items()},
+        "ratio_vs_grpc": None, "ratio_vs_go": None,
+        "note": "growth from 10% to 100% of the lifecycles; compared in absolute KiB",
+    }
+    return {"machine": machine(), "rounds": rounds, "workloads": workloads}
+
+
+def ratios(values: dict[str, float]) -> dict[str, float | None]:
+    py = values.get("pylibctrd")
+    return {"ratio_vs_grpc": py / values["grpcio"] if py and values.get("grpcio") else None,
+            "ratio_vs_go": py / values["go"] if py and values.get("go") else None}
+
+
+def machine() -> dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor())
+    go = subprocess.run(["go", "version"], capture_output=True, text=True).stdout.strip()
+    ctrd = subprocess.run(["containerd", "--version"], capture_output=True, text=True).stdout.strip()
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
+            "python": platform.python_version(), "go": go, "containerd": ctrd,
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="tiny counts: a smoke run of the harness")
+    ap.add_argument("--write-md", action="store_true", help="put the table into BENCHMARKS.md")
+    ap.add_argument("--out", default=str(HERE / "results.json"))
+    ap.add_argument("--memory-child", choices=["pylibctrd", "grpcio"], help=argparse.SUPPRESS)
+    for flag in ("address", "state-dir", "rootfs", "namespace"):
+        ap.add_argument("--" + flag, help=argparse.SUPPRESS)
+    ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.memory_child:
+        memory_child(args)
+        return
+    from .report import chart, table, write_markdown
+
+    results = run(QUICK if args.quick else FULL, args.rounds)
+    Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+    text = table(results)
+    print(text)
+    png = chart(results, Path(args.out).with_suffix(".png"))
+    print(f"results: {args.out}; chart: {png}")
+    if args.write_md:
+        write_markdown(results, text, ROOT / "BENCHMARKS.md")
+
+
+if __name__ == "__main__":
+    main()

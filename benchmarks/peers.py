@@ -1,0 +1,328 @@
+"""The three peers measured side by side, each in its own containerd namespace
+(so that one peer's events never reach another's subscriber)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pylibctrd
+from pylibctrd import EventInfo, EventType, stdio
+
+ROOT = Path(__file__).resolve().parent.parent
+GOBENCH = ROOT / "build" / "gobench"
+
+
+@dataclass
+class Setup:
+    address: str
+    state_dir: str
+    rootfs: str
+
+    def spec(self, id: str, args: list[str]) -> dict[str, Any]:
+        return pylibctrd.container_spec(self.rootfs, args, cgroups_path=f"/pylibctrd-bench/{id}")
+
+
+def timed(n: int, op: Callable[[int], object]) -> list[int]:
+    out = []
+    for i in range(n):
+        start = time.perf_counter_ns()
+        op(i)
+        out.append(time.perf_counter_ns() - start)
+    return out
+
+
+def parallel(total: int, threads: int, op: Callable[[int], object]) -> int:
+    """Wall time (ns) for `total` ops spread over `threads` threads."""
+    per = total // threads
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for i in range(per):
+                op(t * per + i)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    start = time.perf_counter_ns()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    if errors:
+        raise errors[0]
+    return time.perf_counter_ns() - start
+
+
+class Subscriber:
+    """Timestamps (wall clock ns) of the benchmark's published events."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.received: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def saw(self, container_id: str) -> None:
+        if container_id.startswith(self.prefix):
+            now = time.time_ns()
+            with self.lock:
+                self.received[container_id] = now
+
+
+def publish(setup: Setup, namespace: str, prefix: str, n: int, interval: str) -> dict[str, int]:
+    out = subprocess.run([str(GOBENCH), "-workload", "publish", "-address", setup.address,
+                          "-namespace", namespace, "-prefix", prefix, "-n", str(n),
+                          "-interval", interval], check=True, capture_output=True, text=True)
+    return dict(json.loads(out.stdout)["sent"])
+
+
+class PylibctrdPeer:
+    name = "pylibctrd"
+
+    def __init__(self, setup: Setup, namespace: str) -> None:
+        self.setup, self.ns, self.seq = setup, namespace, 0
+        self._cond = threading.Condition()
+        self._exits: set[tuple[str, str]] = set()
+        self.subscriber: Subscriber | None = None
+        self.client = pylibctrd.Client.connect(setup.address, namespace=namespace,
+                                               state_dir=setup.state_dir, backend=self)
+
+    def process_event(self, container_id: str, event: EventType, info: EventInfo) -> None:
+        if event is EventType.PAUSED:
+            if self.subscriber is not None:
+                self.subscriber.saw(container_id)
+        elif event is EventType.EXIT:
+            with self._cond:
+                self._exits.add((container_id, info.process_id))
+                self._cond.notify_all()
+
+    def wait_exit(self, container_id: str, process_id: str) -> None:
+        with self._cond:
+            if not self._cond.wait_for(lambda: (container_id, process_id) in self._exits, 30):
+                raise TimeoutError(f"no exit for {container_id}/{process_id}")
+            self._exits.discard((container_id, process_id))
+
+    def name_(self) -> str:
+        self.seq += 1
+        return f"py-{self.seq}-{time.monotonic_ns() % 100000}"
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- workloads ---------------------------------------------------------
+    def version(self, n: int) -> list[int]:
+        return timed(n, lambda _: self.client.version())
+
+    def load(self, n: int) -> list[int]:
+        id = self.name_()
+        ctr = self.client.new_container(id, self.setup.spec(id, ["true"]))
+        try:
+            return timed(n, lambda _: self.client.load_container(id))
+        finally:
+            ctr.delete()
+
+    def create_delete(self, n: int) -> list[int]:
+        def op(_: int) -> None:
+            id = self.name_()
+            self.client.new_container(id, self.setup.spec(id, ["true"])).delete()
+        return timed(n, op)
+
+    def _lifecycle(self, id: str) -> None:
+        ctr = self.client.new_container(id, self.setup.spec(id, ["true"]))
+        task = ctr.new_task()
+        task.start()
+        self.wait_exit(id, id)
+        task.delete()
+        ctr.delete()
+
+    def lifecycle(self, n: int) -> list[int]:
+        return timed(n, lambda _: self._lifecycle(self.name_()))
+
+    def exec(self, n: int) -> list[int]:
+        id = self.name_()
+        spec = self.setup.spec(id, ["sleep", "600"])
+        ctr = self.client.new_container(id, spec)
+        task = ctr.new_task()
+        task.start()
+        process = pylibctrd.process_spec(spec, ["echo", "hi"])
+
+        def op(i: int) -> None:
+            cap = stdio.Capture()
+            proc = task.exec(f"e{i}", process, attach_stdio=cap)
+            self.wait_exit(id, f"e{i}")
+            cap.wait(10)
+            assert cap.stdout == b"hi\n", cap.stdout
+            proc.delete()
+
+        try:
+            return timed(n, op)
+        finally:
+            task.force_delete()
+            ctr.delete()
+
+    def threads_version(self, n: int, threads: int) -> int:
+        return parallel(n, threads, lambda _: self.client.version())
+
+    def threads_lifecycle(self, n: int, threads: int) -> int:
+        base = self.name_()
+        return parallel(n, threads, lambda i: self._lifecycle(f"{base}-t{i}"))
+
+    def events(self, n: int, interval: str) -> tuple[dict[str, int], dict[str, int]]:
+        prefix = f"{self.name_()}-ev"
+        self.subscriber = Subscriber(prefix)
+        try:
+            sent = publish(self.setup, self.ns, prefix, n, interval)
+            _settle(self.subscriber, n)
+            return sent, dict(self.subscriber.received)
+        finally:
+            self.subscriber = None
+
+
+def _settle(sub: Subscriber, n: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while len(sub.received) < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+class GrpcPeer:
+    name = "grpcio"
+
+    def __init__(self, setup: Setup, namespace: str) -> None:
+        from .grpc_driver import Driver
+
+        self.setup, self.ns, self.seq = setup, namespace, 0
+        self.driver = Driver(setup.address, namespace, setup.state_dir)
+
+    def name_(self) -> str:
+        self.seq += 1
+        return f"grpc-{self.seq}-{time.monotonic_ns() % 100000}"
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def version(self, n: int) -> list[int]:
+        return timed(n, lambda _: self.driver.version())
+
+    def load(self, n: int) -> list[int]:
+        id = self.name_()
+        self.driver.create(id, self.setup.spec(id, ["true"]))
+        try:
+            return timed(n, lambda _: self.driver.load(id))
+        finally:
+            self.driver.delete(id)
+
+    def create_delete(self, n: int) -> list[int]:
+        def op(_: int) -> None:
+            id = self.name_()
+            self.driver.create(id, self.setup.spec(id, ["true"]))
+            self.driver.delete(id)
+        return timed(n, op)
+
+    def lifecycle(self, n: int) -> list[int]:
+        def op(_: int) -> None:
+            id = self.name_()
+            self.driver.lifecycle(id, self.setup.spec(id, ["true"]))
+        return timed(n, op)
+
+    def exec(self, n: int) -> list[int]:
+        id = self.name_()
+        spec = self.setup.spec(id, ["sleep", "600"])
+        fds = self.driver.start_sleeper(id, spec)
+        process = pylibctrd.process_spec(spec, ["echo", "hi"])
+
+        def op(i: int) -> None:
+            out = self.driver.exec(id, f"e{i}", process)
+            assert out == b"hi\n", out
+
+        try:
+            return timed(n, op)
+        finally:
+            self.driver.stop_sleeper(id, fds)
+
+    def threads_version(self, n: int, threads: int) -> int:
+        return parallel(n, threads, lambda _: self.driver.version())
+
+    def threads_lifecycle(self, n: int, threads: int) -> int:
+        base = self.name_()
+        return parallel(n, threads, lambda i: self.driver.lifecycle(
+            f"{base}-t{i}", self.setup.spec(f"{base}-t{i}", ["true"])))
+
+    def events(self, n: int, interval: str) -> tuple[dict[str, int], dict[str, int]]:
+        sub = Subscriber(f"{self.name_()}-ev")
+        self.driver.on_paused = sub.saw
+        try:
+            sent = publish(self.setup, self.ns, sub.prefix, n, interval)
+            _settle(sub, n)
+            return sent, dict(sub.received)
+        finally:
+            self.driver.on_paused = None
+
+
+class GoPeer:
+    """gobench: the same workloads in Go, calling libcontainerd directly."""
+
+    name = "go"
+
+    def __init__(self, setup: Setup, namespace: str) -> None:
+        self.setup, self.ns, self.seq = setup, namespace, 0
+
+    def close(self) -> None:
+        pass
+
+    def _run(self, workload: str, n: int, *extra: str) -> dict[str, Any]:
+        self.seq += 1
+        out = subprocess.run(
+            [str(GOBENCH), "-workload", workload, "-n", str(n), "-address", self.setup.address,
+             "-namespace", self.ns, "-state-dir", self.setup.state_dir, "-rootfs", self.setup.rootfs,
+             "-prefix", f"go-{self.seq}-{time.monotonic_ns() % 100000}-", *extra],
+            check=True, capture_output=True, text=True, timeout=1800)
+        return dict(json.loads(out.stdout.splitlines()[-1]))
+
+    def version(self, n: int) -> list[int]:
+        return list(self._run("version", n)["ns"])
+
+    def load(self, n: int) -> list[int]:
+        return list(self._run("load", n)["ns"])
+
+    def create_delete(self, n: int) -> list[int]:
+        return list(self._run("create_delete", n)["ns"])
+
+    def lifecycle(self, n: int) -> list[int]:
+        return list(self._run("lifecycle", n)["ns"])
+
+    def exec(self, n: int) -> list[int]:
+        return list(self._run("exec", n)["ns"])
+
+    def threads_version(self, n: int, threads: int) -> int:
+        return int(self._run("threads_version", n, "-threads", str(threads))["wall_ns"])
+
+    def threads_lifecycle(self, n: int, threads: int) -> int:
+        return int(self._run("threads_lifecycle", n, "-threads", str(threads))["wall_ns"])
+
+    def events(self, n: int, interval: str) -> tuple[dict[str, int], dict[str, int]]:
+        self.seq += 1
+        prefix = f"go-{self.seq}-{time.monotonic_ns() % 100000}-"
+        sub = subprocess.Popen(
+            [str(GOBENCH), "-workload", "subscribe", "-n", str(n), "-address", self.setup.address,
+             "-namespace", self.ns, "-state-dir", self.setup.state_dir, "-prefix", prefix],
+            stdout=subprocess.PIPE, text=True)
+        assert sub.stdout is not None
+        if sub.stdout.readline().strip() != "ready":
+            sub.kill()
+            raise RuntimeError("gobench subscriber did not start")
+        sent = publish(self.setup, self.ns, prefix + "ev", n, interval)
+        out, _ = sub.communicate(timeout=120)
+        return sent, dict(json.loads(out)["received"])
+
+    def ffi(self, workload: str, n: int) -> float:
+        return float(self._run(workload, n)["ns_per_op"])
+
+    def memory(self, n: int) -> tuple[int, int]:
+        r = self._run("memory", n)
+        return int(r["rss_kib_at_10pct"]), int(r["rss_kib_at_end"])

@@ -1,0 +1,96 @@
+"""Table, chart and BENCHMARKS.md from a results dict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+TARGETS = {
+    "version": "<= 0.75x grpcio, <= 1.05x Go",
+    "load": "<= 0.75x grpcio, <= 1.05x Go",
+    "lifecycle": "<= 1.02x Go",
+    "threads_version": ">= 3x grpcio throughput (ratio <= 0.33)",
+    "ffi_nop": "< 1 us per call",
+    "events": "added p99 < 1 ms",
+}
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3g}"
+
+
+def _headline(w: dict[str, Any], peer: str) -> str:
+    p = w["peers"].get(peer)
+    if p is None:
+        return "n/a"
+    for key in ("p50_us", "ns_per_op", "ns_per_event", "growth_kib"):
+        if key in p:
+            return _fmt(p[key])
+    return "n/a"
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = ["| workload | unit | pylibctrd | grpcio | go | pylibctrd/grpc | pylibctrd/Go | target |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, w in results["workloads"].items():
+        rows.append(f"| {name} | {w['unit']} | {_headline(w, 'pylibctrd')} | {_headline(w, 'grpcio')} | "
+                    f"{_headline(w, 'go')} | {_fmt(w.get('ratio_vs_grpc'))} | {_fmt(w.get('ratio_vs_go'))} | "
+                    f"{TARGETS.get(name, '')} |")
+    extra = []
+    ev = results["workloads"].get("events")
+    if ev:
+        extra.append(f"events p99 (us): " + ", ".join(f"{k} {_fmt(v['p99_us'])}" for k, v in ev["peers"].items())
+                     + f"; pylibctrd added p99 vs Go: {_fmt(ev['added_p99_us_vs_go'])} us")
+    burst = results["workloads"].get("events_burst")
+    if burst:
+        extra.append("events/s sustained: " + ", ".join(
+            f"{k} {v['events_per_s']:.0f} (lost {v['lost']})" for k, v in burst["peers"].items()))
+    mem = results["workloads"].get("memory")
+    if mem:
+        extra.append("RSS KiB after 10% -> 100% of lifecycles: " + ", ".join(
+            f"{k} {v['rss_kib_after_10pct']} -> {v['rss_kib_after_all']}" for k, v in mem["peers"].items()))
+    return "\n".join(rows + [""] + extra)
+
+
+def chart(results: dict[str, Any], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n, w in results["workloads"].items()
+             if w.get("ratio_vs_grpc") is not None or w.get("ratio_vs_go") is not None]
+    grpc = [results["workloads"][n].get("ratio_vs_grpc") or 0 for n in names]
+    go = [results["workloads"][n].get("ratio_vs_go") or 0 for n in names]
+    fig, ax = plt.subplots(figsize=(10, 5))
+    x = range(len(names))
+    ax.bar([i - 0.2 for i in x], grpc, width=0.4, label="pylibctrd / grpcio")
+    ax.bar([i + 0.2 for i in x], go, width=0.4, label="pylibctrd / Go")
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_yscale("log")
+    ax.set_xticks(list(x), names, rotation=30, ha="right")
+    ax.set_ylabel("time ratio (below 1: pylibctrd faster)")
+    ax.set_title(f"pylibctrd ratios ({results['machine']['date']}, {results['rounds']} rounds)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def write_markdown(results: dict[str, Any], text: str, path: Path) -> None:
+    m = results["machine"]
+    path.write_text(f"""# Benchmarks
+
+`make bench` (`python -m benchmarks`) measures pylibctrd, the pure-Python
+client (PyPI `containerd` stubs + grpcio) and native Go calling the same
+pinned libcontainerd, in one run, interleaved in {results['rounds']} rounds
+(rotating which peer goes first), against one managed containerd. Ratios are
+pylibctrd's median time over the peer's: below 1 means pylibctrd is faster;
+throughput workloads use time per operation. Full figures:
+`benchmarks/results.json`; chart: `benchmarks/results.png`.
+
+Machine: {m['cpu']}, {m['cores']} cores, kernel {m['kernel']}, Python {m['python']},
+{m['go']}, {m['containerd']}; run on {m['date']}.
+
+{text}
+""")

@@ -1,0 +1,352 @@
+// Command gobench is the native-Go peer of `make bench`: the same workloads
+// as benchmarks/ runs through pylibctrd, calling the pinned libcontainerd
+// directly. It prints one JSON object with its measurements.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/containerd"
+	apievents "github.com/containerd/containerd/api/events"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/docker/docker/libcontainerd/types"
+	"github.com/sirupsen/logrus"
+
+	"pylibctrd/cmd/internal/harness"
+)
+
+type bench struct {
+	address, ns, stateDir, rootfs, prefix string
+	n, threads                            int
+	rec                                   *harness.Recorder
+	lc                                    types.Client
+	ctx                                   context.Context
+	seq                                   int
+}
+
+func (b *bench) name() string {
+	b.seq++
+	return fmt.Sprintf("%s%d", b.prefix, b.seq)
+}
+
+func (b *bench) call() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(b.ctx, 60*time.Second)
+}
+
+// timed runs op n times and returns each duration in ns.
+func timed(n int, op func() error) []int64 {
+	out := make([]int64, 0, n)
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		if err := op(); err != nil {
+			fatal(err)
+		}
+		out = append(out, time.Since(start).Nanoseconds())
+	}
+	return out
+}
+
+func (b *bench) version() error {
+	ctx, cancel := b.call()
+	defer cancel()
+	_, err := b.lc.Version(ctx)
+	return err
+}
+
+func (b *bench) createDelete() error {
+	ctx, cancel := b.call()
+	defer cancel()
+	id := b.name()
+	c, err := b.lc.NewContainer(ctx, id, harness.Spec(b.rootfs, []string{"true"}, false, "/pylibctrd-bench/"+id), harness.Shim, nil)
+	if err != nil {
+		return err
+	}
+	return c.Delete(ctx)
+}
+
+// lifecycle: create, new task, start, exit event, task delete, container delete.
+func (b *bench) lifecycle() error {
+	ctx, cancel := b.call()
+	defer cancel()
+	id := b.name()
+	c, err := b.lc.NewContainer(ctx, id, harness.Spec(b.rootfs, []string{"true"}, false, "/pylibctrd-bench/"+id), harness.Shim, nil)
+	if err != nil {
+		return err
+	}
+	t, err := c.NewTask(ctx, "", false, harness.Attach(false, func(*cio.DirectIO, *harness.Output) {}))
+	if err != nil {
+		return err
+	}
+	if err := t.Start(ctx); err != nil {
+		return err
+	}
+	if !b.rec.WaitFor(id, "exit", id, 30*time.Second) {
+		return fmt.Errorf("no exit event for %s", id)
+	}
+	if _, err := t.Delete(ctx); err != nil {
+		return err
+	}
+	return c.Delete(ctx)
+}
+
+func (b *bench) exec(t types.Task, container string) error {
+	ctx, cancel := b.call()
+	defer cancel()
+	id := b.name()
+	spec := *harness.Spec(b.rootfs, []string{"echo", "hi"}, false, "").Process
+	var out *harness.Output
+	p, err := t.Exec(ctx, id, &spec, false, harness.Attach(false, func(_ *cio.DirectIO, o *harness.Output) { out = o }))
+	if err != nil {
+		return err
+	}
+	if !b.rec.WaitFor(container, "exit", id, 30*time.Second) || !out.Wait(10*time.Second) {
+		return fmt.Errorf("exec %s did not finish", id)
+	}
+	if stdout, _ := out.Text(); stdout != "hi\n" {
+		return fmt.Errorf("exec output %q", stdout)
+	}
+	_, err = p.Delete(ctx)
+	return err
+}
+
+// parallel runs total ops over b.threads goroutines; returns the wall time.
+func (b *bench) parallel(total int, op func() error) int64 {
+	var wg sync.WaitGroup
+	start := time.Now()
+	per := total / b.threads
+	for i := 0; i < b.threads; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < per; j++ {
+				if err := op(); err != nil {
+					fatal(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start).Nanoseconds()
+}
+
+func rssKiB() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if fields := strings.Fields(sc.Text()); len(fields) >= 2 && fields[0] == "VmRSS:" {
+			v, _ := strconv.ParseInt(fields[1], 10, 64)
+			return v
+		}
+	}
+	return -1
+}
+
+//go:noinline
+func nop() {}
+
+func main() {
+	var b bench
+	var workload string
+	var interval time.Duration
+	flag.StringVar(&b.address, "address", "", "containerd socket")
+	flag.StringVar(&b.ns, "namespace", "", "namespace")
+	flag.StringVar(&b.stateDir, "state-dir", "", "libcontainerd state dir")
+	flag.StringVar(&b.rootfs, "rootfs", "", "busybox rootfs")
+	flag.StringVar(&b.prefix, "prefix", "gobench-", "container id prefix")
+	flag.StringVar(&workload, "workload", "", "what to measure")
+	flag.IntVar(&b.n, "n", 100, "operations")
+	flag.IntVar(&b.threads, "threads", 8, "goroutines for the parallel workloads")
+	flag.DurationVar(&interval, "interval", time.Millisecond, "gap between published events")
+	flag.Parse()
+	logrus.SetOutput(os.Stderr)
+	logrus.SetLevel(logrus.WarnLevel)
+
+	result := map[string]any{}
+	switch workload {
+	case "nop":
+		start := time.Now()
+		for i := 0; i < b.n; i++ {
+			nop()
+		}
+		result["ns_per_op"] = float64(time.Since(start).Nanoseconds()) / float64(b.n)
+		emit(result)
+		return
+	case "json":
+		payload := []byte(`{"id":"container-1","labels":{"a":"b"},"pids":[1,2,3],"ok":true}`)
+		start := time.Now()
+		for i := 0; i < b.n; i++ {
+			var v any
+			if err := json.Unmarshal(payload, &v); err != nil {
+				fatal(err)
+			}
+			if _, err := json.Marshal(v); err != nil {
+				fatal(err)
+			}
+		}
+		result["ns_per_op"] = float64(time.Since(start).Nanoseconds()) / float64(b.n)
+		emit(result)
+		return
+	}
+
+	b.rec = harness.NewRecorder()
+	received := map[string]int64{}
+	var recvMu sync.Mutex
+	b.rec.OnEvent = func(et types.EventType, ei types.EventInfo) {
+		if strings.HasPrefix(ei.ContainerID, b.prefix+"ev") {
+			now := time.Now().UnixNano()
+			recvMu.Lock()
+			received[ei.ContainerID] = now
+			recvMu.Unlock()
+		}
+	}
+	var err error
+	b.lc, b.ctx, err = harness.Connect(b.address, b.ns, b.stateDir, b.rec)
+	if err != nil {
+		fatal(err)
+	}
+
+	switch workload {
+	case "version":
+		result["ns"] = timed(b.n, b.version)
+	case "load":
+		id := b.name()
+		ctx, cancel := b.call()
+		c, err := b.lc.NewContainer(ctx, id, harness.Spec(b.rootfs, []string{"true"}, false, ""), harness.Shim, nil)
+		cancel()
+		if err != nil {
+			fatal(err)
+		}
+		result["ns"] = timed(b.n, func() error {
+			ctx, cancel := b.call()
+			defer cancel()
+			_, err := b.lc.LoadContainer(ctx, id)
+			return err
+		})
+		ctx, cancel = b.call()
+		_ = c.Delete(ctx)
+		cancel()
+	case "create_delete":
+		result["ns"] = timed(b.n, b.createDelete)
+	case "lifecycle":
+		result["ns"] = timed(b.n, b.lifecycle)
+	case "exec":
+		id := b.name()
+		ctx, cancel := b.call()
+		c, err := b.lc.NewContainer(ctx, id, harness.Spec(b.rootfs, []string{"sleep", "600"}, false, "/pylibctrd-bench/"+id), harness.Shim, nil)
+		if err != nil {
+			fatal(err)
+		}
+		t, err := c.NewTask(ctx, "", false, harness.Attach(false, func(*cio.DirectIO, *harness.Output) {}))
+		if err == nil {
+			err = t.Start(ctx)
+		}
+		cancel()
+		if err != nil {
+			fatal(err)
+		}
+		result["ns"] = timed(b.n, func() error { return b.exec(t, id) })
+		ctx, cancel = b.call()
+		_ = t.ForceDelete(ctx)
+		_ = c.Delete(ctx)
+		cancel()
+	case "threads_version":
+		result["wall_ns"], result["ops"] = b.parallel(b.n, b.version), b.n
+	case "threads_lifecycle":
+		result["wall_ns"], result["ops"] = b.parallel(b.n, b.lifecycle), b.n
+	case "memory":
+		var at100 int64
+		for i := 1; i <= b.n; i++ {
+			if err := b.lifecycle(); err != nil {
+				fatal(err)
+			}
+			if i == b.n/10 {
+				at100 = rssKiB()
+			}
+		}
+		result["rss_kib_at_10pct"], result["rss_kib_at_end"] = at100, rssKiB()
+	case "subscribe":
+		// Wait for b.n published events (container ids <prefix>ev<k>), reporting
+		// readiness once a probe event of our own has made the round trip.
+		probe := b.prefix + "ev-probe"
+		pub := mustPublisher(b.address, b.ns)
+		deadline := time.Now().Add(10 * time.Second)
+		for !b.rec.WaitFor(probe, "paused", "", 100*time.Millisecond) {
+			publishPaused(pub, b.ns, probe)
+			if time.Now().After(deadline) {
+				fatal(fmt.Errorf("subscription never became live"))
+			}
+		}
+		fmt.Println("ready")
+		deadline = time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) {
+			recvMu.Lock()
+			n := len(received)
+			recvMu.Unlock()
+			if n >= b.n+1 {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		recvMu.Lock()
+		delete(received, probe)
+		result["received"] = received
+		recvMu.Unlock()
+	case "publish":
+		pub := mustPublisher(b.address, b.ns)
+		sent := map[string]int64{}
+		for i := 0; i < b.n; i++ {
+			id := fmt.Sprintf("%sev%d", b.prefix, i)
+			sent[id] = time.Now().UnixNano()
+			publishPaused(pub, b.ns, id)
+			if interval > 0 {
+				time.Sleep(interval)
+			}
+		}
+		result["sent"] = sent
+	default:
+		fatal(fmt.Errorf("unknown workload %q", workload))
+	}
+	emit(result)
+}
+
+func mustPublisher(address, ns string) *containerd.Client {
+	c, err := containerd.New(address, containerd.WithDefaultNamespace(ns))
+	if err != nil {
+		fatal(err)
+	}
+	return c
+}
+
+// publishPaused publishes a TaskPaused event: libcontainerd turns it into
+// EventPaused for the Backend, through the same stream as real task events.
+func publishPaused(c *containerd.Client, ns, id string) {
+	ctx := namespaces.WithNamespace(context.Background(), ns)
+	if err := c.EventService().Publish(ctx, "/tasks/paused", &apievents.TaskPaused{ContainerID: id}); err != nil {
+		fatal(err)
+	}
+}
+
+func emit(v any) {
+	if err := json.NewEncoder(os.Stdout).Encode(v); err != nil {
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "gobench:", err)
+	os.Exit(2)
+}
