@@ -45,8 +45,15 @@ test: build lint test-go test-py
 demo: build
 	$(PY) -m pylibctrd.demo
 
+# The benchmark's own environment: the PyPI `containerd` stubs need protobuf<3.21.
+BENCH_VENV := .venv-bench
+BENCH_PY := $(BENCH_VENV)/bin/python
+
 bench: build
-	$(PY) -m benchmarks
+	test -x $(BENCH_PY) || python3 -m venv $(BENCH_VENV)
+	$(BENCH_PY) -m pip install -q "containerd==1.5.3" "protobuf<3.21" grpcio matplotlib
+	$(BENCH_PY) -m pip install -q -e .
+	$(BENCH_PY) -m benchmarks --write-md
 
 clean:
-	rm -rf build $(VENV) pylibctrd/_native* pylibctrd/libpylibctrd.so *.egg-info
+	rm -rf build $(VENV) $(BENCH_VENV) pylibctrd/_native* pylibctrd/libpylibctrd.so *.egg-info

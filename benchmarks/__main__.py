@@ -21,7 +21,7 @@ from typing import Any
 import pylibctrd
 from pylibctrd import _ffi
 
-from .peers import GOBENCH, ROOT, GoPeer, GrpcPeer, PylibctrdPeer, Setup
+from .peers import GOBENCH, ROOT, GoPeer, GrpcPeer, Peer, PylibctrdPeer, Setup
 
 HERE = Path(__file__).resolve().parent
 
@@ -95,8 +95,9 @@ def run(counts: dict[str, int], rounds: int) -> dict[str, Any]:
     daemon = pylibctrd.Daemon.start(work / "root", work / "state")
     setup = Setup(daemon.address, str(work / "bundles"), str(pylibctrd.busybox_rootfs(work / "rootfs")))
     run_id = os.getpid()
-    peers = [PylibctrdPeer(setup, f"bench-py-{run_id}"), GrpcPeer(setup, f"bench-grpc-{run_id}"),
-             GoPeer(setup, f"bench-go-{run_id}")]
+    go_peer = GoPeer(setup, f"bench-go-{run_id}")
+    peers: list[Peer] = [PylibctrdPeer(setup, f"bench-py-{run_id}"),
+                         GrpcPeer(setup, f"bench-grpc-{run_id}"), go_peer]
     samples: dict[str, dict[str, list[Any]]] = {}
 
     def add(workload: str, peer: str, value: Any) -> None:
@@ -117,12 +118,12 @@ def run(counts: dict[str, int], rounds: int) -> dict[str, Any]:
                 add("events_burst", p.name, p.events(counts["events_burst"], "0s"))
             for w in ("ffi_nop", "ffi_json"):
                 add(w, "pylibctrd", ffi_cost(w, counts[w]))
-                add(w, "go", peers[2].ffi(w.removeprefix("ffi_"), counts[w]))
+                add(w, "go", go_peer.ffi(w.removeprefix("ffi_"), counts[w]))
         print("memory", flush=True)
         memory = {
             "pylibctrd": memory_subprocess("pylibctrd", setup, f"bench-mem-py-{run_id}", counts["memory"]),
             "grpcio": memory_subprocess("grpcio", setup, f"bench-mem-grpc-{run_id}", counts["memory"]),
-            "go": peers[2].memory(counts["memory"]),
+            "go": go_peer.memory(counts["memory"]),
         }
     finally:
         for p in peers:

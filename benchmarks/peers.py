@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import pylibctrd
 from pylibctrd import EventInfo, EventType, stdio
@@ -26,6 +26,22 @@ class Setup:
 
     def spec(self, id: str, args: list[str]) -> dict[str, Any]:
         return pylibctrd.container_spec(self.rootfs, args, cgroups_path=f"/pylibctrd-bench/{id}")
+
+
+class Peer(Protocol):
+    """What every peer measures; latencies in ns, parallel workloads as wall ns."""
+
+    name: str
+
+    def version(self, n: int) -> list[int]: ...
+    def load(self, n: int) -> list[int]: ...
+    def create_delete(self, n: int) -> list[int]: ...
+    def lifecycle(self, n: int) -> list[int]: ...
+    def exec(self, n: int) -> list[int]: ...
+    def threads_version(self, n: int, threads: int) -> int: ...
+    def threads_lifecycle(self, n: int, threads: int) -> int: ...
+    def events(self, n: int, interval: str) -> tuple[dict[str, int], dict[str, int]]: ...
+    def close(self) -> None: ...
 
 
 def timed(n: int, op: Callable[[int], object]) -> list[int]:

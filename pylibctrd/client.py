@@ -235,9 +235,10 @@ class Container(_Native):
 class Process(_Native):
     """libcontainerd's Process (an exec'd process; Task extends it)."""
 
-    def __init__(self, handle: int, id: str) -> None:
+    def __init__(self, handle: int, id: str, owner: object) -> None:
         super().__init__(handle)
         self.id = id
+        self._owner = owner  # keeps the task (and so the client) alive
         self._pid: int | None = None
 
     @property
@@ -270,7 +271,7 @@ class Task(Process):
     """libcontainerd's Task: the container's main process."""
 
     def __init__(self, handle: int, container: Container) -> None:
-        super().__init__(handle, container.id)
+        super().__init__(handle, container.id, container)
         self.container = container
 
     def start(self) -> None:
@@ -309,7 +310,7 @@ class Task(Process):
         handle, _ = _ffi.call_with_stdio(
             to_sink(attach_stdio), "task_exec", self._handle, _ffi.cstr(process_id, "process_id"),
             spec_json, len(spec_json), _flag(with_stdin, "with_stdin"))
-        return Process(handle, process_id)
+        return Process(handle, process_id, self)
 
     def update_resources(self, resources: Mapping[str, Any]) -> None:
         """Update the cgroup limits (OCI LinuxResources dict)."""
