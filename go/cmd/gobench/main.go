@@ -66,20 +66,25 @@ func (b *bench) version() error {
 func (b *bench) createDelete() error {
 	ctx, cancel := b.call()
 	defer cancel()
-	id := b.name()
-	c, err := b.lc.NewContainer(ctx, id, harness.Spec(b.rootfs, []string{"true"}, false, "/pylibctrd-bench/"+id), harness.Shim, nil)
+	c, _, err := b.create(ctx, "true")
 	if err != nil {
 		return err
 	}
 	return c.Delete(ctx)
 }
 
+// create makes a container with a fresh id running args.
+func (b *bench) create(ctx context.Context, args ...string) (types.Container, string, error) {
+	id := b.name()
+	c, err := b.lc.NewContainer(ctx, id, harness.Spec(b.rootfs, args, false, "/pylibctrd-bench/"+id), harness.Shim, nil)
+	return c, id, err
+}
+
 // lifecycle: create, new task, start, exit event, task delete, container delete.
 func (b *bench) lifecycle() error {
 	ctx, cancel := b.call()
 	defer cancel()
-	id := b.name()
-	c, err := b.lc.NewContainer(ctx, id, harness.Spec(b.rootfs, []string{"true"}, false, "/pylibctrd-bench/"+id), harness.Shim, nil)
+	c, id, err := b.create(ctx, "true")
 	if err != nil {
 		return err
 	}
@@ -244,9 +249,8 @@ func main() {
 	case "lifecycle":
 		result["ns"] = timed(b.n, b.lifecycle)
 	case "exec":
-		id := b.name()
 		ctx, cancel := b.call()
-		c, err := b.lc.NewContainer(ctx, id, harness.Spec(b.rootfs, []string{"sleep", "600"}, false, "/pylibctrd-bench/"+id), harness.Shim, nil)
+		c, id, err := b.create(ctx, "sleep", "600")
 		if err != nil {
 			fatal(err)
 		}
