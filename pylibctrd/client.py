@@ -6,6 +6,7 @@ releasing a handle never touches the container itself.
 
 from __future__ import annotations
 
+import json
 import os
 import signal as _signal
 import weakref
@@ -141,8 +142,6 @@ class Client:
     def version(self) -> Version:
         """containerd's version."""
         _, data = self._call("client_version")
-        import json
-
         v = json.loads(data or b"{}")
         return Version(v["version"], v["revision"])
 
