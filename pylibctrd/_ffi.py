@@ -144,12 +144,15 @@ _tokens = itertools.count(1)
 _in_callback = threading.local()
 
 
-def register_events(client: int, sink: EventSink) -> None:
-    _event_sinks[client] = sink
+def register_events(sink: EventSink) -> int:
+    """Register a client's event sink; the key goes to client_connect."""
+    key = next(_tokens)
+    _event_sinks[key] = sink
+    return key
 
 
-def unregister_events(client: int) -> None:
-    _event_sinks.pop(client, None)
+def unregister_events(key: int) -> None:
+    _event_sinks.pop(key, None)
 
 
 def in_event_callback() -> bool:
@@ -184,8 +187,8 @@ def call_with_stdio(attach: StdioSink | None, name: str, *args: Any) -> tuple[in
 def _define_callbacks(mod: Any) -> None:
     ffi = mod.ffi
 
-    def _on_event(client: int, data: Any, size: int, err: Any, errlen: int) -> int:
-        sink = _event_sinks.get(client)
+    def _on_event(key: int, data: Any, size: int, err: Any, errlen: int) -> int:
+        sink = _event_sinks.get(key)
         if sink is None:
             return 0
         _in_callback.active = True

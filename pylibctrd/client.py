@@ -32,12 +32,12 @@ class _Native:
         weakref.finalize(self, _ffi.release, handle)
 
 
-def _close_client(handle: int) -> None:
+def _close_client(handle: int, events_key: int) -> None:
     try:
         _ffi.call("client_close", handle, 0)
     except errors.Error:
         pass
-    _ffi.unregister_events(handle)
+    _ffi.unregister_events(events_key)
     _ffi.release(handle)
 
 
@@ -73,13 +73,14 @@ class Client:
     """
 
     def __init__(self, handle: int, *, address: str, namespace: str, state_dir: str,
-                 daemon: Daemon | None) -> None:
+                 daemon: Daemon | None, events_key: int = 0) -> None:
         self._handle = handle
+        self._events_key = events_key
         self.address = address
         self.namespace = namespace
         self.state_dir = state_dir
         self.daemon = daemon  # kept alive while the client is
-        self._finalizer = weakref.finalize(self, _close_client, handle)
+        self._finalizer = weakref.finalize(self, _close_client, handle, events_key)
 
     @classmethod
     def connect(cls, address: str | None = None, *, namespace: str = DEFAULT_NAMESPACE,
@@ -103,13 +104,18 @@ class Client:
             raise ValueError(f"timeout must be a positive number, got {timeout!r}")
         if backend is not None and not callable(getattr(backend, "process_event", None)):
             raise TypeError("backend must have a process_event(container_id, event, info) method")
-        handle, _ = _ffi.call(
-            "client_connect", _ffi.cstr(address, "address"), _ffi.cstr(namespace, "namespace"),
-            _ffi.cstr(state, "state_dir"), int(backend is not None), int(timeout * 1000),
-        )
-        if backend is not None:
-            _ffi.register_events(handle, _event_sink(backend))
-        client = cls(handle, address=address, namespace=namespace, state_dir=state, daemon=daemon)
+        # The sink is registered first: events can arrive as soon as Go connects.
+        events_key = _ffi.register_events(_event_sink(backend)) if backend is not None else 0
+        try:
+            handle, _ = _ffi.call(
+                "client_connect", _ffi.cstr(address, "address"), _ffi.cstr(namespace, "namespace"),
+                _ffi.cstr(state, "state_dir"), events_key, int(timeout * 1000),
+            )
+        except BaseException:
+            _ffi.unregister_events(events_key)
+            raise
+        client = cls(handle, address=address, namespace=namespace, state_dir=state, daemon=daemon,
+                     events_key=events_key)
         _ffi.close_at_exit(client)
         return client
 
@@ -125,7 +131,7 @@ class Client:
         try:
             _ffi.call("client_close", self._handle, int(not _ffi.in_event_callback()))
         finally:
-            _ffi.unregister_events(self._handle)
+            _ffi.unregister_events(self._events_key)
             _ffi.release(self._handle)
 
     def __enter__(self) -> Client:

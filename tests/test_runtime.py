@@ -170,3 +170,31 @@ def test_go_log_lines_reach_python_logging(env: Env, client: pylibctrd.Client,
     assert any(m.startswith("ignoring event") and "/tasks/delete" in m for m in messages)
     # and containerd's own log lines, through the supervisor's stdout/stderr:
     assert any(m.startswith("containerd: ") for m in messages)
+
+
+def test_native_handles_are_released(make_container: MakeContainer,
+                                     recorder: pylibctrd.Recorder) -> None:
+    """Objects and streams that Python drops give their Go handles back."""
+    import gc
+
+    from pylibctrd import _ffi, stdio
+
+    def live() -> int:
+        gc.collect()
+        return _ffi.call("live_handles")[0]
+
+    def lifecycle() -> None:
+        ctr = make_container(["sh", "-c", "echo hi"])
+        cap = stdio.Capture()
+        task = ctr.new_task(attach_stdio=cap)
+        task.start()
+        recorder.wait_for(ctr.id, EventType.EXIT)
+        assert cap.wait(10)
+        task.delete()
+        ctr.delete()
+
+    lifecycle()  # warm up (lazy state)
+    before = live()
+    for _ in range(3):
+        lifecycle()
+    assert live() == before

@@ -104,9 +104,9 @@ func callbackError(what string, buf []C.char) error {
 
 func installCallbacks() {
 	core.Init(core.Callbacks{
-		Event: func(client uint64, payload []byte) error {
+		Event: func(key uint64, payload []byte) error {
 			var buf [1024]C.char
-			if C.pylibctrd_call_event(C.uint64_t(client), (*C.char)(unsafe.Pointer(&payload[0])), C.size_t(len(payload)), &buf[0], C.size_t(len(buf))) != 0 {
+			if C.pylibctrd_call_event(C.uint64_t(key), (*C.char)(unsafe.Pointer(&payload[0])), C.size_t(len(payload)), &buf[0], C.size_t(len(buf))) != 0 {
 				return callbackError("Python backend raised", buf[:])
 			}
 			return nil

@@ -113,14 +113,14 @@ func pylibctrd_daemon_stop(h C.uint64_t, timeoutMs C.int64_t, out *C.pylibctrd_r
 }
 
 //export pylibctrd_client_connect
-func pylibctrd_client_connect(address, ns, stateDir *C.char, withBackend C.int, timeoutMs C.int64_t, out *C.pylibctrd_result) C.int {
+func pylibctrd_client_connect(address, ns, stateDir *C.char, eventsKey C.uint64_t, timeoutMs C.int64_t, out *C.pylibctrd_result) C.int {
 	return run(out, func() (result, error) {
 		c, err := core.Connect(core.ConnectOptions{
-			Address:     goString(address),
-			Namespace:   goString(ns),
-			StateDir:    goString(stateDir),
-			WithBackend: withBackend != 0,
-			Timeout:     time.Duration(timeoutMs) * time.Millisecond,
+			Address:   goString(address),
+			Namespace: goString(ns),
+			StateDir:  goString(stateDir),
+			EventsKey: uint64(eventsKey),
+			Timeout:   time.Duration(timeoutMs) * time.Millisecond,
 		})
 		if err != nil {
 			return none(err)

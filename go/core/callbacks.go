@@ -7,8 +7,8 @@ import (
 
 // Callbacks are the ways back into Python, installed once by the C ABI.
 type Callbacks struct {
-	// Event delivers one libcontainerd event (JSON) for a client handle.
-	Event func(client uint64, payload []byte) error
+	// Event delivers one libcontainerd event (JSON) to a client's Backend.
+	Event func(eventsKey uint64, payload []byte) error
 	// Stdio hands a process's streams to the Python attach callback `token`.
 	Stdio func(token, stdin, stdout, stderr uint64) error
 	// Log forwards one log line; level uses Python's logging numbers.

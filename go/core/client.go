@@ -39,11 +39,11 @@ type Client struct {
 
 // ConnectOptions are Client.connect's arguments.
 type ConnectOptions struct {
-	Address     string
-	Namespace   string
-	StateDir    string
-	WithBackend bool
-	Timeout     time.Duration
+	Address   string
+	Namespace string
+	StateDir  string
+	EventsKey uint64 // 0: no Backend; else passed back with every event
+	Timeout   time.Duration
 }
 
 // Connect dials containerd the way dockerd does and starts libcontainerd's
@@ -78,7 +78,7 @@ func Connect(o ConnectOptions) (*Client, error) {
 	ctx, cancel := context.WithCancel(namespaces.WithNamespace(context.Background(), o.Namespace))
 	c := &Client{c8d: c8d, ctx: ctx, cancel: cancel, timeout: o.Timeout}
 	c.Handle = Handles.Put(c)
-	c.events = &eventBackend{client: c.Handle, deliver: o.WithBackend}
+	c.events = &eventBackend{key: o.EventsKey}
 	lc, err := libcontainerd.NewClient(ctx, c8d, o.StateDir, o.Namespace, c.events)
 	if err != nil {
 		c.Close(false)

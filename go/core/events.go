@@ -11,9 +11,8 @@ import (
 // to Python. An error returned here is logged by libcontainerd as
 // "failed to process event", exactly as in dockerd.
 type eventBackend struct {
-	client  uint64
-	deliver bool
-	gate    gate
+	key  uint64 // Python's key for this client's Backend; 0 for none
+	gate gate
 }
 
 // eventPayload is EventInfo as JSON for Python.
@@ -28,7 +27,7 @@ type eventPayload struct {
 }
 
 func (b *eventBackend) ProcessEvent(containerID string, et types.EventType, ei types.EventInfo) (err error) {
-	if !b.deliver || !b.gate.enter() {
+	if b.key == 0 || !b.gate.enter() {
 		return nil
 	}
 	defer b.gate.leave()
@@ -49,6 +48,6 @@ func (b *eventBackend) ProcessEvent(containerID string, et types.EventType, ei t
 	if err != nil {
 		return err
 	}
-	intoPython(func() { err = callbacks.Event(b.client, payload) })
+	intoPython(func() { err = callbacks.Event(b.key, payload) })
 	return err
 }

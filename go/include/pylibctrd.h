@@ -39,7 +39,7 @@ typedef struct pylibctrd_result {
 } pylibctrd_result;
 
 /* Callbacks into Python. Return 0, or non-zero with a message in err. */
-typedef int (*pylibctrd_event_fn)(uint64_t client, char *json, size_t len, char *err, size_t errlen);
+typedef int (*pylibctrd_event_fn)(uint64_t events_key, char *json, size_t len, char *err, size_t errlen);
 typedef int (*pylibctrd_stdio_fn)(uint64_t token, uint64_t stdin_h, uint64_t stdout_h, uint64_t stderr_h, char *err, size_t errlen);
 typedef void (*pylibctrd_log_fn)(int level, char *msg, size_t len);
 
@@ -61,7 +61,9 @@ int pylibctrd_daemon_start(char *root_dir, char *state_dir, char *log_level, pyl
 int pylibctrd_daemon_stop(uint64_t daemon, int64_t timeout_ms, pylibctrd_result *out);
 
 /* Client */
-int pylibctrd_client_connect(char *address, char *ns, char *state_dir, int with_backend, int64_t timeout_ms, pylibctrd_result *out);
+/* events_key: 0 for no Backend, else the key passed back to on_event (chosen
+ * by Python before connecting, so no event can arrive before it is known). */
+int pylibctrd_client_connect(char *address, char *ns, char *state_dir, uint64_t events_key, int64_t timeout_ms, pylibctrd_result *out);
 int pylibctrd_client_close(uint64_t client, int wait, pylibctrd_result *out);
 int pylibctrd_client_version(uint64_t client, pylibctrd_result *out);
 int pylibctrd_client_load_container(uint64_t client, char *id, pylibctrd_result *out);
