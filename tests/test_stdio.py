@@ -217,3 +217,20 @@ def test_exec_tty_resize(make_container: MakeContainer, recorder: pylibctrd.Reco
     proc.delete()
     task.force_delete()
     ctr.delete()
+
+
+def test_passthrough_copies_stdin_in_and_output_out(make_container: MakeContainer,
+                                                    recorder: pylibctrd.Recorder) -> None:
+    import io
+
+    ctr = make_container(["sh", "-c", "cat; echo done >&2"])
+    out, err = io.BytesIO(), io.BytesIO()
+    through = stdio.PassThrough(stdout=out, stderr=err, stdin=io.BytesIO(b"fed from a file\n"))
+    task = ctr.new_task(with_stdin=True, attach_stdio=through)
+    task.start()
+    assert recorder.wait_for(ctr.id, EventType.EXIT).exit_code == 0
+    assert through.wait(10)
+    assert out.getvalue() == b"fed from a file\n"
+    assert err.getvalue() == b"done\n"
+    task.delete()
+    ctr.delete()
