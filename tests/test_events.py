@@ -150,16 +150,26 @@ def test_close_from_inside_a_callback_does_not_deadlock(env: Env) -> None:
 
     class Closer:
         def process_event(self, container_id: str, event: EventType, info: EventInfo) -> None:
-            holder[0].close()
-            done.set()
+            if event is EventType.EXIT:
+                holder[0].close()
+                done.set()
 
     holder.append(env.connect(backend=Closer()))
-    ctr = holder[0].new_container("t-selfclose", env.spec("t-selfclose", ["true"]))
-    task = ctr.new_task()
-    assert done.wait(10)
-    assert holder[0].closed
-    with env.connect() as other:
-        c = other.load_container("t-selfclose")
-        c.task().force_delete()
-        c.delete()
-    del task
+    try:
+        ctr = holder[0].new_container("t-selfclose", env.spec("t-selfclose", ["sleep", "60"]))
+        task = ctr.new_task()
+        task.start()
+        # The exit is caused from another client, so that no call of the closing
+        # client is in flight (close() cancels those, by design).
+        with env.connect() as other:
+            other.load_container("t-selfclose").task().kill(9)
+            assert done.wait(10)
+            assert holder[0].closed
+            with pytest.raises(pylibctrd.errors.Closed):
+                task.status()
+    finally:
+        holder[0].close()
+        with env.connect() as cleaner:
+            c = cleaner.load_container("t-selfclose")
+            c.task().force_delete()
+            c.delete()
