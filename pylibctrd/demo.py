@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 import uuid
 
@@ -66,8 +65,7 @@ def main() -> int:
             print(f"task exited with {exit_info.exit_code} at {status.exited_at:%H:%M:%S.%f} UTC")
         except BaseException:
             try:
-                ctr.task().kill(signal.SIGKILL)
-                ctr.task().force_delete()
+                ctr.task().force_delete()  # kills what is still running
             except pylibctrd.errors.NotFound:
                 pass
             raise

@@ -100,10 +100,18 @@ func (c *Client) Close(wait bool) {
 	c.c8d.Close()
 }
 
+// checkOpen is the one place a closed client is refused.
+func (c *Client) checkOpen() error {
+	if c.closed.Load() {
+		return Errorf(CodeClosed, "client is closed")
+	}
+	return nil
+}
+
 // call returns a context for one operation, bounded by the client timeout.
 func (c *Client) call() (context.Context, context.CancelFunc, error) {
-	if c.closed.Load() {
-		return nil, nil, Errorf(CodeClosed, "client is closed")
+	if err := c.checkOpen(); err != nil {
+		return nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.timeout)
 	return ctx, cancel, nil

@@ -72,8 +72,8 @@ func (c *Container) Task() (*Task, error) {
 // context must outlive the call (dockerd passes context.Background()): it
 // lives as long as the client, and the timeout only bounds the wait here.
 func (c *Container) AttachTask(token uint64) (*Task, error) {
-	if c.client.closed.Load() {
-		return nil, Errorf(CodeClosed, "client is closed")
+	if err := c.client.checkOpen(); err != nil {
+		return nil, err
 	}
 	type attached struct {
 		t   types.Task
@@ -102,8 +102,8 @@ func (c *Container) Delete() error {
 
 // Pid is the process's system pid (no round trip).
 func Pid(p Proc) (uint32, error) {
-	if p.owner().closed.Load() {
-		return 0, Errorf(CodeClosed, "client is closed")
+	if err := p.owner().checkOpen(); err != nil {
+		return 0, err
 	}
 	return p.process().Pid(), nil
 }
