@@ -119,21 +119,8 @@ class Driver:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def lifecycle(self, id: str, spec: dict[str, Any]) -> None:
-        bundle = self.create(id, spec)
-        stdout, stderr, fds = self._fifos(bundle, id)
-        try:
-            self.tasks.Create(tasks_pb2.CreateTaskRequest(container_id=id, stdout=stdout, stderr=stderr),
-                              metadata=self.md)
-            self.tasks.Start(tasks_pb2.StartRequest(container_id=id), metadata=self.md)
-            self.wait_exit(id, id)
-            self.tasks.Delete(tasks_pb2.DeleteTaskRequest(container_id=id), metadata=self.md)
-        finally:
-            for fd in fds:
-                os.close(fd)
-        self.delete(id)
-
-    def start_sleeper(self, id: str, spec: dict[str, Any]) -> list[int]:
+    def start_task(self, id: str, spec: dict[str, Any]) -> list[int]:
+        """Create the container and its task with FIFOs, and start it."""
         bundle = self.create(id, spec)
         stdout, stderr, fds = self._fifos(bundle, id)
         self.tasks.Create(tasks_pb2.CreateTaskRequest(container_id=id, stdout=stdout, stderr=stderr),
@@ -141,13 +128,20 @@ class Driver:
         self.tasks.Start(tasks_pb2.StartRequest(container_id=id), metadata=self.md)
         return fds
 
-    def stop_sleeper(self, id: str, fds: list[int]) -> None:
-        self.tasks.Kill(tasks_pb2.KillRequest(container_id=id, signal=9, all=True), metadata=self.md)
+    def remove_task(self, id: str, fds: list[int]) -> None:
+        """After the exit event: delete the task, close the FIFOs, delete the container."""
         self.wait_exit(id, id)
         self.tasks.Delete(tasks_pb2.DeleteTaskRequest(container_id=id), metadata=self.md)
         for fd in fds:
             os.close(fd)
         self.delete(id)
+
+    def lifecycle(self, id: str, spec: dict[str, Any]) -> None:
+        self.remove_task(id, self.start_task(id, spec))
+
+    def stop_task(self, id: str, fds: list[int]) -> None:
+        self.tasks.Kill(tasks_pb2.KillRequest(container_id=id, signal=9, all=True), metadata=self.md)
+        self.remove_task(id, fds)
 
     def exec(self, container_id: str, exec_id: str, process: dict[str, Any]) -> bytes:
         bundle = os.path.join(self.state_dir, container_id)

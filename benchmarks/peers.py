@@ -249,7 +249,7 @@ class GrpcPeer:
     def exec(self, n: int) -> list[int]:
         id = self.name_()
         spec = self.setup.spec(id, ["sleep", "600"])
-        fds = self.driver.start_sleeper(id, spec)
+        fds = self.driver.start_task(id, spec)
         process = pylibctrd.process_spec(spec, ["echo", "hi"])
 
         def op(i: int) -> None:
@@ -259,7 +259,7 @@ class GrpcPeer:
         try:
             return timed(n, op)
         finally:
-            self.driver.stop_sleeper(id, fds)
+            self.driver.stop_task(id, fds)
 
     def threads_version(self, n: int, threads: int) -> int:
         return parallel(n, threads, lambda _: self.driver.version())
