@@ -25,7 +25,7 @@ from .peers import GOBENCH, ROOT, GoPeer, GrpcPeer, Peer, PylibctrdPeer, Setup
 
 HERE = Path(__file__).resolve().parent
 
-FULL = {"version": 1000, "load": 1000, "create_delete": 40, "lifecycle": 15, "exec": 15,
+FULL = {"version": 1000, "load": 1000, "create_delete": 40, "lifecycle": 40, "exec": 40,
         "threads_version": 4000, "threads_lifecycle": 16, "events": 200, "events_burst": 3000,
         "ffi_nop": 200000, "ffi_json": 50000, "memory": 1000}
 QUICK = {"version": 20, "load": 20, "create_delete": 3, "lifecycle": 2, "exec": 2,
@@ -33,12 +33,21 @@ QUICK = {"version": 20, "load": 20, "create_delete": 3, "lifecycle": 2, "exec": 
          "ffi_nop": 1000, "ffi_json": 1000, "memory": 20}
 THREADS = 8
 LATENCY = ["version", "load", "create_delete", "lifecycle", "exec"]
+# Ops per turn: within a round the peers take turns at this grain, so that the
+# drift of this noisy machine falls on every peer alike.
+TURN = {"version": 50, "load": 50, "create_delete": 4, "lifecycle": 1, "exec": 1}
 THROUGHPUT = ["threads_version", "threads_lifecycle"]
 
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def rotate(items: list[Peer], k: int) -> list[Peer]:
+    """items, starting at k: who goes first changes from turn to turn."""
+    k %= len(items)
+    return items[k:] + items[:k]
 
 
 def build_gobench() -> None:
@@ -98,6 +107,8 @@ def run(counts: dict[str, int], rounds: int) -> dict[str, Any]:
     go_peer = GoPeer(setup, f"bench-go-{run_id}")
     peers: list[Peer] = [PylibctrdPeer(setup, f"bench-py-{run_id}"),
                          GrpcPeer(setup, f"bench-grpc-{run_id}"), go_peer]
+    # The floor for a binding: Go on a thread-locked goroutine (latency only).
+    locked = GoPeer(setup, f"bench-go-locked-{run_id}", locked=True)
     samples: dict[str, dict[str, list[Any]]] = {}
 
     def add(workload: str, peer: str, value: Any) -> None:
@@ -105,11 +116,16 @@ def run(counts: dict[str, int], rounds: int) -> dict[str, Any]:
 
     try:
         for r in range(rounds):
-            order = peers[r % 3:] + peers[:r % 3]  # rotate who goes first
             print(f"round {r + 1}/{rounds}", flush=True)
             for w in LATENCY:
-                for p in order:
-                    add(w, p.name, getattr(p, w)(counts[w]))
+                turns = max(1, counts[w] // TURN[w])
+                this_round: dict[str, list[int]] = {}
+                for t in range(turns):
+                    for p in rotate([*peers, locked], r + t):
+                        this_round.setdefault(p.name, []).extend(getattr(p, w)(counts[w] // turns))
+                for name, ns in this_round.items():
+                    add(w, name, ns)
+            order = rotate(peers, r)
             for w in THROUGHPUT:
                 for p in order:
                     add(w, p.name, getattr(p, w)(counts[w], THREADS))
@@ -126,7 +142,7 @@ def run(counts: dict[str, int], rounds: int) -> dict[str, Any]:
             "go": go_peer.memory(counts["memory"]),
         }
     finally:
-        for p in peers:
+        for p in [*peers, locked]:
             p.close()
         daemon.stop()
     return summarize(samples, memory, counts, rounds)
@@ -190,8 +206,14 @@ def summarize(samples: dict[str, dict[str, list[Any]]], memory: dict[str, tuple[
 
 def ratios(values: dict[str, float]) -> dict[str, float | None]:
     py = values.get("pylibctrd")
-    return {"ratio_vs_grpc": py / values["grpcio"] if py and values.get("grpcio") else None,
-            "ratio_vs_go": py / values["go"] if py and values.get("go") else None}
+
+    def over(peer: str) -> float | None:
+        return py / values[peer] if py and values.get(peer) else None
+
+    out = {"ratio_vs_grpc": over("grpcio"), "ratio_vs_go": over("go")}
+    if "go-locked" in values:
+        out["ratio_vs_go_locked"] = over("go-locked")
+    return out
 
 
 def machine() -> dict[str, Any]:

@@ -106,6 +106,11 @@ class PylibctrdPeer:
         self._cond = threading.Condition()
         self._exits: set[tuple[str, str]] = set()
         self.subscriber: Subscriber | None = None
+        # made once, on first use, and removed by close()
+        self.load_id: str | None = None
+        self.exec_task: pylibctrd.Task | None = None
+        self.exec_process: dict[str, Any] = {}
+        self.fixtures: list[Callable[[], object]] = []
         self.client = pylibctrd.Client.connect(setup.address, namespace=namespace,
                                                state_dir=setup.state_dir, backend=self)
 
@@ -129,19 +134,22 @@ class PylibctrdPeer:
         return f"py-{self.seq}-{time.monotonic_ns() % 100000}"
 
     def close(self) -> None:
-        self.client.close()
+        try:
+            for remove in reversed(self.fixtures):
+                remove()
+        finally:
+            self.client.close()
 
     # --- workloads ---------------------------------------------------------
     def version(self, n: int) -> list[int]:
         return timed(n, lambda _: self.client.version())
 
     def load(self, n: int) -> list[int]:
-        id = self.name_()
-        ctr = self.client.new_container(id, self.setup.spec(id, ["true"]))
-        try:
-            return timed(n, lambda _: self.client.load_container(id))
-        finally:
-            ctr.delete()
+        if self.load_id is None:
+            self.load_id = self.name_()
+            self.fixtures.append(self.client.new_container(self.load_id, self.setup.spec(self.load_id, ["true"])).delete)
+        id = self.load_id
+        return timed(n, lambda _: self.client.load_container(id))
 
     def create_delete(self, n: int) -> list[int]:
         def op(_: int) -> None:
@@ -160,27 +168,31 @@ class PylibctrdPeer:
     def lifecycle(self, n: int) -> list[int]:
         return timed(n, lambda _: self._lifecycle(self.name_()))
 
-    def exec(self, n: int) -> list[int]:
-        id = self.name_()
-        spec = self.setup.spec(id, ["sleep", "600"])
-        ctr = self.client.new_container(id, spec)
-        task = ctr.new_task()
-        task.start()
-        process = pylibctrd.process_spec(spec, ["echo", "hi"])
+    def _exec_fixture(self) -> tuple[pylibctrd.Task, dict[str, Any]]:
+        if self.exec_task is None:
+            id = self.name_()
+            spec = self.setup.spec(id, ["sleep", "600"])
+            ctr = self.client.new_container(id, spec)
+            self.fixtures.append(ctr.delete)
+            self.exec_task = ctr.new_task()
+            self.fixtures.append(self.exec_task.force_delete)
+            self.exec_task.start()
+            self.exec_process = pylibctrd.process_spec(spec, ["echo", "hi"])
+        return self.exec_task, self.exec_process
 
-        def op(i: int) -> None:
+    def exec(self, n: int) -> list[int]:
+        task, process = self._exec_fixture()
+
+        def op(_: int) -> None:
+            pid = self.name_()
             cap = stdio.Capture()
-            proc = task.exec(f"e{i}", process, attach_stdio=cap)
-            self.wait_exit(id, f"e{i}")
+            proc = task.exec(pid, process, attach_stdio=cap)
+            self.wait_exit(task.id, pid)
             cap.wait(10)
             assert cap.stdout == b"hi\n", cap.stdout
             proc.delete()
 
-        try:
-            return timed(n, op)
-        finally:
-            task.force_delete()
-            ctr.delete()
+        return timed(n, op)
 
     def threads_version(self, n: int, threads: int) -> int:
         return parallel(n, threads, lambda _: self.client.version())
@@ -214,24 +226,32 @@ class GrpcPeer:
 
         self.setup, self.ns, self.seq = setup, namespace, 0
         self.driver = Driver(setup.address, namespace, setup.state_dir)
+        self.load_id: str | None = None
+        self.exec_id: str | None = None
+        self.exec_process: dict[str, Any] = {}
+        self.fixtures: list[Callable[[], object]] = []
 
     def name_(self) -> str:
         self.seq += 1
         return f"grpc-{self.seq}-{time.monotonic_ns() % 100000}"
 
     def close(self) -> None:
-        self.driver.close()
+        try:
+            for remove in reversed(self.fixtures):
+                remove()
+        finally:
+            self.driver.close()
 
     def version(self, n: int) -> list[int]:
         return timed(n, lambda _: self.driver.version())
 
     def load(self, n: int) -> list[int]:
-        id = self.name_()
-        self.driver.create(id, self.setup.spec(id, ["true"]))
-        try:
-            return timed(n, lambda _: self.driver.load(id))
-        finally:
-            self.driver.delete(id)
+        if self.load_id is None:
+            self.load_id = id = self.name_()
+            self.driver.create(id, self.setup.spec(id, ["true"]))
+            self.fixtures.append(lambda: self.driver.delete(id))
+        id = self.load_id
+        return timed(n, lambda _: self.driver.load(id))
 
     def create_delete(self, n: int) -> list[int]:
         def op(_: int) -> None:
@@ -247,19 +267,19 @@ class GrpcPeer:
         return timed(n, op)
 
     def exec(self, n: int) -> list[int]:
-        id = self.name_()
-        spec = self.setup.spec(id, ["sleep", "600"])
-        fds = self.driver.start_task(id, spec)
-        process = pylibctrd.process_spec(spec, ["echo", "hi"])
+        if self.exec_id is None:
+            self.exec_id = id = self.name_()
+            spec = self.setup.spec(id, ["sleep", "600"])
+            fds = self.driver.start_task(id, spec)
+            self.fixtures.append(lambda: self.driver.stop_task(id, fds))
+            self.exec_process = pylibctrd.process_spec(spec, ["echo", "hi"])
+        id = self.exec_id
 
-        def op(i: int) -> None:
-            out = self.driver.exec(id, f"e{i}", process)
+        def op(_: int) -> None:
+            out = self.driver.exec(id, self.name_(), self.exec_process)
             assert out == b"hi\n", out
 
-        try:
-            return timed(n, op)
-        finally:
-            self.driver.stop_task(id, fds)
+        return timed(n, op)
 
     def threads_version(self, n: int, threads: int) -> int:
         return parallel(n, threads, lambda _: self.driver.version())
@@ -281,53 +301,86 @@ class GrpcPeer:
 
 
 class GoPeer:
-    """gobench: the same workloads in Go, calling libcontainerd directly."""
+    """gobench: the same workloads in Go, calling libcontainerd directly. One
+    serving process answers every measurement, so that its client is made once
+    (as the Python peers' are) and the harness can interleave op by op.
 
-    name = "go"
+    With locked=True each measurement runs on a goroutine locked to its OS
+    thread, the condition every cgo callback (so every pylibctrd call) runs
+    under: the floor a C-ABI binding over Go can reach."""
 
-    def __init__(self, setup: Setup, namespace: str) -> None:
-        self.setup, self.ns, self.seq = setup, namespace, 0
+    def __init__(self, setup: Setup, namespace: str, locked: bool = False) -> None:
+        self.setup, self.ns, self.seq, self.locked = setup, namespace, 0, locked
+        self.name = "go-locked" if locked else "go"
+        self.server = subprocess.Popen(
+            self._argv("serve", 0, namespace=namespace, prefix=f"{self.name}-s-"),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if self._reply() != {"ready": True}:
+            raise RuntimeError("gobench serve did not start")
 
-    def close(self) -> None:
-        pass
+    def _argv(self, workload: str, n: int, *extra: str, namespace: str = "", prefix: str = "") -> list[str]:
+        if not prefix:
+            self.seq += 1
+            prefix = f"{self.name}-{self.seq}-{time.monotonic_ns() % 100000}-"
+        return [str(GOBENCH), "-workload", workload, "-n", str(n), "-address", self.setup.address,
+                "-namespace", namespace or self.ns, "-state-dir", self.setup.state_dir,
+                "-rootfs", self.setup.rootfs, "-prefix", prefix, *extra]
+
+    def _reply(self) -> dict[str, Any]:
+        assert self.server.stdout is not None
+        line = self.server.stdout.readline()
+        if not line:
+            raise RuntimeError(f"gobench serve exited ({self.server.wait()})")
+        return dict(json.loads(line))
+
+    def _serve(self, workload: str, n: int, threads: int = 0) -> dict[str, Any]:
+        assert self.server.stdin is not None
+        req = {"workload": workload, "n": n, "threads": threads, "locked": self.locked}
+        self.server.stdin.write(json.dumps(req) + "\n")
+        self.server.stdin.flush()
+        return self._reply()
 
     def _run(self, workload: str, n: int, *extra: str) -> dict[str, Any]:
-        self.seq += 1
-        out = subprocess.run(
-            [str(GOBENCH), "-workload", workload, "-n", str(n), "-address", self.setup.address,
-             "-namespace", self.ns, "-state-dir", self.setup.state_dir, "-rootfs", self.setup.rootfs,
-             "-prefix", f"go-{self.seq}-{time.monotonic_ns() % 100000}-", *extra],
-            check=True, capture_output=True, text=True, timeout=1800)
+        """A one-shot gobench process (fresh memory, or no client at all)."""
+        out = subprocess.run(self._argv(workload, n, *extra), check=True, capture_output=True,
+                             text=True, timeout=1800)
         return dict(json.loads(out.stdout.splitlines()[-1]))
 
+    def close(self) -> None:
+        """Closing stdin makes the server remove its fixtures and exit."""
+        if self.server.stdin is not None:
+            self.server.stdin.close()
+        try:
+            self.server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.server.kill()
+            self.server.wait()
+
     def version(self, n: int) -> list[int]:
-        return list(self._run("version", n)["ns"])
+        return list(self._serve("version", n)["ns"])
 
     def load(self, n: int) -> list[int]:
-        return list(self._run("load", n)["ns"])
+        return list(self._serve("load", n)["ns"])
 
     def create_delete(self, n: int) -> list[int]:
-        return list(self._run("create_delete", n)["ns"])
+        return list(self._serve("create_delete", n)["ns"])
 
     def lifecycle(self, n: int) -> list[int]:
-        return list(self._run("lifecycle", n)["ns"])
+        return list(self._serve("lifecycle", n)["ns"])
 
     def exec(self, n: int) -> list[int]:
-        return list(self._run("exec", n)["ns"])
+        return list(self._serve("exec", n)["ns"])
 
     def threads_version(self, n: int, threads: int) -> int:
-        return int(self._run("threads_version", n, "-threads", str(threads))["wall_ns"])
+        return int(self._serve("threads_version", n, threads)["wall_ns"])
 
     def threads_lifecycle(self, n: int, threads: int) -> int:
-        return int(self._run("threads_lifecycle", n, "-threads", str(threads))["wall_ns"])
+        return int(self._serve("threads_lifecycle", n, threads)["wall_ns"])
 
     def events(self, n: int, interval: str) -> tuple[dict[str, int], dict[str, int]]:
         self.seq += 1
-        prefix = f"go-{self.seq}-{time.monotonic_ns() % 100000}-"
-        sub = subprocess.Popen(
-            [str(GOBENCH), "-workload", "subscribe", "-n", str(n), "-address", self.setup.address,
-             "-namespace", self.ns, "-state-dir", self.setup.state_dir, "-prefix", prefix],
-            stdout=subprocess.PIPE, text=True)
+        prefix = f"{self.name}-{self.seq}-{time.monotonic_ns() % 100000}-"
+        sub = subprocess.Popen(self._argv("subscribe", n, prefix=prefix), stdout=subprocess.PIPE, text=True)
         assert sub.stdout is not None
         if sub.stdout.readline().strip() != "ready":
             sub.kill()

@@ -30,12 +30,13 @@ def _headline(w: dict[str, Any], peer: str) -> str:
 
 
 def table(results: dict[str, Any]) -> str:
-    rows = ["| workload | unit | pylibctrd | grpcio | go | pylibctrd/grpc | pylibctrd/Go | target |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rows = ["| workload | unit | pylibctrd | grpcio | go | go, locked thread | pylibctrd/grpc | pylibctrd/Go "
+            "| pylibctrd/Go locked | target |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, w in results["workloads"].items():
         rows.append(f"| {name} | {w['unit']} | {_headline(w, 'pylibctrd')} | {_headline(w, 'grpcio')} | "
-                    f"{_headline(w, 'go')} | {_fmt(w.get('ratio_vs_grpc'))} | {_fmt(w.get('ratio_vs_go'))} | "
-                    f"{TARGETS.get(name, '')} |")
+                    f"{_headline(w, 'go')} | {_headline(w, 'go-locked')} | {_fmt(w.get('ratio_vs_grpc'))} | "
+                    f"{_fmt(w.get('ratio_vs_go'))} | {_fmt(w.get('ratio_vs_go_locked'))} | {TARGETS.get(name, '')} |")
     extra = []
     ev = results["workloads"].get("events")
     if ev:

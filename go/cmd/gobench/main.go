@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,11 +28,15 @@ import (
 
 type bench struct {
 	address, ns, stateDir, rootfs, prefix string
-	n, threads                            int
+	threads                               int
 	rec                                   *harness.Recorder
 	lc                                    types.Client
 	ctx                                   context.Context
 	seq                                   int
+	// fixtures made once per process for load and exec, removed by cleanup
+	loadID, execID string
+	execTask       types.Task
+	fixtures       []func(context.Context)
 }
 
 func (b *bench) name() string {
@@ -163,37 +168,160 @@ func rssKiB() int64 {
 //go:noinline
 func nop() {}
 
+// request is one measurement; serve mode reads them from stdin, one JSON
+// object per line, so that the Python harness can interleave the peers op by op.
+type request struct {
+	Workload string `json:"workload"`
+	N        int    `json:"n"`
+	Threads  int    `json:"threads"`
+	Locked   bool   `json:"locked"` // run on a goroutine locked to its OS thread, as a cgo callback is
+}
+
+// measure runs one client workload and returns its figures.
+func (b *bench) measure(req request) map[string]any {
+	result := map[string]any{}
+	if req.Locked {
+		done := make(chan struct{})
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			result = b.measure(request{Workload: req.Workload, N: req.N, Threads: req.Threads})
+			close(done)
+		}()
+		<-done
+		return result
+	}
+	b.threads = req.Threads
+	switch req.Workload {
+	case "version":
+		result["ns"] = timed(req.N, b.version)
+	case "load":
+		id := b.loadFixture()
+		result["ns"] = timed(req.N, func() error {
+			ctx, cancel := b.call()
+			defer cancel()
+			_, err := b.lc.LoadContainer(ctx, id)
+			return err
+		})
+	case "create_delete":
+		result["ns"] = timed(req.N, b.createDelete)
+	case "lifecycle":
+		result["ns"] = timed(req.N, b.lifecycle)
+	case "exec":
+		t, id := b.execFixture()
+		result["ns"] = timed(req.N, func() error { return b.exec(t, id) })
+	case "threads_version":
+		result["wall_ns"], result["ops"] = b.parallel(req.N, b.version), req.N
+	case "threads_lifecycle":
+		result["wall_ns"], result["ops"] = b.parallel(req.N, b.lifecycle), req.N
+	case "memory":
+		var at10pct int64
+		for i := 1; i <= req.N; i++ {
+			if err := b.lifecycle(); err != nil {
+				fatal(err)
+			}
+			if i == req.N/10 {
+				at10pct = rssKiB()
+			}
+		}
+		result["rss_kib_at_10pct"], result["rss_kib_at_end"] = at10pct, rssKiB()
+	default:
+		fatal(fmt.Errorf("unknown workload %q", req.Workload))
+	}
+	return result
+}
+
+// loadFixture is the container every load measurement loads (made once).
+func (b *bench) loadFixture() string {
+	if b.loadID == "" {
+		ctx, cancel := b.call()
+		defer cancel()
+		c, id, err := b.create(ctx, "true")
+		if err != nil {
+			fatal(err)
+		}
+		b.fixtures = append(b.fixtures, func(ctx context.Context) { _ = c.Delete(ctx) })
+		b.loadID = id
+	}
+	return b.loadID
+}
+
+// execFixture is the running task every exec measurement execs in (made once).
+func (b *bench) execFixture() (types.Task, string) {
+	if b.execTask == nil {
+		ctx, cancel := b.call()
+		defer cancel()
+		c, id, err := b.create(ctx, "sleep", "600")
+		if err != nil {
+			fatal(err)
+		}
+		t, err := c.NewTask(ctx, "", false, harness.Attach(false, func(*cio.DirectIO, *harness.Output) {}))
+		if err == nil {
+			err = t.Start(ctx)
+		}
+		if err != nil {
+			_ = c.Delete(ctx)
+			fatal(err)
+		}
+		b.fixtures = append(b.fixtures, func(ctx context.Context) { _ = t.ForceDelete(ctx); _ = c.Delete(ctx) })
+		b.execTask, b.execID = t, id
+	}
+	return b.execTask, b.execID
+}
+
+func (b *bench) cleanup() {
+	ctx, cancel := b.call()
+	defer cancel()
+	for _, f := range b.fixtures {
+		f(ctx)
+	}
+	b.fixtures = nil
+}
+
+// serve answers requests from stdin until it is closed, then cleans up.
+func (b *bench) serve() {
+	defer b.cleanup()
+	in := bufio.NewScanner(os.Stdin)
+	fmt.Println(`{"ready":true}`)
+	for in.Scan() {
+		var req request
+		if err := json.Unmarshal(in.Bytes(), &req); err != nil {
+			fatal(err)
+		}
+		emit(b.measure(req))
+	}
+}
+
 func main() {
 	var b bench
-	var workload string
+	var req request
 	var interval time.Duration
 	flag.StringVar(&b.address, "address", "", "containerd socket")
 	flag.StringVar(&b.ns, "namespace", "", "namespace")
 	flag.StringVar(&b.stateDir, "state-dir", "", "libcontainerd state dir")
 	flag.StringVar(&b.rootfs, "rootfs", "", "busybox rootfs")
 	flag.StringVar(&b.prefix, "prefix", "gobench-", "container id prefix")
-	flag.StringVar(&workload, "workload", "", "what to measure")
-	flag.IntVar(&b.n, "n", 100, "operations")
-	flag.IntVar(&b.threads, "threads", 8, "goroutines for the parallel workloads")
+	flag.StringVar(&req.Workload, "workload", "", "what to measure, or serve: requests from stdin")
+	flag.IntVar(&req.N, "n", 100, "operations")
+	flag.IntVar(&req.Threads, "threads", 8, "goroutines for the parallel workloads")
+	flag.BoolVar(&req.Locked, "locked", false, "run on a goroutine locked to its OS thread")
 	flag.DurationVar(&interval, "interval", time.Millisecond, "gap between published events")
 	flag.Parse()
 	logrus.SetOutput(os.Stderr)
 	logrus.SetLevel(logrus.WarnLevel)
 
-	result := map[string]any{}
-	switch workload {
+	switch req.Workload {
 	case "nop":
 		start := time.Now()
-		for i := 0; i < b.n; i++ {
+		for i := 0; i < req.N; i++ {
 			nop()
 		}
-		result["ns_per_op"] = float64(time.Since(start).Nanoseconds()) / float64(b.n)
-		emit(result)
+		emit(map[string]any{"ns_per_op": float64(time.Since(start).Nanoseconds()) / float64(req.N)})
 		return
 	case "json":
 		payload := []byte(`{"id":"container-1","labels":{"a":"b"},"pids":[1,2,3],"ok":true}`)
 		start := time.Now()
-		for i := 0; i < b.n; i++ {
+		for i := 0; i < req.N; i++ {
 			var v any
 			if err := json.Unmarshal(payload, &v); err != nil {
 				fatal(err)
@@ -202,8 +330,20 @@ func main() {
 				fatal(err)
 			}
 		}
-		result["ns_per_op"] = float64(time.Since(start).Nanoseconds()) / float64(b.n)
-		emit(result)
+		emit(map[string]any{"ns_per_op": float64(time.Since(start).Nanoseconds()) / float64(req.N)})
+		return
+	case "publish":
+		pub := mustPublisher(b.address, b.ns)
+		sent := map[string]int64{}
+		for i := 0; i < req.N; i++ {
+			id := fmt.Sprintf("%sev%d", b.prefix, i)
+			sent[id] = time.Now().UnixNano()
+			publishPaused(pub, b.ns, id)
+			if interval > 0 {
+				time.Sleep(interval)
+			}
+		}
+		emit(map[string]any{"sent": sent})
 		return
 	}
 
@@ -224,66 +364,11 @@ func main() {
 		fatal(err)
 	}
 
-	switch workload {
-	case "version":
-		result["ns"] = timed(b.n, b.version)
-	case "load":
-		id := b.name()
-		ctx, cancel := b.call()
-		c, err := b.lc.NewContainer(ctx, id, harness.Spec(b.rootfs, []string{"true"}, false, ""), harness.Shim, nil)
-		cancel()
-		if err != nil {
-			fatal(err)
-		}
-		result["ns"] = timed(b.n, func() error {
-			ctx, cancel := b.call()
-			defer cancel()
-			_, err := b.lc.LoadContainer(ctx, id)
-			return err
-		})
-		ctx, cancel = b.call()
-		_ = c.Delete(ctx)
-		cancel()
-	case "create_delete":
-		result["ns"] = timed(b.n, b.createDelete)
-	case "lifecycle":
-		result["ns"] = timed(b.n, b.lifecycle)
-	case "exec":
-		ctx, cancel := b.call()
-		c, id, err := b.create(ctx, "sleep", "600")
-		if err != nil {
-			fatal(err)
-		}
-		t, err := c.NewTask(ctx, "", false, harness.Attach(false, func(*cio.DirectIO, *harness.Output) {}))
-		if err == nil {
-			err = t.Start(ctx)
-		}
-		cancel()
-		if err != nil {
-			fatal(err)
-		}
-		result["ns"] = timed(b.n, func() error { return b.exec(t, id) })
-		ctx, cancel = b.call()
-		_ = t.ForceDelete(ctx)
-		_ = c.Delete(ctx)
-		cancel()
-	case "threads_version":
-		result["wall_ns"], result["ops"] = b.parallel(b.n, b.version), b.n
-	case "threads_lifecycle":
-		result["wall_ns"], result["ops"] = b.parallel(b.n, b.lifecycle), b.n
-	case "memory":
-		var at100 int64
-		for i := 1; i <= b.n; i++ {
-			if err := b.lifecycle(); err != nil {
-				fatal(err)
-			}
-			if i == b.n/10 {
-				at100 = rssKiB()
-			}
-		}
-		result["rss_kib_at_10pct"], result["rss_kib_at_end"] = at100, rssKiB()
+	switch req.Workload {
+	case "serve":
+		b.serve()
 	case "subscribe":
-		// Wait for b.n published events (container ids <prefix>ev<k>), reporting
+		// Wait for req.N published events (container ids <prefix>ev<k>), reporting
 		// readiness once a probe event of our own has made the round trip.
 		probe := b.prefix + "ev-probe"
 		pub := mustPublisher(b.address, b.ns)
@@ -300,31 +385,20 @@ func main() {
 			recvMu.Lock()
 			n := len(received)
 			recvMu.Unlock()
-			if n >= b.n+1 {
+			if n >= req.N+1 {
 				break
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
 		recvMu.Lock()
 		delete(received, probe)
-		result["received"] = received
+		emit(map[string]any{"received": received})
 		recvMu.Unlock()
-	case "publish":
-		pub := mustPublisher(b.address, b.ns)
-		sent := map[string]int64{}
-		for i := 0; i < b.n; i++ {
-			id := fmt.Sprintf("%sev%d", b.prefix, i)
-			sent[id] = time.Now().UnixNano()
-			publishPaused(pub, b.ns, id)
-			if interval > 0 {
-				time.Sleep(interval)
-			}
-		}
-		result["sent"] = sent
 	default:
-		fatal(fmt.Errorf("unknown workload %q", workload))
+		result := b.measure(req)
+		b.cleanup()
+		emit(result)
 	}
-	emit(result)
 }
 
 func mustPublisher(address, ns string) *containerd.Client {
