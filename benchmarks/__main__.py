@@ -104,48 +104,53 @@ def run(counts: dict[str, int], rounds: int) -> dict[str, Any]:
     daemon = pylibctrd.Daemon.start(work / "root", work / "state")
     setup = Setup(daemon.address, str(work / "bundles"), str(pylibctrd.busybox_rootfs(work / "rootfs")))
     run_id = os.getpid()
-    go_peer = GoPeer(setup, f"bench-go-{run_id}")
-    peers: list[Peer] = [PylibctrdPeer(setup, f"bench-py-{run_id}"),
-                         GrpcPeer(setup, f"bench-grpc-{run_id}"), go_peer]
-    # The floor for a binding: Go on a thread-locked goroutine (latency only).
-    locked = GoPeer(setup, f"bench-go-locked-{run_id}", locked=True)
-    samples: dict[str, dict[str, list[Any]]] = {}
-
-    def add(workload: str, peer: str, value: Any) -> None:
-        samples.setdefault(workload, {}).setdefault(peer, []).append(value)
-
+    peers: list[Peer] = []
     try:
-        for r in range(rounds):
-            print(f"round {r + 1}/{rounds}", flush=True)
-            for w in LATENCY:
-                turns = max(1, counts[w] // TURN[w])
-                this_round: dict[str, list[int]] = {}
-                for t in range(turns):
-                    for p in rotate([*peers, locked], r + t):
-                        this_round.setdefault(p.name, []).extend(getattr(p, w)(counts[w] // turns))
-                for name, ns in this_round.items():
-                    add(w, name, ns)
-            order = rotate(peers, r)
-            for w in THROUGHPUT:
-                for p in order:
-                    add(w, p.name, getattr(p, w)(counts[w], THREADS))
-            for p in order:
-                add("events", p.name, p.events(counts["events"], "2ms"))
-                add("events_burst", p.name, p.events(counts["events_burst"], "0s"))
-            for w in ("ffi_nop", "ffi_json"):
-                add(w, "pylibctrd", ffi_cost(w, counts[w]))
-                add(w, "go", go_peer.ffi(w.removeprefix("ffi_"), counts[w]))
+        peers += [PylibctrdPeer(setup, f"bench-py-{run_id}"), GrpcPeer(setup, f"bench-grpc-{run_id}"),
+                  GoPeer(setup, f"bench-go-{run_id}"), GoPeer(setup, f"bench-go-locked-{run_id}", locked=True)]
+        samples = measure(peers, counts, rounds)
         print("memory", flush=True)
         memory = {
             "pylibctrd": memory_subprocess("pylibctrd", setup, f"bench-mem-py-{run_id}", counts["memory"]),
             "grpcio": memory_subprocess("grpcio", setup, f"bench-mem-grpc-{run_id}", counts["memory"]),
-            "go": go_peer.memory(counts["memory"]),
+            "go": GoPeer.memory(setup, f"bench-mem-go-{run_id}", counts["memory"]),
         }
     finally:
-        for p in [*peers, locked]:
+        for p in peers:
             p.close()
         daemon.stop()
     return summarize(samples, memory, counts, rounds)
+
+
+def measure(peers: list[Peer], counts: dict[str, int], rounds: int) -> dict[str, dict[str, list[Any]]]:
+    """samples[workload][peer]: one entry per round. The thread-locked Go peer
+    (a binding's floor) takes part in the client workloads, not in events."""
+    samples: dict[str, dict[str, list[Any]]] = {}
+    go = next(p for p in peers if isinstance(p, GoPeer) and not p.locked)
+
+    def add(workload: str, peer: str, value: Any) -> None:
+        samples.setdefault(workload, {}).setdefault(peer, []).append(value)
+
+    for r in range(rounds):
+        print(f"round {r + 1}/{rounds}", flush=True)
+        for w in LATENCY:
+            turns = max(1, counts[w] // TURN[w])
+            this_round: dict[str, list[int]] = {}
+            for t in range(turns):
+                for p in rotate(peers, r + t):
+                    this_round.setdefault(p.name, []).extend(getattr(p, w)(counts[w] // turns))
+            for name, ns in this_round.items():
+                add(w, name, ns)
+        for w in THROUGHPUT:
+            for p in rotate(peers, r):
+                add(w, p.name, getattr(p, w)(counts[w], THREADS))
+        for p in rotate([p for p in peers if p.name != "go-locked"], r):
+            add("events", p.name, p.events(counts["events"], "2ms"))
+            add("events_burst", p.name, p.events(counts["events_burst"], "0s"))
+        for w in ("ffi_nop", "ffi_json"):
+            add(w, "pylibctrd", ffi_cost(w, counts[w]))
+            add(w, "go", go.ffi(w.removeprefix("ffi_"), counts[w]))
+    return samples
 
 
 def summarize(samples: dict[str, dict[str, list[Any]]], memory: dict[str, tuple[int, int]],

@@ -92,10 +92,7 @@ class Subscriber:
 
 
 def publish(setup: Setup, namespace: str, prefix: str, n: int, interval: str) -> dict[str, int]:
-    out = subprocess.run([str(GOBENCH), "-workload", "publish", "-address", setup.address,
-                          "-namespace", namespace, "-prefix", prefix, "-n", str(n),
-                          "-interval", interval], check=True, capture_output=True, text=True)
-    return dict(json.loads(out.stdout)["sent"])
+    return dict(run_gobench(gobench_argv(setup, namespace, prefix, "publish", n, "-interval", interval))["sent"])
 
 
 class PylibctrdPeer:
@@ -300,6 +297,18 @@ class GrpcPeer:
             self.driver.on_paused = None
 
 
+def gobench_argv(setup: Setup, namespace: str, prefix: str, workload: str, n: int, *extra: str) -> list[str]:
+    return [str(GOBENCH), "-workload", workload, "-n", str(n), "-address", setup.address,
+            "-namespace", namespace, "-state-dir", setup.state_dir, "-rootfs", setup.rootfs,
+            "-prefix", prefix, *extra]
+
+
+def run_gobench(argv: list[str]) -> dict[str, Any]:
+    """A one-shot gobench process (fresh memory, or no client at all)."""
+    out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=1800)
+    return dict(json.loads(out.stdout.splitlines()[-1]))
+
+
 class GoPeer:
     """gobench: the same workloads in Go, calling libcontainerd directly. One
     serving process answers every measurement, so that its client is made once
@@ -322,9 +331,7 @@ class GoPeer:
         if not prefix:
             self.seq += 1
             prefix = f"{self.name}-{self.seq}-{time.monotonic_ns() % 100000}-"
-        return [str(GOBENCH), "-workload", workload, "-n", str(n), "-address", self.setup.address,
-                "-namespace", namespace or self.ns, "-state-dir", self.setup.state_dir,
-                "-rootfs", self.setup.rootfs, "-prefix", prefix, *extra]
+        return gobench_argv(self.setup, namespace or self.ns, prefix, workload, n, *extra)
 
     def _reply(self) -> dict[str, Any]:
         assert self.server.stdout is not None
@@ -340,11 +347,14 @@ class GoPeer:
         self.server.stdin.flush()
         return self._reply()
 
-    def _run(self, workload: str, n: int, *extra: str) -> dict[str, Any]:
-        """A one-shot gobench process (fresh memory, or no client at all)."""
-        out = subprocess.run(self._argv(workload, n, *extra), check=True, capture_output=True,
-                             text=True, timeout=1800)
-        return dict(json.loads(out.stdout.splitlines()[-1]))
+    def ffi(self, workload: str, n: int) -> float:
+        return float(run_gobench(self._argv(workload, n))["ns_per_op"])
+
+    @staticmethod
+    def memory(setup: Setup, namespace: str, n: int) -> tuple[int, int]:
+        """RSS (KiB) of a fresh gobench after n/10 and n lifecycles."""
+        r = run_gobench(gobench_argv(setup, namespace, "go-mem-", "memory", n))
+        return int(r["rss_kib_at_10pct"]), int(r["rss_kib_at_end"])
 
     def close(self) -> None:
         """Closing stdin makes the server remove its fixtures and exit."""
@@ -389,9 +399,3 @@ class GoPeer:
         out, _ = sub.communicate(timeout=120)
         return sent, dict(json.loads(out)["received"])
 
-    def ffi(self, workload: str, n: int) -> float:
-        return float(self._run(workload, n)["ns_per_op"])
-
-    def memory(self, n: int) -> tuple[int, int]:
-        r = self._run("memory", n)
-        return int(r["rss_kib_at_10pct"]), int(r["rss_kib_at_end"])

@@ -29,6 +29,7 @@ import (
 type bench struct {
 	address, ns, stateDir, rootfs, prefix string
 	threads                               int
+	locked                                bool // parallel: lock each goroutine to its OS thread
 	rec                                   *harness.Recorder
 	lc                                    types.Client
 	ctx                                   context.Context
@@ -138,6 +139,10 @@ func (b *bench) parallel(total int, op func() error) int64 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if b.locked {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+			}
 			for j := 0; j < per; j++ {
 				if err := op(); err != nil {
 					fatal(err)
@@ -180,7 +185,8 @@ type request struct {
 // measure runs one client workload and returns its figures.
 func (b *bench) measure(req request) map[string]any {
 	result := map[string]any{}
-	if req.Locked {
+	b.locked = req.Locked
+	if req.Locked && !strings.HasPrefix(req.Workload, "threads_") {
 		done := make(chan struct{})
 		go func() {
 			runtime.LockOSThread()
