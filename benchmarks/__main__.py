@@ -21,7 +21,7 @@ from typing import Any
 import pylibctrd
 from pylibctrd import _ffi
 
-from .peers import GOBENCH, ROOT, GoPeer, GrpcPeer, Peer, PylibctrdPeer, Setup
+from .peers import GOBENCH, ROOT, GoPeer, GrpcPeer, Peer, PylibctrdPeer, Setup, sweep
 
 HERE = Path(__file__).resolve().parent
 
@@ -103,22 +103,31 @@ def run(counts: dict[str, int], rounds: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="pylibctrd-bench-"))
     daemon = pylibctrd.Daemon.start(work / "root", work / "state")
     setup = Setup(daemon.address, str(work / "bundles"), str(pylibctrd.busybox_rootfs(work / "rootfs")))
-    run_id = os.getpid()
+    ns = {name: f"bench-{name}-{os.getpid()}"
+          for name in ("py", "grpc", "go", "go-locked", "mem-py", "mem-grpc", "mem-go")}
     peers: list[Peer] = []
     try:
-        peers += [PylibctrdPeer(setup, f"bench-py-{run_id}"), GrpcPeer(setup, f"bench-grpc-{run_id}"),
-                  GoPeer(setup, f"bench-go-{run_id}"), GoPeer(setup, f"bench-go-locked-{run_id}", locked=True)]
+        peers += [PylibctrdPeer(setup, ns["py"]), GrpcPeer(setup, ns["grpc"]),
+                  GoPeer(setup, ns["go"]), GoPeer(setup, ns["go-locked"], locked=True)]
         samples = measure(peers, counts, rounds)
         print("memory", flush=True)
         memory = {
-            "pylibctrd": memory_subprocess("pylibctrd", setup, f"bench-mem-py-{run_id}", counts["memory"]),
-            "grpcio": memory_subprocess("grpcio", setup, f"bench-mem-grpc-{run_id}", counts["memory"]),
-            "go": GoPeer.memory(setup, f"bench-mem-go-{run_id}", counts["memory"]),
+            "pylibctrd": memory_subprocess("pylibctrd", setup, ns["mem-py"], counts["memory"]),
+            "grpcio": memory_subprocess("grpcio", setup, ns["mem-grpc"], counts["memory"]),
+            "go": GoPeer.memory(setup, ns["mem-go"], counts["memory"]),
         }
     finally:
-        for p in peers:
-            p.close()
-        daemon.stop()
+        try:
+            for p in peers:
+                try:
+                    p.close()
+                except Exception as exc:  # the sweep below removes what it left
+                    print(f"closing {p.name} failed: {exc!r}", file=sys.stderr)
+            for namespace in ns.values():
+                if left := sweep(setup, namespace):
+                    print(f"removed containers a failed run left in {namespace}: {left}", file=sys.stderr)
+        finally:
+            daemon.stop()
     return summarize(samples, memory, counts, rounds)
 
 

@@ -28,6 +28,24 @@ class Setup:
         return pylibctrd.container_spec(self.rootfs, args, cgroups_path=f"/pylibctrd-bench/{id}")
 
 
+def sweep(setup: Setup, namespace: str) -> list[str]:
+    """Remove whatever a failed run left in `namespace` (tasks too, so that
+    no shim outlives the benchmark); returns the ids it removed."""
+    listed = subprocess.run(["ctr", "-a", setup.address, "-n", namespace, "containers", "list", "-q"],
+                            capture_output=True, text=True, timeout=30)
+    ids = listed.stdout.split() if listed.returncode == 0 else []
+    if ids:
+        with pylibctrd.Client.connect(setup.address, namespace=namespace, state_dir=setup.state_dir) as client:
+            for id in ids:
+                ctr = client.load_container(id)
+                try:
+                    ctr.task().force_delete()
+                except pylibctrd.errors.NotFound:
+                    pass
+                ctr.delete()
+    return ids
+
+
 class Peer(Protocol):
     """What every peer measures; latencies in ns, parallel workloads as wall ns."""
 

@@ -56,6 +56,18 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     finally:
         _force_cleanup(e)
         daemon.stop()
+        _remove_runc_roots(e.namespace)
+
+
+def _remove_runc_roots(namespace: str) -> None:
+    """The runc shim keeps a state dir per namespace under its default root;
+    drop this session's (empty) ones, so that runs leave nothing in /run."""
+    root = Path("/run/containerd/runc")
+    for d in root.glob(f"{namespace}*"):
+        try:
+            d.rmdir()
+        except OSError:
+            pass  # not empty: a runc container is still recorded there
 
 
 def _force_cleanup(e: Env) -> None:

@@ -6,23 +6,17 @@ lives in the benchmark's own environment (`make bench`) and is left out here."""
 
 from __future__ import annotations
 
-import subprocess
 from typing import Any
 
 import pytest
 
 from benchmarks import __main__ as bench
-from benchmarks.peers import GoPeer, Peer, PylibctrdPeer, Setup
+from benchmarks.peers import GoPeer, Peer, PylibctrdPeer, Setup, sweep
 from benchmarks.report import table
 from conftest import Env
 
 TINY = {**bench.QUICK, "version": 4, "load": 4, "threads_version": 8, "threads_lifecycle": 2,
         "events": 5, "events_burst": 20, "ffi_nop": 100, "ffi_json": 100, "memory": 10}
-
-
-def namespace_containers(env: Env, namespace: str) -> list[str]:
-    return subprocess.run(["ctr", "-a", env.daemon.address, "-n", namespace, "containers", "list", "-q"],
-                          check=True, capture_output=True, text=True, timeout=30).stdout.split()
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +35,10 @@ def results(env: Env) -> dict[str, Any]:
     finally:
         for p in peers:
             p.close()
-    for ns in [*namespaces.values(), f"{base}-mem-py", f"{base}-mem-go"]:
-        assert namespace_containers(env, ns) == [], f"benchmark peer left containers in {ns}"
+        # sweep removes (and names) anything a peer left behind
+        left = {ns: ids for ns in [*namespaces.values(), f"{base}-mem-py", f"{base}-mem-go"]
+                if (ids := sweep(setup, ns))}
+    assert left == {}, f"benchmark peers left containers: {left}"
     return bench.summarize(samples, memory, TINY, rounds=1)
 
 

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containerd/containerd"
@@ -33,16 +34,16 @@ type bench struct {
 	rec                                   *harness.Recorder
 	lc                                    types.Client
 	ctx                                   context.Context
-	seq                                   int
+	seq                                   atomic.Int64
 	// fixtures made once per process for load and exec, removed by cleanup
 	loadID, execID string
 	execTask       types.Task
 	fixtures       []func(context.Context)
 }
 
+// name is a fresh container id; the parallel workloads call it concurrently.
 func (b *bench) name() string {
-	b.seq++
-	return fmt.Sprintf("%s%d", b.prefix, b.seq)
+	return fmt.Sprintf("%s%d", b.prefix, b.seq.Add(1))
 }
 
 func (b *bench) call() (context.Context, context.CancelFunc) {
