@@ -245,6 +245,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="tiny counts: a smoke run of the harness")
     ap.add_argument("--write-md", action="store_true", help="put the table into BENCHMARKS.md")
+    ap.add_argument("--render", action="store_true", help="measure nothing: report the results in --out again")
     ap.add_argument("--out", default=str(HERE / "results.json"))
     ap.add_argument("--memory-child", choices=["pylibctrd", "grpcio"], help=argparse.SUPPRESS)
     for flag in ("address", "state-dir", "rootfs", "namespace"):
@@ -256,8 +257,11 @@ def main() -> None:
         return
     from .report import chart, table, write_markdown
 
-    results = run(QUICK if args.quick else FULL, args.rounds)
-    Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+    if args.render:
+        results = json.loads(Path(args.out).read_text())
+    else:
+        results = run(QUICK if args.quick else FULL, args.rounds)
+        Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
     text = table(results)
     print(text)
     png = chart(results, Path(args.out).with_suffix(".png"))

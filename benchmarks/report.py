@@ -15,6 +15,25 @@ TARGETS = {
 }
 
 
+def target_checks(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(target, what was measured, met) for every target of the issue."""
+    w = results["workloads"]
+    out = []
+    for name in ("version", "load"):
+        g, go = w[name]["ratio_vs_grpc"], w[name]["ratio_vs_go"]
+        out.append((f"{name}: <= 0.75x grpcio, <= 1.05x Go", f"{g:.2f}x grpcio, {go:.2f}x Go",
+                    g <= 0.75 and go <= 1.05))
+    lc = w["lifecycle"]["ratio_vs_go"]
+    out.append(("lifecycle: <= 1.02x Go", f"{lc:.3f}x Go", lc <= 1.02))
+    tv = w["threads_version"]["ratio_vs_grpc"]
+    out.append(("8 threads: >= 3x grpcio throughput", f"{1 / tv:.2f}x grpcio throughput", tv <= 1 / 3))
+    nop = w["ffi_nop"]["peers"]["pylibctrd"]["ns_per_op"]
+    out.append(("FFI no-op < 1 us", f"{nop:.0f} ns", nop < 1000))
+    added = w["events"]["added_p99_us_vs_go"]
+    out.append(("event callback added p99 < 1 ms", f"{added:.0f} us over Go", added < 1000))
+    return out
+
+
 def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3g}"
 
@@ -80,12 +99,20 @@ def chart(results: dict[str, Any], path: Path) -> Path:
 
 def write_markdown(results: dict[str, Any], text: str, path: Path) -> None:
     m = results["machine"]
+    w = results["workloads"]
+    checks = "\n".join(f"| {t} | {got} | {'yes' if ok else 'no'} |" for t, got, ok in target_checks(results))
+    locked_version = w["version"]["peers"]["go-locked"]["p50_us"] / w["version"]["peers"]["go"]["p50_us"]
+    locked_threads = (w["threads_version"]["peers"]["go-locked"]["ns_per_op"]
+                      / w["threads_version"]["peers"]["go"]["ns_per_op"])
+    py_vs_locked = w["version"]["ratio_vs_go_locked"]
     path.write_text(f"""# Benchmarks
 
 `make bench` (`python -m benchmarks`) measures pylibctrd, the pure-Python
 client (PyPI `containerd` stubs + grpcio) and native Go calling the same
 pinned libcontainerd, in one run, interleaved in {results['rounds']} rounds
-(rotating which peer goes first), against one managed containerd. Ratios are
+against one managed containerd; within a round the peers take turns every
+op (lifecycle, exec) or every few ops (unary calls), rotating who goes first,
+so that this noisy machine's drift falls on all of them alike. Ratios are
 pylibctrd's median time over the peer's: below 1 means pylibctrd is faster;
 throughput workloads use time per operation. Full figures:
 `benchmarks/results.json`; chart: `benchmarks/results.png`.
@@ -94,4 +121,36 @@ Machine: {m['cpu']}, {m['cores']} cores, kernel {m['kernel']}, Python {m['python
 {m['go']}, {m['containerd']}; run on {m['date']}.
 
 {text}
+
+## Targets
+
+| target | measured | met |
+| --- | --- | --- |
+{checks}
+
+## Reading the figures
+
+Every pylibctrd call is a cgo callback: Go runs it on a goroutine locked to
+the calling Python thread. When that goroutine blocks on containerd, the
+locked thread cannot run the gRPC goroutines that wake it, so each wait costs
+thread hand-offs that a plain Go program does not pay. The "go, locked
+thread" column is gobench doing the same work on goroutines locked with
+`runtime.LockOSThread()`: the floor any binding that enters Go from a foreign
+thread can reach. Here it costs {locked_version:.2f}x plain Go on `version` and
+{locked_threads:.2f}x on 8 threads doing `version`. pylibctrd is
+{py_vs_locked:.2f}x that floor on `version`: measured in one process, a call
+that enters Go for itself costs more than the same call repeated inside one
+locked goroutine (Go's idle threads have gone to sleep in between and must be
+woken), and the Python side (argument checks, JSON, the GIL) adds a few us.
+
+Alternatives measured on this machine and dropped, each slower than the
+current design: running the call on an ordinary goroutine while the export
+waits on a channel, returning to C at once and waiting there on a futex or
+condition variable (with and without spinning first), a pool of unlocked
+worker goroutines fed from C, and GOMAXPROCS 4 and 8.
+
+create_delete and exec are slower than grpcio because libcontainerd does more
+round trips than the minimal driver (a lease around container create, a task
+lookup and an Info before delete, exec's FIFO and state handling); the Go peer
+pays the same.
 """)
