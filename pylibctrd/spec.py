@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 from typing import Any, Sequence
 
 from . import _ffi
 
-_default: dict[str, Any] | None = None
+_default_json: bytes | None = None
 
 
 def default_spec() -> dict[str, Any]:
     """Moby's `oci.DefaultSpec()` (a fresh copy each call)."""
-    global _default
-    if _default is None:
-        _default = _ffi.call_json("default_spec")
-    return copy.deepcopy(_default)
+    global _default_json
+    if _default_json is None:
+        _, _default_json = _ffi.call("default_spec")
+    # Parsing the cached JSON again is ~4x cheaper than copy.deepcopy.
+    spec: dict[str, Any] = json.loads(_default_json or b"{}")
+    return spec
 
 
 def container_spec(rootfs: str | os.PathLike[str], args: Sequence[str], *,
