@@ -148,8 +148,8 @@ class Client:
     def version(self) -> Version:
         """containerd's version."""
         _, data = self._call("client_version")
-        v = json.loads(data or b"{}")
-        return Version(v["version"], v["revision"])
+        version, _, revision = (data or b"").decode().partition("\0")
+        return Version(version, revision)
 
     def load_container(self, id: str) -> Container:
         """An existing container; `NotFound("no such container")` otherwise."""
