@@ -21,7 +21,7 @@ from typing import Any
 import pylibctrd
 from pylibctrd import _ffi
 
-from .peers import GOBENCH, ROOT, GoPeer, GrpcPeer, Peer, PylibctrdPeer, Setup, sweep
+from .peers import GOBENCH, ROOT, GoPeer, GrpcPeer, Peer, PylibctrdPeer, Setup, remove_runc_root, sweep
 
 HERE = Path(__file__).resolve().parent
 
@@ -128,6 +128,8 @@ def run(counts: dict[str, int], rounds: int) -> dict[str, Any]:
                     print(f"removed containers a failed run left in {namespace}: {left}", file=sys.stderr)
         finally:
             daemon.stop()
+            for namespace in ns.values():
+                remove_runc_root(namespace)
     return summarize(samples, memory, counts, rounds)
 
 

@@ -46,6 +46,15 @@ def sweep(setup: Setup, namespace: str) -> list[str]:
     return ids
 
 
+def remove_runc_root(namespace: str) -> None:
+    """The runc shim keeps a state dir per namespace under its default root;
+    drop the benchmark's (once empty), so that a run leaves nothing in /run."""
+    try:
+        (Path("/run/containerd/runc") / namespace).rmdir()
+    except OSError:
+        pass  # absent, or a runc container is still recorded there
+
+
 class Peer(Protocol):
     """What every peer measures; latencies in ns, parallel workloads as wall ns."""
 

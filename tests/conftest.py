@@ -13,6 +13,7 @@ from typing import Any, Iterator, Protocol
 import pytest
 
 import pylibctrd
+from benchmarks.peers import remove_runc_root
 from pylibctrd import errors
 
 
@@ -56,18 +57,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     finally:
         _force_cleanup(e)
         daemon.stop()
-        _remove_runc_roots(e.namespace)
-
-
-def _remove_runc_roots(namespace: str) -> None:
-    """The runc shim keeps a state dir per namespace under its default root;
-    drop this session's (empty) ones, so that runs leave nothing in /run."""
-    root = Path("/run/containerd/runc")
-    for d in root.glob(f"{namespace}*"):
-        try:
-            d.rmdir()
-        except OSError:
-            pass  # not empty: a runc container is still recorded there
+        for d in Path("/run/containerd/runc").glob(f"{e.namespace}*"):
+            remove_runc_root(d.name)  # this session's, and its benchmark smoke run's
 
 
 def _force_cleanup(e: Env) -> None:
