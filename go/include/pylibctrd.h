@@ -65,6 +65,7 @@ int pylibctrd_daemon_stop(uint64_t daemon, int64_t timeout_ms, pylibctrd_result 
  * by Python before connecting, so no event can arrive before it is known). */
 int pylibctrd_client_connect(char *address, char *ns, char *state_dir, uint64_t events_key, int64_t timeout_ms, pylibctrd_result *out);
 int pylibctrd_client_close(uint64_t client, int wait, pylibctrd_result *out);
+/* data: "<version>\0<revision>" (no JSON: decoding it was most of the call's Python-side cost). */
 int pylibctrd_client_version(uint64_t client, pylibctrd_result *out);
 int pylibctrd_client_load_container(uint64_t client, char *id, pylibctrd_result *out);
 int pylibctrd_client_new_container(uint64_t client, char *id, char *spec, size_t spec_len, char *shim, char *runtime_options, size_t runtime_options_len, char *labels, size_t labels_len, int replace, pylibctrd_result *out);
