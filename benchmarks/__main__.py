@@ -107,8 +107,11 @@ def run(counts: dict[str, int], rounds: int) -> dict[str, Any]:
           for name in ("py", "grpc", "go", "go-locked", "mem-py", "mem-grpc", "mem-go")}
     peers: list[Peer] = []
     try:
-        peers += [PylibctrdPeer(setup, ns["py"]), GrpcPeer(setup, ns["grpc"]),
-                  GoPeer(setup, ns["go"]), GoPeer(setup, ns["go-locked"], locked=True)]
+        # one at a time, so that a peer failing to start leaves the others closable
+        peers.append(PylibctrdPeer(setup, ns["py"]))
+        peers.append(GrpcPeer(setup, ns["grpc"]))
+        peers.append(GoPeer(setup, ns["go"]))
+        peers.append(GoPeer(setup, ns["go-locked"], locked=True))
         samples = measure(peers, counts, rounds)
         print("memory", flush=True)
         memory = {

@@ -27,8 +27,9 @@ def results(env: Env) -> dict[str, Any]:
     namespaces = {"pylibctrd": f"{base}-py", "go": f"{base}-go", "go-locked": f"{base}-go-locked"}
     peers: list[Peer] = []
     try:
-        peers += [PylibctrdPeer(setup, namespaces["pylibctrd"]), GoPeer(setup, namespaces["go"]),
-                  GoPeer(setup, namespaces["go-locked"], locked=True)]
+        peers.append(PylibctrdPeer(setup, namespaces["pylibctrd"]))
+        peers.append(GoPeer(setup, namespaces["go"]))
+        peers.append(GoPeer(setup, namespaces["go-locked"], locked=True))
         samples = bench.measure(peers, TINY, rounds=1)
         memory = {"pylibctrd": bench.memory_subprocess("pylibctrd", setup, f"{base}-mem-py", TINY["memory"]),
                   "go": GoPeer.memory(setup, f"{base}-mem-go", TINY["memory"])}
