@@ -21,7 +21,8 @@ from typing import Any
 import pylibctrd
 from pylibctrd import _ffi
 
-from .peers import GOBENCH, ROOT, GoPeer, GrpcPeer, Peer, PylibctrdPeer, Setup, remove_runc_root, sweep
+from .cleanup import remove_runc_root, sweep
+from .peers import GOBENCH, ROOT, GoPeer, GrpcPeer, Peer, PylibctrdPeer, Setup
 
 HERE = Path(__file__).resolve().parent
 
@@ -127,7 +128,7 @@ def run(counts: dict[str, int], rounds: int) -> dict[str, Any]:
                 except Exception as exc:  # the sweep below removes what it left
                     print(f"closing {p.name} failed: {exc!r}", file=sys.stderr)
             for namespace in ns.values():
-                if left := sweep(setup, namespace):
+                if left := sweep(setup.address, setup.state_dir, namespace):
                     print(f"removed containers a failed run left in {namespace}: {left}", file=sys.stderr)
         finally:
             daemon.stop()

@@ -28,33 +28,6 @@ class Setup:
         return pylibctrd.container_spec(self.rootfs, args, cgroups_path=f"/pylibctrd-bench/{id}")
 
 
-def sweep(setup: Setup, namespace: str) -> list[str]:
-    """Remove whatever a failed run left in `namespace` (tasks too, so that
-    no shim outlives the benchmark); returns the ids it removed."""
-    listed = subprocess.run(["ctr", "-a", setup.address, "-n", namespace, "containers", "list", "-q"],
-                            capture_output=True, text=True, timeout=30)
-    ids = listed.stdout.split() if listed.returncode == 0 else []
-    if ids:
-        with pylibctrd.Client.connect(setup.address, namespace=namespace, state_dir=setup.state_dir) as client:
-            for id in ids:
-                ctr = client.load_container(id)
-                try:
-                    ctr.task().force_delete()
-                except pylibctrd.errors.NotFound:
-                    pass
-                ctr.delete()
-    return ids
-
-
-def remove_runc_root(namespace: str) -> None:
-    """The runc shim keeps a state dir per namespace under its default root;
-    drop the benchmark's (once empty), so that a run leaves nothing in /run."""
-    try:
-        (Path("/run/containerd/runc") / namespace).rmdir()
-    except OSError:
-        pass  # absent, or a runc container is still recorded there
-
-
 class Peer(Protocol):
     """What every peer measures; latencies in ns, parallel workloads as wall ns."""
 
@@ -122,19 +95,37 @@ def publish(setup: Setup, namespace: str, prefix: str, n: int, interval: str) ->
     return dict(run_gobench(gobench_argv(setup, namespace, prefix, "publish", n, "-interval", interval))["sent"])
 
 
-class PylibctrdPeer:
-    name = "pylibctrd"
+class InProcessPeer:
+    """What the two Python peers share: fresh container ids, and fixtures
+    (made once, on first use) that close() removes, newest first."""
+
+    id_prefix = ""
 
     def __init__(self, setup: Setup, namespace: str) -> None:
         self.setup, self.ns, self.seq = setup, namespace, 0
+        self.load_id: str | None = None
+        self.fixtures: list[Callable[[], object]] = []
+
+    def name_(self) -> str:
+        self.seq += 1
+        return f"{self.id_prefix}-{self.seq}-{time.monotonic_ns() % 100000}"
+
+    def remove_fixtures(self) -> None:
+        for remove in reversed(self.fixtures):
+            remove()
+
+
+class PylibctrdPeer(InProcessPeer):
+    name = "pylibctrd"
+    id_prefix = "py"
+
+    def __init__(self, setup: Setup, namespace: str) -> None:
+        super().__init__(setup, namespace)
         self._cond = threading.Condition()
         self._exits: set[tuple[str, str]] = set()
         self.subscriber: Subscriber | None = None
-        # made once, on first use, and removed by close()
-        self.load_id: str | None = None
         self.exec_task: pylibctrd.Task | None = None
         self.exec_process: dict[str, Any] = {}
-        self.fixtures: list[Callable[[], object]] = []
         self.client = pylibctrd.Client.connect(setup.address, namespace=namespace,
                                                state_dir=setup.state_dir, backend=self)
 
@@ -153,14 +144,9 @@ class PylibctrdPeer:
                 raise TimeoutError(f"no exit for {container_id}/{process_id}")
             self._exits.discard((container_id, process_id))
 
-    def name_(self) -> str:
-        self.seq += 1
-        return f"py-{self.seq}-{time.monotonic_ns() % 100000}"
-
     def close(self) -> None:
         try:
-            for remove in reversed(self.fixtures):
-                remove()
+            self.remove_fixtures()
         finally:
             self.client.close()
 
@@ -242,27 +228,21 @@ def _settle(sub: Subscriber, n: int, timeout: float = 30) -> None:
         time.sleep(0.01)
 
 
-class GrpcPeer:
+class GrpcPeer(InProcessPeer):
     name = "grpcio"
+    id_prefix = "grpc"
 
     def __init__(self, setup: Setup, namespace: str) -> None:
         from .grpc_driver import Driver
 
-        self.setup, self.ns, self.seq = setup, namespace, 0
+        super().__init__(setup, namespace)
         self.driver = Driver(setup.address, namespace, setup.state_dir)
-        self.load_id: str | None = None
         self.exec_id: str | None = None
         self.exec_process: dict[str, Any] = {}
-        self.fixtures: list[Callable[[], object]] = []
-
-    def name_(self) -> str:
-        self.seq += 1
-        return f"grpc-{self.seq}-{time.monotonic_ns() % 100000}"
 
     def close(self) -> None:
         try:
-            for remove in reversed(self.fixtures):
-                remove()
+            self.remove_fixtures()
         finally:
             self.driver.close()
 

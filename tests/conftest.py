@@ -13,8 +13,7 @@ from typing import Any, Iterator, Protocol
 import pytest
 
 import pylibctrd
-from benchmarks.peers import remove_runc_root
-from pylibctrd import errors
+from benchmarks.cleanup import remove_container, remove_runc_root, sweep
 
 
 class Env:
@@ -55,36 +54,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         left = e.ctr("containers", "list", "-q").split()
         assert left == [], f"tests leaked containers: {left}"
     finally:
-        _force_cleanup(e)
+        sweep(daemon.address, str(e.bundles), e.namespace)  # a failed run's leftovers
         daemon.stop()
         for d in Path("/run/containerd/runc").glob(f"{e.namespace}*"):
             remove_runc_root(d.name)  # this session's, and its benchmark smoke run's
-
-
-def _force_cleanup(e: Env) -> None:
-    """Last resort so that a failed run leaves no task or shim behind."""
-    try:
-        ids = e.ctr("containers", "list", "-q").split()
-    except subprocess.CalledProcessError:
-        return
-    with e.connect() as client:
-        for id in ids:
-            _remove(client, id)
-
-
-def _remove(client: pylibctrd.Client, id: str) -> None:
-    try:
-        ctr = client.load_container(id)
-    except errors.NotFound:
-        return
-    try:
-        ctr.task().force_delete()
-    except errors.NotFound:
-        pass
-    try:
-        ctr.delete()
-    except errors.NotFound:
-        pass
 
 
 @pytest.fixture
@@ -117,4 +90,4 @@ def make_container(env: Env, client: pylibctrd.Client) -> Iterator[MakeContainer
     yield make
     with env.connect() as cleaner:
         for id in made:
-            _remove(cleaner, id)
+            remove_container(cleaner, id)

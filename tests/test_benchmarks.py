@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from benchmarks import __main__ as bench
-from benchmarks.peers import GoPeer, Peer, PylibctrdPeer, Setup, sweep
+from benchmarks.cleanup import sweep
+from benchmarks.peers import GoPeer, Peer, PylibctrdPeer, Setup
 from benchmarks.report import table
 from conftest import Env
 
@@ -38,7 +39,7 @@ def results(env: Env) -> dict[str, Any]:
             p.close()
         # sweep removes (and names) anything a peer left behind
         left = {ns: ids for ns in [*namespaces.values(), f"{base}-mem-py", f"{base}-mem-go"]
-                if (ids := sweep(setup, ns))}
+                if (ids := sweep(setup.address, setup.state_dir, ns))}
     assert left == {}, f"benchmark peers left containers: {left}"
     return bench.summarize(samples, memory, TINY, rounds=1)
 
