@@ -261,7 +261,7 @@ def main() -> None:
     if args.memory_child:
         memory_child(args)
         return
-    from .report import chart, table, write_markdown
+    from .report import chart, table, targets_table, write_markdown
 
     if args.render:
         results = json.loads(Path(args.out).read_text())
@@ -269,7 +269,7 @@ def main() -> None:
         results = run(QUICK if args.quick else FULL, args.rounds)
         Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
     text = table(results)
-    print(text)
+    print(text + "\n\n" + targets_table(results))
     png = chart(results, Path(args.out).with_suffix(".png"))
     print(f"results: {args.out}; chart: {png}")
     if args.write_md:
