@@ -6,7 +6,6 @@ releasing a handle never touches the container itself.
 
 from __future__ import annotations
 
-import json
 import os
 import signal as _signal
 import weakref
