@@ -1,7 +1,8 @@
 """cffi (API mode) build of pylibctrd._native over the Go c-shared library.
 
 The cdef is read from the same hand-written header that cgo compiles against,
-so the two sides cannot drift.
+so the two sides cannot drift; the typed stubs pylibctrd/_native.pyi are
+written from it too, so that mypy checks every call into C.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import cffi
 ROOT = Path(__file__).resolve().parent
 INCLUDE_DIR = ROOT / "go" / "include"
 GO_BUILD_DIR = ROOT / "build" / "go"
+STUBS = ROOT / "pylibctrd" / "_native.pyi"
 
 # The Python side of the trampolines (see go/capi/trampoline.c).
 PYTHON_CALLBACKS = """
@@ -30,6 +32,68 @@ def header_cdef() -> str:
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
 
 
+# C parameter types as Python sees them through cffi.
+_PY_TYPES = {
+    "int": "int", "int64_t": "int", "uint64_t": "int", "uint32_t": "int", "size_t": "int",
+    "char *": "bytes | CData", "void *": "CData", "pylibctrd_result *": "Result",
+    "pylibctrd_event_fn": "CData", "pylibctrd_stdio_fn": "CData", "pylibctrd_log_fn": "CData",
+}
+_RETURNS = {"int": "int", "void": "None"}
+
+
+def _param(decl: str) -> str:
+    m = re.fullmatch(r"\s*(.*?)\s*(\w+)\s*", decl)
+    assert m, decl
+    ctype, name = re.sub(r"\s*\*$", " *", m.group(1)), m.group(2)
+    if ctype not in _PY_TYPES:
+        raise ValueError(f"no Python type for C type {ctype!r} (parameter {name})")
+    return f"{name}: {_PY_TYPES[ctype]}"
+
+
+def stubs() -> str:
+    """pylibctrd/_native.pyi: the cffi module's ffi and lib, typed from the header."""
+    cdef = header_cdef()
+    lines = [
+        "# Written by build_ffi.py from go/include/pylibctrd.h: do not edit.",
+        "from typing import Callable, Literal, TypeVar",
+        "",
+        "_F = TypeVar(\"_F\", bound=Callable[..., object])",
+        "",
+        "class CData: ...",
+        "",
+        "class Result(CData):",
+        "    number: int",
+        "    data: CData",
+        "    len: int",
+        "",
+        "class FFI:",
+        "    NULL: CData",
+        "    def new(self, cdecl: Literal[\"pylibctrd_result *\"]) -> Result: ...",
+        "    def unpack(self, cdata: CData, length: int) -> bytes: ...",
+        "    def from_buffer(self, buffer: memoryview) -> CData: ...",
+        "    def memmove(self, dest: CData, src: bytes, n: int) -> None: ...",
+        "    def def_extern(self, name: str) -> Callable[[_F], _F]: ...",
+        "",
+        "class Lib:",
+    ]
+    enum = re.search(r"enum pylibctrd_status \{(.*?)\}", cdef, re.S)
+    assert enum, "enum pylibctrd_status not found"
+    lines += [f"    {name}: int" for name in re.findall(r"(PYLIBCTRD_\w+)\s*=", enum.group(1))]
+    lines += [f"    {name}: CData" for name in re.findall(r"extern \"Python\" \w+ (\w+)\(",
+                                                           PYTHON_CALLBACKS)]
+    for ret, name, params in re.findall(r"^(int|void) (pylibctrd_\w+)\((.*?)\);", cdef, re.M):
+        args = ", ".join(_param(p) for p in params.split(",")) if params.strip() else ""
+        lines.append(f"    def {name}(self, {args}, /) -> {_RETURNS[ret]}: ...")
+    lines += ["", "ffi: FFI", "lib: Lib", ""]
+    return "\n".join(lines)
+
+
+def write_stubs() -> None:
+    text = stubs()
+    if not STUBS.exists() or STUBS.read_text() != text:
+        STUBS.write_text(text)
+
+
 ffibuilder = cffi.FFI()
 ffibuilder.cdef(header_cdef() + PYTHON_CALLBACKS)
 ffibuilder.set_source(
@@ -41,6 +105,7 @@ ffibuilder.set_source(
     # libpylibctrd.so is installed next to the extension module.
     extra_link_args=["-Wl,-rpath,$ORIGIN"],
 )
+write_stubs()
 
 if __name__ == "__main__":
     ffibuilder.compile(verbose=True)

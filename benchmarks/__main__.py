@@ -60,12 +60,12 @@ def ffi_cost(workload: str, n: int) -> float:
     if workload == "ffi_nop":
         start = time.perf_counter_ns()
         for _ in range(n):
-            _ffi.call("nop")
+            _ffi.call(_ffi.lib().pylibctrd_nop)
     else:
         data = json.dumps({"id": "container-1", "labels": {"a": "b"}, "pids": [1, 2, 3], "ok": True}).encode()
         start = time.perf_counter_ns()
         for _ in range(n):
-            _ffi.call_json("echo", data, len(data))
+            _ffi.call_json(_ffi.lib().pylibctrd_echo, data, len(data))
     return (time.perf_counter_ns() - start) / n
 
 

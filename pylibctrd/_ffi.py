@@ -1,8 +1,10 @@
 """The one place that calls C.
 
 Loads the native module lazily (the Go runtime must not be started before a
-fork), checks every status, frees every Go allocation, and dispatches the
-callbacks Go makes into Python (events, stdio attach, log lines).
+fork), checks every status, frees every Go allocation, owns native handles
+(`Owned`), and dispatches the callbacks Go makes into Python (events, stdio
+attach, log lines). The crossing is typed: pylibctrd/_native.pyi is written
+from the C header by build_ffi.py.
 """
 
 from __future__ import annotations
@@ -15,121 +17,159 @@ import logging
 import os
 import threading
 import weakref
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Concatenate, ParamSpec
 
 from . import errors
 
+if TYPE_CHECKING:
+    from ._native import FFI, CData, Lib, Result
+
 logger = logging.getLogger("pylibctrd")
 
+P = ParamSpec("P")
+
 _lock = threading.Lock()
-_native: Any = None  # the cffi module pylibctrd._native, once loaded
+_ffi: FFI | None = None  # pylibctrd._native's ffi and lib, once loaded and initialised
+_lib: Lib | None = None
 _forked = False
+_error_classes: dict[int, type[errors.Error]] = {}
 
 
 def _mark_forked() -> None:
     global _forked
-    _forked = _native is not None
+    _forked = _lib is not None
 
 
 os.register_at_fork(after_in_child=_mark_forked)
 
 
-def native() -> Any:
-    """The loaded cffi module (ffi, lib); starts the Go runtime on first use."""
-    global _native
+def _load() -> tuple[FFI, Lib]:
+    global _ffi, _lib
     if _forked:
         raise errors.ForkedChild(
             "pylibctrd cannot be used in a child created by fork() after the Go runtime "
             "started in the parent; use multiprocessing's 'spawn' or 'forkserver'"
         )
-    if _native is None:
-        with _lock:
-            if _native is None:
-                mod = importlib.import_module("pylibctrd._native")
-                _init(mod)
-                _native = mod
-    return _native
+    with _lock:
+        if _ffi is None or _lib is None:
+            mod = importlib.import_module("pylibctrd._native")
+            _init(mod.ffi, mod.lib)
+            _ffi, _lib = mod.ffi, mod.lib
+        return _ffi, _lib
 
 
-def _init(mod: Any) -> None:
-    _define_callbacks(mod)
-    out = mod.ffi.new("pylibctrd_result *")
-    rc = mod.lib.pylibctrd_init(
-        mod.lib._on_event, mod.lib._on_stdio, mod.lib._on_log, logger.getEffectiveLevel(), out
-    )
-    _check(mod, rc, out)
+def lib() -> Lib:
+    """The C functions; starts the Go runtime on first use."""
+    if _lib is None or _forked:
+        return _load()[1]
+    return _lib
+
+
+def ffi() -> FFI:
+    if _ffi is None or _forked:
+        return _load()[0]
+    return _ffi
+
+
+def _init(ffi: FFI, lib: Lib) -> None:
+    _error_classes.update(errors.classes_by_status(lambda name: int(getattr(lib, name))))
+    _define_callbacks(ffi)
+    out = ffi.new("pylibctrd_result *")
+    _check(ffi, lib, lib.pylibctrd_init(out, lib._on_event, lib._on_stdio, lib._on_log,
+                                        logger.getEffectiveLevel()), out)
     atexit.register(_at_exit)
 
 
-def _check(mod: Any, rc: int, out: Any) -> tuple[int, bytes | None]:
+def _check(ffi: FFI, lib: Lib, rc: int, out: Result) -> tuple[int, bytes | None]:
     data = None
     if out.data:
-        data = mod.ffi.unpack(out.data, out.len)
-        mod.lib.pylibctrd_free(out.data)
-        out.data = mod.ffi.NULL
+        data = ffi.unpack(out.data, out.len)
+        lib.pylibctrd_free(out.data)
+        out.data = ffi.NULL
     if rc != 0:
-        raise errors.from_status(rc, (data or b"").decode("utf-8", "replace"))
-    return int(out.number), data
+        cls = _error_classes.get(rc, errors.Unknown)
+        raise cls((data or b"").decode("utf-8", "replace"))
+    return out.number, data
 
 
-_functions: dict[str, Any] = {}
 # One result struct per thread, reused: allocating one per call was most of a
 # call's cost. Reentrant use (a callback calling back into Go on the same
 # thread) is safe because Go writes the struct only when an export returns.
 _local = threading.local()
 
 
-def _function(name: str) -> Any:
-    fn = _functions[name] = getattr(native().lib, "pylibctrd_" + name)
-    return fn
-
-
-def call(name: str, *args: Any) -> tuple[int, bytes | None]:
-    """Call export `pylibctrd_<name>`; return (number, data) or raise its error."""
-    if _forked:
-        native()  # raises ForkedChild
-    fn = _functions.get(name) or _function(name)
+def call(fn: Callable[Concatenate[Result, P], int], *args: P.args,
+         **kwargs: P.kwargs) -> tuple[int, bytes | None]:
+    """Call `fn` (a function of `lib()`); return (number, data) or raise its error."""
     try:
-        out = _local.out
+        out: Result = _local.out
     except AttributeError:
-        out = _local.out = native().ffi.new("pylibctrd_result *")
-    rc = fn(*args, out)
+        out = _local.out = ffi().new("pylibctrd_result *")
+    rc = fn(out, *args, **kwargs)
     if rc == 0 and not out.data:
         return out.number, None  # the common case, kept short
-    return _check(_native, rc, out)
+    return _check(ffi(), lib(), rc, out)
 
 
-def call_json(name: str, *args: Any) -> Any:
-    """call() for exports that answer JSON."""
-    _, data = call(name, *args)
+def call_json(fn: Callable[Concatenate[Result, P], int], *args: P.args,
+              **kwargs: P.kwargs) -> Any:
+    """call() for exports that answer a JSON record."""
+    _, data = call(fn, *args, **kwargs)
     return json.loads(data) if data else None
 
 
-def cstr(value: object, what: str) -> bytes:
-    """A str argument as C text; NUL would silently truncate it, so refuse it."""
-    if not isinstance(value, str):
-        raise TypeError(f"{what} must be str, not {type(value).__name__}")
-    if "\0" in value:
-        raise errors.InvalidParameter(f"{what} must not contain NUL characters")
-    return value.encode()
-
-
-def cjson(value: object, what: str) -> bytes:
-    """A JSON argument; `value` must be JSON-serialisable."""
-    try:
-        return json.dumps(value, separators=(",", ":")).encode()
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{what} is not JSON-serialisable: {exc}") from None
+def call_text(fn: Callable[Concatenate[Result, P], int], *args: P.args,
+              **kwargs: P.kwargs) -> list[str]:
+    """call() for exports that answer text: its NUL-separated fields."""
+    _, data = call(fn, *args, **kwargs)
+    return (data or b"").decode().split("\0")
 
 
 def release(handle: int) -> None:
     """Drop a native handle (idempotent; quiet after a fork or at exit)."""
-    if _native is None or _forked:
+    if _lib is None or _forked:
         return
     try:
-        call("release", handle)
+        call(_lib.pylibctrd_release, handle)
     except errors.Error:
         pass
+
+
+class Owned:
+    """Base of every object that owns a native handle (Client, Daemon,
+    Container, Task, Process, streams): the handle is released when the
+    object is collected, after `_finalize()` (a client closes, a daemon
+    stops). Objects made with `close_at_exit=True` are closed at interpreter
+    exit, newest first, before Python finalizes."""
+
+    _handle = 0  # 0 until a handle is owned
+
+    def __init__(self, handle: int, *, close_at_exit: bool = False) -> None:
+        self._handle = handle
+        if close_at_exit:
+            _closers.append(weakref.ref(self))
+
+    def _finalize(self) -> None:
+        """What collection does before the handle is released."""
+
+    def close(self) -> None:
+        """What exit does (for objects made with close_at_exit)."""
+
+    def __del__(self) -> None:
+        # __del__ rather than weakref.finalize: a quarter of the cost, and these
+        # objects are made on every load/new_task/exec.
+        if not self._handle:
+            return
+        try:
+            self._finalize()
+        except Exception:
+            pass
+        release(self._handle)
+
+
+# Objects to close at exit, newest first: clients are made after the daemons
+# they use, so they close first. Weak: a collected object was finalized.
+_closers: list[weakref.ref[Owned]] = []
 
 
 # --- callbacks from Go -------------------------------------------------------
@@ -160,20 +200,23 @@ def in_event_callback() -> bool:
     return bool(getattr(_in_callback, "active", False))
 
 
-def _write_error(mod: Any, buf: Any, size: int, exc: BaseException) -> None:
+def _write_error(ffi: FFI, buf: CData, size: int, exc: BaseException) -> None:
     msg = f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")[: size - 1]
-    mod.ffi.memmove(buf, msg + b"\0", len(msg) + 1)
+    ffi.memmove(buf, msg + b"\0", len(msg) + 1)
 
 
-def call_with_stdio(attach: StdioSink | None, name: str, *args: Any) -> tuple[int, bytes | None]:
-    """call() for exports taking a stdio token: registers `attach` for the
-    duration of the call and re-raises whatever it raised."""
+def call_with_stdio(attach: StdioSink | None,
+                    fn: Callable[Concatenate[Result, int, P], int], *args: P.args,
+                    **kwargs: P.kwargs) -> tuple[int, bytes | None]:
+    """call() for exports that take a stdio token (right after `out`):
+    registers `attach` for the duration of the call and re-raises what it
+    raised; no `attach` (token 0) drains output and closes stdin in Go."""
     if attach is None:
-        return call(name, *args, 0)
+        return call(fn, 0, *args, **kwargs)
     token = next(_tokens)
     _stdio_sinks[token] = attach
     try:
-        return call(name, *args, token)
+        return call(fn, token, *args, **kwargs)
     except errors.Error as err:
         raised = _stdio_errors.pop(token, None)
         if raised is not None:
@@ -184,10 +227,9 @@ def call_with_stdio(attach: StdioSink | None, name: str, *args: Any) -> tuple[in
         _stdio_errors.pop(token, None)
 
 
-def _define_callbacks(mod: Any) -> None:
-    ffi = mod.ffi
-
-    def _on_event(key: int, data: Any, size: int, err: Any, errlen: int) -> int:
+def _define_callbacks(ffi: FFI) -> None:
+    @ffi.def_extern(name="_on_event")
+    def _on_event(key: int, data: CData, size: int, err: CData, errlen: int) -> int:
         sink = _event_sinks.get(key)
         if sink is None:
             return 0
@@ -196,12 +238,14 @@ def _define_callbacks(mod: Any) -> None:
             sink(json.loads(ffi.unpack(data, size)))
             return 0
         except BaseException as exc:  # reported back to Go, which logs it like dockerd
-            _write_error(mod, err, errlen, exc)
+            _write_error(ffi, err, errlen, exc)
             return 1
         finally:
             _in_callback.active = False
 
-    def _on_stdio(token: int, stdin: int, stdout: int, stderr: int, err: Any, errlen: int) -> int:
+    @ffi.def_extern(name="_on_stdio")
+    def _on_stdio(token: int, stdin: int, stdout: int, stderr: int, err: CData,
+                  errlen: int) -> int:
         sink = _stdio_sinks.get(token)
         try:
             if sink is None:
@@ -210,40 +254,29 @@ def _define_callbacks(mod: Any) -> None:
             return 0
         except BaseException as exc:
             _stdio_errors[token] = exc
-            _write_error(mod, err, errlen, exc)
+            _write_error(ffi, err, errlen, exc)
             return 1
 
-    def _on_log(level: int, msg: Any, size: int) -> None:
+    @ffi.def_extern(name="_on_log")
+    def _on_log(level: int, msg: CData, size: int) -> None:
         try:
             logger.log(level, ffi.unpack(msg, size).decode("utf-8", "replace"))
         except Exception:  # logging must never break Go
             pass
 
-    for fn in (_on_event, _on_stdio, _on_log):
-        ffi.def_extern(name=fn.__name__)(fn)
-
 
 def set_log_level(level: int) -> None:
     """Forward Go log lines at `level` and above (Python logging numbers)."""
-    call("set_log_level", level)
+    call(lib().pylibctrd_set_log_level, level)
 
 
-class Closeable(Protocol):
-    def close(self) -> None: ...
-
-
-# Objects to close at exit, newest first, before Python finalizes: clients are
-# made after the daemons they use, so they close first. Weak: a collected
-# object was already closed by its finalizer.
-_closers: list[weakref.ref[Closeable]] = []
-
-
-def close_at_exit(obj: Closeable) -> None:
-    _closers.append(weakref.ref(obj))
+def live_handles() -> int:
+    """How many Go objects Python holds (for leak checks)."""
+    return call(lib().pylibctrd_live_handles)[0]
 
 
 def _at_exit() -> None:
-    if _forked or _native is None:
+    if _forked or _lib is None:
         return
     for ref in reversed(_closers):
         obj = ref()
@@ -254,6 +287,6 @@ def _at_exit() -> None:
         except Exception:
             logger.exception("pylibctrd: cleanup at exit failed")
     try:
-        call("shutdown", 5000)
+        call(_lib.pylibctrd_shutdown, 5000)
     except errors.Error:
         logger.warning("pylibctrd: callbacks still running at exit")

@@ -1,17 +1,19 @@
 """Client, Container, Task and Process: libcontainerd's interfaces in Python.
 
-Each object owns one native handle, released when the object is collected;
-releasing a handle never touches the container itself.
+Each object owns one native handle (`_ffi.Owned`), released when the object
+is collected; releasing a handle never touches the container itself.
 """
 
 from __future__ import annotations
 
 import os
 import signal as _signal
-import weakref
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Mapping
 
-from . import _ffi, errors
+from . import _args, _ffi
+from ._ffi import call, call_json, call_text, call_with_stdio, lib
 from .daemon import Daemon, default_daemon, default_state_dir
 from .events import Backend
 from .stdio import AttachStdio, to_sink
@@ -23,69 +25,38 @@ RUNC_V2 = "io.containerd.runc.v2"
 DEFAULT_NAMESPACE = "moby"
 
 
-class _Native:
-    """Owns a handle; the handle is released when the object is collected."""
-
-    def __init__(self, handle: int) -> None:
-        self._handle = handle
-
-    def __del__(self) -> None:
-        # __del__ rather than weakref.finalize: a quarter of the cost, and these
-        # objects are made on every load/new_task/exec. release() is quiet at
-        # exit and after a fork; late in interpreter teardown _ffi may be gone.
-        if _ffi is not None:
-            _ffi.release(self._handle)
-
-
-def _close_client(handle: int, events_key: int) -> None:
-    try:
-        _ffi.call("client_close", handle, 0)
-    except errors.Error:
-        pass
-    _ffi.unregister_events(events_key)
-    _ffi.release(handle)
-
-
 def _exit_status(data: dict[str, Any]) -> ExitStatus:
     return ExitStatus(data["exit_code"], from_unix_nanos(data["exited_at"]), data["error"])
 
 
-def _flag(value: object, what: str) -> int:
-    if not isinstance(value, bool):
-        raise TypeError(f"{what} must be bool, not {type(value).__name__}")
-    return int(value)
+@dataclass(frozen=True)
+class ContainerRecord:
+    """containerd's record of a container (`ctr containers info`, in part)."""
+
+    id: str
+    labels: dict[str, str]
+    image: str
+    runtime: str
+    created_at: datetime | None
 
 
-def _uint32(value: object, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{what} must be int, not {type(value).__name__}")
-    if not 0 <= value <= 0xFFFFFFFF:
-        raise errors.InvalidParameter(f"{what} must be between 0 and 2**32-1, got {value}")
-    return value
-
-
-def _mapping(value: object, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{what} must be a dict, not {type(value).__name__}")
-    return value
-
-
-class Client:
+class Client(_ffi.Owned):
     """libcontainerd's Client (`libcontainerd.NewClient`) on one containerd.
 
     Use `Client.connect()`; close it (or use `with`) to stop its event stream:
-    once `close()` returns, no callback for it runs any more.
+    once `close()` returns, no callback for it runs any more, and every call
+    on it or its objects raises `errors.Closed`.
     """
 
     def __init__(self, handle: int, *, address: str, namespace: str, state_dir: str,
                  daemon: Daemon | None, events_key: int = 0) -> None:
-        self._handle = handle
+        super().__init__(handle, close_at_exit=True)
         self._events_key = events_key
+        self._closed = False
         self.address = address
         self.namespace = namespace
         self.state_dir = state_dir
         self.daemon = daemon  # kept alive while the client is
-        self._finalizer = weakref.finalize(self, _close_client, handle, events_key)
 
     @classmethod
     def connect(cls, address: str | None = None, *, namespace: str = DEFAULT_NAMESPACE,
@@ -98,46 +69,48 @@ class Client:
         (dockerd: /var/run/docker/containerd); `backend.process_event` receives
         libcontainerd's events. `timeout` (seconds) bounds every call.
         """
+        timeout_ms = _args.millis(timeout, "timeout")
+        if backend is not None and not callable(getattr(backend, "process_event", None)):
+            raise TypeError("backend must have a process_event(container_id, event, info) method")
         daemon = None
         if address is None:
             daemon = default_daemon()
             address = daemon.address
-            state = os.fspath(state_dir) if state_dir is not None else daemon.state_dir
-        else:
-            state = os.fspath(state_dir) if state_dir is not None else default_state_dir()
-        if not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ValueError(f"timeout must be a positive number, got {timeout!r}")
-        if backend is not None and not callable(getattr(backend, "process_event", None)):
-            raise TypeError("backend must have a process_event(container_id, event, info) method")
+        state = (_args.path(state_dir, "state_dir") if state_dir is not None
+                 else daemon.state_dir if daemon is not None else default_state_dir())
+        address_c, namespace_c = _args.text(address, "address"), _args.text(namespace, "namespace")
+        state_c = _args.text(state, "state_dir")
         # The sink is registered first: events can arrive as soon as Go connects.
         events_key = _ffi.register_events(_event_sink(backend)) if backend is not None else 0
         try:
-            handle, _ = _ffi.call(
-                "client_connect", _ffi.cstr(address, "address"), _ffi.cstr(namespace, "namespace"),
-                _ffi.cstr(state, "state_dir"), events_key, int(timeout * 1000),
-            )
+            handle, _ = call(lib().pylibctrd_client_connect, address_c, namespace_c, state_c,
+                             events_key, timeout_ms)
         except BaseException:
             _ffi.unregister_events(events_key)
             raise
-        client = cls(handle, address=address, namespace=namespace, state_dir=state, daemon=daemon,
-                     events_key=events_key)
-        _ffi.close_at_exit(client)
-        return client
+        return cls(handle, address=address, namespace=namespace, state_dir=state, daemon=daemon,
+                   events_key=events_key)
 
     @property
     def closed(self) -> bool:
-        return not self._finalizer.alive
+        return self._closed
 
     def close(self) -> None:
         """Stop the event stream and the connection. Waits for running event
         callbacks, except when called from inside one."""
-        if self._finalizer.detach() is None:
+        self._close(wait=not _ffi.in_event_callback())
+
+    def _close(self, wait: bool) -> None:
+        if self._closed:
             return
+        self._closed = True
         try:
-            _ffi.call("client_close", self._handle, int(not _ffi.in_event_callback()))
+            call(lib().pylibctrd_client_close, self._handle, int(wait))
         finally:
             _ffi.unregister_events(self._events_key)
-            _ffi.release(self._handle)
+
+    def _finalize(self) -> None:
+        self._close(wait=False)
 
     def __enter__(self) -> Client:
         return self
@@ -145,20 +118,23 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, name: str, *args: Any) -> tuple[int, bytes | None]:
-        if self.closed:
-            raise errors.Closed("client is closed")
-        return _ffi.call(name, self._handle, *args)
-
     def version(self) -> Version:
         """containerd's version."""
-        _, data = self._call("client_version")
-        version, _, revision = (data or b"").decode().partition("\0")
+        version, revision = call_text(lib().pylibctrd_client_version, self._handle)
         return Version(version, revision)
+
+    def list_containers(self) -> list[ContainerRecord]:
+        """containerd's records of the containers in this namespace (libcontainerd
+        has no list: dockerd keeps its own; this reads containerd's)."""
+        return [
+            ContainerRecord(r["id"], r["labels"], r["image"], r["runtime"],
+                            from_unix_nanos(r["created_at"]))
+            for r in call_json(lib().pylibctrd_client_list_containers, self._handle)
+        ]
 
     def load_container(self, id: str) -> Container:
         """An existing container; `NotFound("no such container")` otherwise."""
-        handle, _ = self._call("client_load_container", _ffi.cstr(id, "id"))
+        handle, _ = call(lib().pylibctrd_client_load_container, self._handle, _args.text(id, "id"))
         return Container(handle, self, id)
 
     def new_container(self, id: str, spec: Mapping[str, Any], shim: str = RUNC_V2,
@@ -181,14 +157,14 @@ class Client:
     def _create(self, id: str, spec: Mapping[str, Any], shim: str,
                 runtime_options: Mapping[str, Any] | None, labels: Mapping[str, str] | None,
                 replace: bool) -> Container:
-        spec_json = _ffi.cjson(_mapping(spec, "spec"), "spec")
-        opts_json = b"" if runtime_options is None else _ffi.cjson(
-            _mapping(runtime_options, "runtime_options"), "runtime_options")
-        labels_json = b"" if labels is None else _ffi.cjson(_mapping(labels, "labels"), "labels")
-        handle, _ = self._call(
-            "client_new_container", _ffi.cstr(id, "id"), spec_json, len(spec_json),
-            _ffi.cstr(shim, "shim"), opts_json, len(opts_json), labels_json, len(labels_json),
-            int(replace),
+        spec_json = _args.json_object(spec, "spec")
+        opts_json = b"" if runtime_options is None else _args.json_object(
+            runtime_options, "runtime_options")
+        labels_json = b"" if labels is None else _args.json_object(labels, "labels")
+        handle, _ = call(
+            lib().pylibctrd_client_new_container, self._handle, _args.text(id, "id"),
+            spec_json, len(spec_json), _args.text(shim, "shim"), opts_json, len(opts_json),
+            labels_json, len(labels_json), int(replace),
         )
         return Container(handle, self, id)
 
@@ -206,7 +182,7 @@ def _event_sink(backend: Backend) -> _ffi.EventSink:
     return sink
 
 
-class Container(_Native):
+class Container(_ffi.Owned):
     """libcontainerd's Container."""
 
     def __init__(self, handle: int, client: Client, id: str) -> None:
@@ -218,31 +194,31 @@ class Container(_Native):
                  attach_stdio: AttachStdio | None = None) -> Task:
         """Create (not start) the container's task. `attach_stdio` gets the
         FIFOs (see pylibctrd.stdio); None drains output and closes stdin."""
-        handle, _ = _ffi.call_with_stdio(
-            to_sink(attach_stdio), "container_new_task", self._handle,
-            _ffi.cstr(checkpoint_dir, "checkpoint_dir"), _flag(with_stdin, "with_stdin"))
+        handle, _ = call_with_stdio(
+            to_sink(attach_stdio), lib().pylibctrd_container_new_task, self._handle,
+            _args.text(checkpoint_dir, "checkpoint_dir"), _args.flag(with_stdin, "with_stdin"))
         return Task(handle, self)
 
     def task(self) -> Task:
         """The existing task; `NotFound` if there is none."""
-        handle, _ = _ffi.call("container_task", self._handle)
+        handle, _ = call(lib().pylibctrd_container_task, self._handle)
         return Task(handle, self)
 
     def attach_task(self, attach_stdio: AttachStdio | None = None) -> Task:
         """The existing task, reattached to its IO (only one reader at a time)."""
-        handle, _ = _ffi.call_with_stdio(to_sink(attach_stdio), "container_attach_task",
-                                         self._handle)
+        handle, _ = call_with_stdio(to_sink(attach_stdio), lib().pylibctrd_container_attach_task,
+                                    self._handle)
         return Task(handle, self)
 
     def delete(self) -> None:
         """Delete the container and its bundle dir (kept with LIBCONTAINERD_NOCLEAN=1)."""
-        _ffi.call("container_delete", self._handle)
+        call(lib().pylibctrd_container_delete, self._handle)
 
     def __repr__(self) -> str:
         return f"<Container {self.id!r}>"
 
 
-class Process(_Native):
+class Process(_ffi.Owned):
     """libcontainerd's Process (an exec'd process; Task extends it)."""
 
     def __init__(self, handle: int, id: str, owner: object) -> None:
@@ -255,23 +231,21 @@ class Process(_Native):
     def pid(self) -> int:
         """The system pid."""
         if self._pid is None:
-            self._pid, _ = _ffi.call("process_pid", self._handle)
+            self._pid, _ = call(lib().pylibctrd_process_pid, self._handle)
         return self._pid
 
     def kill(self, signal: int = _signal.SIGKILL) -> None:
         """Send a signal (an int or a `signal.Signals`)."""
-        if not isinstance(signal, int) or isinstance(signal, bool):
-            raise TypeError(f"signal must be int, not {type(signal).__name__}")
-        _ffi.call("process_kill", self._handle, int(signal))
+        call(lib().pylibctrd_process_kill, self._handle, _args.c_int(signal, "signal"))
 
     def resize(self, width: int, height: int) -> None:
         """Resize the process's terminal."""
-        _ffi.call("process_resize", self._handle, _uint32(width, "width"),
-                  _uint32(height, "height"))
+        call(lib().pylibctrd_process_resize, self._handle, _args.uint32(width, "width"),
+             _args.uint32(height, "height"))
 
     def delete(self) -> ExitStatus:
         """Remove the process and return its exit status."""
-        return _exit_status(_ffi.call_json("process_delete", self._handle))
+        return _exit_status(call_json(lib().pylibctrd_process_delete, self._handle))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id!r}>"
@@ -285,49 +259,51 @@ class Task(Process):
         self.container = container
 
     def start(self) -> None:
-        _ffi.call("task_start", self._handle)
+        call(lib().pylibctrd_task_start, self._handle)
 
     def pause(self) -> None:
-        _ffi.call("task_pause", self._handle)
+        call(lib().pylibctrd_task_pause, self._handle)
 
     def resume(self) -> None:
-        _ffi.call("task_resume", self._handle)
+        call(lib().pylibctrd_task_resume, self._handle)
 
     def force_delete(self) -> None:
         """Kill every process of the task and delete it."""
-        _ffi.call("task_force_delete", self._handle)
+        call(lib().pylibctrd_task_force_delete, self._handle)
 
     def status(self) -> Status:
-        _, data = _ffi.call("task_status", self._handle)
-        return Status((data or b"unknown").decode())
+        (status,) = call_text(lib().pylibctrd_task_status, self._handle)
+        return Status(status or "unknown")
 
     def stats(self) -> Stats:
         """cgroup metrics (v1 or v2 Metrics as a nested dict)."""
-        s = _ffi.call_json("task_stats", self._handle)
+        s = call_json(lib().pylibctrd_task_stats, self._handle)
         return Stats(from_unix_nanos(s["read"]), s["metrics"] or {})
 
     def pids(self) -> list[ProcessInfo]:
-        return [ProcessInfo(p["pid"], p["info"]) for p in _ffi.call_json("task_pids", self._handle)]
+        return [ProcessInfo(p["pid"], p["info"])
+                for p in call_json(lib().pylibctrd_task_pids, self._handle)]
 
     def summary(self) -> list[dict[str, Any]]:
         """libcontainerd's Summary (its entries are empty on Linux)."""
-        return list(_ffi.call_json("task_summary", self._handle))
+        return list(call_json(lib().pylibctrd_task_summary, self._handle))
 
     def exec(self, process_id: str, process_spec: Mapping[str, Any], with_stdin: bool = False,
              attach_stdio: AttachStdio | None = None) -> Process:
         """Create and start a process in the task (an OCI process spec dict)."""
-        spec_json = _ffi.cjson(_mapping(process_spec, "process_spec"), "process_spec")
-        handle, _ = _ffi.call_with_stdio(
-            to_sink(attach_stdio), "task_exec", self._handle, _ffi.cstr(process_id, "process_id"),
-            spec_json, len(spec_json), _flag(with_stdin, "with_stdin"))
+        spec_json = _args.json_object(process_spec, "process_spec")
+        handle, _ = call_with_stdio(
+            to_sink(attach_stdio), lib().pylibctrd_task_exec, self._handle,
+            _args.text(process_id, "process_id"), spec_json, len(spec_json),
+            _args.flag(with_stdin, "with_stdin"))
         return Process(handle, process_id, self)
 
     def update_resources(self, resources: Mapping[str, Any]) -> None:
         """Update the cgroup limits (OCI LinuxResources dict)."""
-        data = _ffi.cjson(_mapping(resources, "resources"), "resources")
-        _ffi.call("task_update_resources", self._handle, data, len(data))
+        data = _args.json_object(resources, "resources")
+        call(lib().pylibctrd_task_update_resources, self._handle, data, len(data))
 
     def create_checkpoint(self, checkpoint_dir: str, exit: bool = False) -> None:
         """Checkpoint with CRIU into `checkpoint_dir` (needs a working CRIU)."""
-        _ffi.call("task_create_checkpoint", self._handle,
-                  _ffi.cstr(checkpoint_dir, "checkpoint_dir"), _flag(exit, "exit"))
+        call(lib().pylibctrd_task_create_checkpoint, self._handle,
+             _args.text(checkpoint_dir, "checkpoint_dir"), _args.flag(exit, "exit"))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
-import weakref
-from pathlib import Path
 
-from . import _ffi
+from . import _args, _ffi
+from ._ffi import call, lib
 
 #: Where the embedded default lives, like dockerd's /var/lib/docker/containerd
 #: and /var/run/docker/containerd (override with PYLIBCTRD_ROOT / PYLIBCTRD_EXEC_ROOT).
@@ -23,14 +22,7 @@ def default_state_dir() -> str:
     return os.path.join(os.environ.get("PYLIBCTRD_EXEC_ROOT", DEFAULT_EXEC_ROOT), "containerd")
 
 
-def _stop(handle: int, timeout: float) -> None:
-    try:
-        _ffi.call("daemon_stop", handle, int(timeout * 1000))
-    finally:
-        _ffi.release(handle)
-
-
-class Daemon:
+class Daemon(_ffi.Owned):
     """A containerd child process, restarted by Moby's supervisor if it dies.
 
     Its socket is `<state_dir>/containerd.sock`; containerd keeps its data in
@@ -39,39 +31,36 @@ class Daemon:
     """
 
     def __init__(self, handle: int, address: str, root_dir: str, state_dir: str) -> None:
+        super().__init__(handle, close_at_exit=True)
         self.address = address
         self.root_dir = root_dir
         self.state_dir = state_dir
-        self._handle = handle
-        self._finalizer = weakref.finalize(self, _stop, handle, 20.0)
+        self._running = True
 
     @classmethod
     def start(cls, root_dir: str | os.PathLike[str], state_dir: str | os.PathLike[str], *,
               log_level: str | None = None) -> Daemon:
         """Start containerd (CRI disabled, as dockerd does) and wait until it serves."""
-        root, state = os.fspath(root_dir), os.fspath(state_dir)
-        for name, value in (("root_dir", root), ("state_dir", state)):
-            if not os.path.isabs(value):
-                raise ValueError(f"{name} must be an absolute path, got {value!r}")
-        Path(root).mkdir(parents=True, exist_ok=True)
-        handle, address = _ffi.call(
-            "daemon_start", _ffi.cstr(root, "root_dir"), _ffi.cstr(state, "state_dir"),
-            _ffi.cstr(log_level or "", "log_level"),
-        )
-        daemon = cls(handle, (address or b"").decode(), root, state)
-        _ffi.close_at_exit(daemon)
-        return daemon
+        root, state = _args.path(root_dir, "root_dir"), _args.path(state_dir, "state_dir")
+        handle, address = call(lib().pylibctrd_daemon_start, _args.text(root, "root_dir"),
+                               _args.text(state, "state_dir"),
+                               _args.text(log_level or "", "log_level"))
+        return cls(handle, (address or b"").decode(), root, state)
 
     @property
     def running(self) -> bool:
-        return self._finalizer.alive
+        return self._running
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop containerd (SIGTERM, then SIGKILL after 15s, as Moby does)."""
-        if self._finalizer.detach() is not None:
-            _stop(self._handle, timeout)
+        if self._running:
+            self._running = False
+            call(lib().pylibctrd_daemon_stop, self._handle, _args.millis(timeout, "timeout"))
 
     close = stop
+
+    def _finalize(self) -> None:
+        self.stop()
 
     def __enter__(self) -> Daemon:
         return self

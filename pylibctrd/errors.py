@@ -8,99 +8,98 @@ The message is Moby's/containerd's own text.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 
 class Error(Exception):
-    """Base class; `code` is the status number of the C ABI."""
+    """Base class; `status` names the class in the C header's enum (whose
+    values are read from the library, never retyped here)."""
 
-    code: ClassVar[int] = 1
+    status: ClassVar[str] = "PYLIBCTRD_UNKNOWN"
 
 
 class Unknown(Error):
-    code = 1
+    status = "PYLIBCTRD_UNKNOWN"
 
 
 class NotFound(Error, LookupError):
-    code = 2
+    status = "PYLIBCTRD_NOT_FOUND"
 
 
 class Conflict(Error):
-    code = 3
+    status = "PYLIBCTRD_CONFLICT"
 
 
 class AlreadyExists(Error):
     """containerd's AlreadyExists where Moby does not turn it into Conflict."""
 
-    code = 4
+    status = "PYLIBCTRD_ALREADY_EXISTS"
 
 
 class InvalidParameter(Error, ValueError):
-    code = 5
+    status = "PYLIBCTRD_INVALID_PARAMETER"
 
 
 class FailedPrecondition(Error):
-    code = 6
+    status = "PYLIBCTRD_FAILED_PRECONDITION"
 
 
 class Unavailable(Error, ConnectionError):
-    code = 7
+    status = "PYLIBCTRD_UNAVAILABLE"
 
 
 class Deadline(Error, TimeoutError):
-    code = 8
+    status = "PYLIBCTRD_DEADLINE"
 
 
 class Canceled(Error):
-    code = 9
+    status = "PYLIBCTRD_CANCELED"
 
 
 class NotImplemented(Error, NotImplementedError):  # noqa: A001 - Moby's class name
-    code = 10
+    status = "PYLIBCTRD_NOT_IMPLEMENTED"
 
 
 class System(Error, OSError):
-    code = 11
+    status = "PYLIBCTRD_SYSTEM"
 
 
 class Forbidden(Error, PermissionError):
-    code = 12
+    status = "PYLIBCTRD_FORBIDDEN"
 
 
 class InvalidHandle(Error, ValueError):
     """A native object that was released (or never existed)."""
 
-    code = 13
+    status = "PYLIBCTRD_INVALID_HANDLE"
 
 
 class Closed(Error):
     """The client (or the library) was closed."""
 
-    code = 14
+    status = "PYLIBCTRD_CLOSED"
 
 
 class Panic(Error, SystemError):
     """Go panicked inside the call; the process is still fine."""
 
-    code = 15
+    status = "PYLIBCTRD_PANIC"
 
 
 class ForkedChild(Error, RuntimeError):
     """The Go runtime does not survive fork(): use spawn/forkserver."""
 
-    code = -1
+    status = ""  # raised by the binding itself, never by Go
 
 
-_BY_CODE: dict[int, type[Error]] = {
-    cls.code: cls
-    for cls in (
-        Unknown, NotFound, Conflict, AlreadyExists, InvalidParameter, FailedPrecondition,
-        Unavailable, Deadline, Canceled, NotImplemented, System, Forbidden, InvalidHandle,
-        Closed, Panic,
-    )
-}
+_FROM_GO = (
+    Unknown, NotFound, Conflict, AlreadyExists, InvalidParameter, FailedPrecondition,
+    Unavailable, Deadline, Canceled, NotImplemented, System, Forbidden, InvalidHandle,
+    Closed, Panic,
+)
 
 
-def from_status(code: int, message: str) -> Error:
-    """The exception for a non-zero status of the C ABI."""
-    return _BY_CODE.get(code, Unknown)(message)
+def classes_by_status(value_of: Callable[[str], int]) -> dict[int, type[Error]]:
+    """The class for each status value; `value_of` reads an enum constant
+    (e.g. PYLIBCTRD_NOT_FOUND) from the loaded library."""
+    return {value_of(cls.status): cls for cls in _FROM_GO}

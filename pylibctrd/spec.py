@@ -7,7 +7,7 @@ import json
 import os
 from typing import Any, Sequence
 
-from . import _ffi
+from ._ffi import call, lib
 
 _default_json: bytes | None = None
 
@@ -16,7 +16,7 @@ def default_spec() -> dict[str, Any]:
     """Moby's `oci.DefaultSpec()` (a fresh copy each call)."""
     global _default_json
     if _default_json is None:
-        _, _default_json = _ffi.call("default_spec")
+        _, _default_json = call(lib().pylibctrd_default_spec)
     # Parsing the cached JSON again is ~4x cheaper than copy.deepcopy.
     spec: dict[str, Any] = json.loads(_default_json or b"{}")
     return spec

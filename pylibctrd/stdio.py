@@ -16,17 +16,18 @@ import threading
 from typing import IO, Any, Callable, cast
 
 from . import _ffi
+from ._ffi import call, lib
 from .types import DirectIO
 
 AttachStdio = Callable[[DirectIO], object]
 
 
-class _Stream(io.RawIOBase):
+class _Stream(_ffi.Owned, io.RawIOBase):
     """One FIFO end owned by Go, read or written through the C ABI."""
 
     def __init__(self, handle: int, writable: bool) -> None:
-        super().__init__()
-        self._handle = handle
+        _ffi.Owned.__init__(self, handle)
+        io.RawIOBase.__init__(self)
         self._writable = writable
 
     def readable(self) -> bool:
@@ -36,12 +37,12 @@ class _Stream(io.RawIOBase):
         return self._writable
 
     def readinto(self, buffer: Any) -> int:
-        self._checkClosed()
+        self._checkClosed()  # Python's io convention: ValueError on a closed file
         view = memoryview(buffer).cast("B")
         if len(view) == 0:
             return 0
-        ffi = _ffi.native().ffi
-        n, _ = _ffi.call("stream_read", self._handle, ffi.from_buffer(view), len(view))
+        n, _ = call(lib().pylibctrd_stream_read, self._handle, _ffi.ffi().from_buffer(view),
+                    len(view))
         return n
 
     def write(self, data: Any) -> int:
@@ -49,8 +50,8 @@ class _Stream(io.RawIOBase):
         view = memoryview(data).cast("B")
         if len(view) == 0:
             return 0
-        ffi = _ffi.native().ffi
-        n, _ = _ffi.call("stream_write", self._handle, ffi.from_buffer(view), len(view))
+        n, _ = call(lib().pylibctrd_stream_write, self._handle, _ffi.ffi().from_buffer(view),
+                    len(view))
         return n
 
     def close(self) -> None:
@@ -58,9 +59,12 @@ class _Stream(io.RawIOBase):
         if self.closed:
             return
         try:
-            _ffi.call("stream_close", self._handle)
+            call(lib().pylibctrd_stream_close, self._handle)
         finally:
-            super().close()
+            io.RawIOBase.close(self)
+
+    def _finalize(self) -> None:
+        self.close()  # what io does for a file collected open
 
 
 def _open_direct_io(stdin: int, stdout: int, stderr: int) -> DirectIO:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import pylibctrd
-from pylibctrd import _ffi, errors
+from pylibctrd import _args, _ffi, errors
 from conftest import Env, MakeContainer
 
 
@@ -101,28 +101,28 @@ def test_released_or_unknown_handles_are_invalid_handle(make_container: MakeCont
     with pytest.raises(errors.InvalidHandle):
         task.start()
     with pytest.raises(errors.InvalidHandle):
-        _ffi.call("task_status", 2**63)
+        _ffi.call(_ffi.lib().pylibctrd_task_status, 2**63)
     with pytest.raises(errors.InvalidHandle, match="not a"):
-        _ffi.call("task_status", ctr._handle)  # a container handle is not a task
+        _ffi.call(_ffi.lib().pylibctrd_task_status, ctr._handle)  # a container handle is not a task
     ctr.task().force_delete()
     ctr.delete()
 
 
 def test_go_panic_becomes_an_exception() -> None:
     with pytest.raises(errors.Panic, match="assignment to entry in nil map"):
-        _ffi.call("panic_for_test")
-    _ffi.call("nop")  # and the library still works
+        _ffi.call(_ffi.lib().pylibctrd_panic_for_test)
+    _ffi.call(_ffi.lib().pylibctrd_nop)  # and the library still works
 
 
 def test_json_round_trip_through_the_abi() -> None:
     value = {"a": [1, 2.5, None, True], "b": "\u00e9\u4e2d"}
-    assert _ffi.call_json("echo", *_payload(value)) == value
+    assert _ffi.call_json(_ffi.lib().pylibctrd_echo, *_payload(value)) == value
     with pytest.raises(errors.InvalidParameter):
-        _ffi.call("echo", b"{not json", 9)
+        _ffi.call(_ffi.lib().pylibctrd_echo, b"{not json", 9)
 
 
 def _payload(value: object) -> tuple[bytes, int]:
-    data = _ffi.cjson(value, "value")
+    data = _args.json_bytes(value, "value")
     return data, len(data)
 
 

@@ -181,7 +181,7 @@ def test_native_handles_are_released(make_container: MakeContainer,
 
     def live() -> int:
         gc.collect()
-        return _ffi.call("live_handles")[0]
+        return _ffi.live_handles()
 
     def lifecycle() -> None:
         ctr = make_container(["sh", "-c", "echo hi"])

@@ -1,6 +1,6 @@
-// Package main is the C ABI over Moby's libcontainerd (built -buildmode=c-shared).
-// Each export only converts arguments, looks up handles and calls package core;
-// run() turns errors and panics into a status and a message.
+// Package main is the C ABI over package bridge (built -buildmode=c-shared).
+// Each export converts its C arguments and calls one Go function through
+// on() or run(), the only places where errors and panics cross.
 package main
 
 /*
@@ -11,37 +11,44 @@ package main
 import "C"
 
 import (
+	"context"
 	"fmt"
 	"unsafe"
 
-	"pylibctrd/core"
+	"pylibctrd/bridge"
 )
 
 func main() {}
 
-// result is what an export hands back through *out.
-type result struct {
-	number uint64
-	data   []byte
-}
-
-// run calls fn and fills *out; it is the only place errors and panics cross.
-func run(out *C.pylibctrd_result, fn func() (result, error)) (rc C.int) {
+// run calls fn and fills *out with its result, or with its error's class and
+// message; a panic becomes PANIC.
+func run(out *C.pylibctrd_result, fn func(ctx context.Context) (bridge.Result, error)) (rc C.int) {
 	defer func() {
 		if r := recover(); r != nil {
-			rc = fail(out, core.Errorf(core.CodePanic, "pylibctrd: Go panic: %v", r))
+			rc = fail(out, bridge.Errorf(bridge.CodePanic, "pylibctrd: Go panic: %v", r))
 		}
 	}()
 	if out == nil {
-		return C.int(core.CodeInvalidParameter)
+		return C.int(bridge.CodeInvalidParameter)
 	}
-	res, err := fn()
+	res, err := fn(context.Background())
 	if err != nil {
 		return fail(out, err)
 	}
-	out.number = C.uint64_t(res.number)
-	setData(out, res.data)
-	return C.int(core.CodeOK)
+	out.number = C.uint64_t(res.Number)
+	setData(out, res.Data)
+	return C.int(bridge.CodeOK)
+}
+
+// on looks up handle h as a T and runs fn on it.
+func on[T any](out *C.pylibctrd_result, h C.uint64_t, fn func(ctx context.Context, obj T) (bridge.Result, error)) C.int {
+	return run(out, func(ctx context.Context) (bridge.Result, error) {
+		obj, err := bridge.Lookup[T](uint64(h))
+		if err != nil {
+			return bridge.Result{}, err
+		}
+		return fn(ctx, obj)
+	})
 }
 
 func fail(out *C.pylibctrd_result, err error) C.int {
@@ -49,7 +56,7 @@ func fail(out *C.pylibctrd_result, err error) C.int {
 		out.number = 0
 		setData(out, []byte(err.Error()))
 	}
-	return C.int(core.Classify(err))
+	return C.int(bridge.Classify(err))
 }
 
 func setData(out *C.pylibctrd_result, data []byte) {
@@ -69,29 +76,12 @@ func bytesOf(p *C.char, n C.size_t) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))
 }
 
-// copyOf copies C memory that Go keeps after the call returns.
-func copyOf(p *C.char, n C.size_t) []byte {
-	return append([]byte(nil), bytesOf(p, n)...)
-}
-
 func goString(p *C.char) string {
 	if p == nil {
 		return ""
 	}
 	return C.GoString(p)
 }
-
-// handle wraps an object that Python will own.
-func handle(obj any, err error) (result, error) {
-	if err != nil {
-		return result{}, err
-	}
-	return result{number: core.Handles.Put(obj)}, nil
-}
-
-func data(b []byte, err error) (result, error) { return result{data: b}, err }
-
-func none(err error) (result, error) { return result{}, err }
 
 // callbackError reads the message a Python callback left in buf.
 func callbackError(what string, buf []C.char) error {
@@ -102,8 +92,8 @@ func callbackError(what string, buf []C.char) error {
 	return fmt.Errorf("%s: %s", what, msg)
 }
 
-func installCallbacks() {
-	core.Init(core.Callbacks{
+func callbacks() bridge.Callbacks {
+	return bridge.Callbacks{
 		Event: func(key uint64, payload []byte) error {
 			var buf [1024]C.char
 			if C.pylibctrd_call_event(C.uint64_t(key), (*C.char)(unsafe.Pointer(&payload[0])), C.size_t(len(payload)), &buf[0], C.size_t(len(buf))) != 0 {
@@ -124,5 +114,5 @@ func installCallbacks() {
 			}
 			C.pylibctrd_call_log(C.int(level), (*C.char)(unsafe.Pointer(unsafe.StringData(msg))), C.size_t(len(msg)))
 		},
-	})
+	}
 }

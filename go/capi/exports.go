@@ -7,83 +7,85 @@ package main
 import "C"
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 	"unsafe"
 
+	"github.com/containerd/containerd"
+
+	"pylibctrd/bridge"
 	"pylibctrd/core"
 )
+
+type result = bridge.Result
+
+// process is what a Task and an exec'd Process share.
+type process interface {
+	Pid() (uint32, error)
+	Kill(ctx context.Context, signal int) error
+	Resize(ctx context.Context, width, height uint32) error
+	Delete(ctx context.Context) (*containerd.ExitStatus, error)
+}
+
+func millis(ms C.int64_t) time.Duration { return time.Duration(ms) * time.Millisecond }
 
 //export pylibctrd_free
 func pylibctrd_free(p unsafe.Pointer) { C.free(p) }
 
 //export pylibctrd_init
-func pylibctrd_init(onEvent C.pylibctrd_event_fn, onStdio C.pylibctrd_stdio_fn, onLog C.pylibctrd_log_fn, level C.int, out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) {
+func pylibctrd_init(out *C.pylibctrd_result, onEvent C.pylibctrd_event_fn, onStdio C.pylibctrd_stdio_fn, onLog C.pylibctrd_log_fn, level C.int) C.int {
+	return run(out, func(context.Context) (result, error) {
 		C.pylibctrd_set_callbacks(onEvent, onStdio, onLog)
-		installCallbacks()
-		core.SetLogLevel(int(level))
+		bridge.Init(callbacks(), int(level))
 		return result{}, nil
 	})
 }
 
 //export pylibctrd_shutdown
-func pylibctrd_shutdown(timeoutMs C.int64_t, out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) {
-		if !core.Shutdown(time.Duration(timeoutMs) * time.Millisecond) {
-			return none(core.Errorf(core.CodeDeadline, "callbacks still running after %dms", int64(timeoutMs)))
-		}
-		return result{}, nil
-	})
+func pylibctrd_shutdown(out *C.pylibctrd_result, timeoutMs C.int64_t) C.int {
+	return run(out, func(context.Context) (result, error) { return bridge.None(bridge.Shutdown(millis(timeoutMs))) })
 }
 
 //export pylibctrd_set_log_level
-func pylibctrd_set_log_level(level C.int, out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) {
-		core.SetLogLevel(int(level))
-		return result{}, nil
-	})
+func pylibctrd_set_log_level(out *C.pylibctrd_result, level C.int) C.int {
+	return run(out, func(context.Context) (result, error) { bridge.SetLogLevel(int(level)); return result{}, nil })
 }
 
 //export pylibctrd_release
-func pylibctrd_release(h C.uint64_t, out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) {
-		core.Handles.Release(uint64(h))
-		return result{}, nil
-	})
+func pylibctrd_release(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return run(out, func(context.Context) (result, error) { bridge.Handles.Release(uint64(h)); return result{}, nil })
 }
 
 //export pylibctrd_live_handles
 func pylibctrd_live_handles(out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) {
-		return result{number: uint64(core.Handles.Len())}, nil
-	})
+	return run(out, func(context.Context) (result, error) { return bridge.Number(uint64(bridge.Handles.Len()), nil) })
 }
 
 //export pylibctrd_nop
 func pylibctrd_nop(out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) { return result{}, nil })
+	return run(out, func(context.Context) (result, error) { return result{}, nil })
 }
 
 //export pylibctrd_echo
-func pylibctrd_echo(p *C.char, n C.size_t, out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) {
+func pylibctrd_echo(out *C.pylibctrd_result, p *C.char, n C.size_t) C.int {
+	return run(out, func(context.Context) (result, error) {
 		var v any
 		if err := json.Unmarshal(bytesOf(p, n), &v); err != nil {
-			return none(core.Errorf(core.CodeInvalidParameter, "not JSON: %v", err))
+			return bridge.None(bridge.Errorf(bridge.CodeInvalidParameter, "not JSON: %v", err))
 		}
-		return data(json.Marshal(v))
+		return bridge.JSON(v)
 	})
 }
 
 //export pylibctrd_default_spec
 func pylibctrd_default_spec(out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) { return data(core.DefaultSpec()) })
+	return run(out, func(context.Context) (result, error) { return bridge.JSON(core.DefaultSpec()) })
 }
 
 //export pylibctrd_panic_for_test
 func pylibctrd_panic_for_test(out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) {
+	return run(out, func(context.Context) (result, error) {
 		var m map[string]int
 		m["boom"] = 1 // a real runtime panic: assignment to a nil map
 		return result{}, nil
@@ -91,288 +93,205 @@ func pylibctrd_panic_for_test(out *C.pylibctrd_result) C.int {
 }
 
 //export pylibctrd_daemon_start
-func pylibctrd_daemon_start(root, state, level *C.char, out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) {
-		d, err := core.StartDaemon(goString(root), goString(state), goString(level))
+func pylibctrd_daemon_start(out *C.pylibctrd_result, root, state, level *C.char) C.int {
+	return run(out, func(context.Context) (result, error) {
+		d, err := bridge.StartDaemon(goString(root), goString(state), goString(level))
 		if err != nil {
-			return none(err)
+			return bridge.None(err)
 		}
-		return result{number: core.Handles.Put(d), data: []byte(d.Address())}, nil
+		return result{Number: bridge.Handles.Put(d), Data: bridge.Text(d.Address()).Data}, nil
 	})
 }
 
 //export pylibctrd_daemon_stop
-func pylibctrd_daemon_stop(h C.uint64_t, timeoutMs C.int64_t, out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) {
-		d, err := core.Lookup[*core.Daemon](uint64(h))
-		if err != nil {
-			return none(err)
-		}
-		return none(d.Stop(time.Duration(timeoutMs) * time.Millisecond))
-	})
+func pylibctrd_daemon_stop(out *C.pylibctrd_result, h C.uint64_t, timeoutMs C.int64_t) C.int {
+	return on(out, h, func(_ context.Context, d *core.Daemon) (result, error) { return bridge.None(d.Stop(millis(timeoutMs))) })
 }
 
 //export pylibctrd_client_connect
-func pylibctrd_client_connect(address, ns, stateDir *C.char, eventsKey C.uint64_t, timeoutMs C.int64_t, out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) {
-		c, err := core.Connect(core.ConnectOptions{
-			Address:   goString(address),
-			Namespace: goString(ns),
-			StateDir:  goString(stateDir),
-			EventsKey: uint64(eventsKey),
-			Timeout:   time.Duration(timeoutMs) * time.Millisecond,
-		})
-		if err != nil {
-			return none(err)
-		}
-		return result{number: c.Handle}, nil
+func pylibctrd_client_connect(out *C.pylibctrd_result, address, ns, stateDir *C.char, eventsKey C.uint64_t, timeoutMs C.int64_t) C.int {
+	return run(out, func(context.Context) (result, error) {
+		return bridge.Handle(bridge.Connect(core.ConnectOptions{
+			Address: goString(address), Namespace: goString(ns), StateDir: goString(stateDir), Timeout: millis(timeoutMs),
+		}, uint64(eventsKey)))
 	})
 }
 
 //export pylibctrd_client_close
-func pylibctrd_client_close(h C.uint64_t, wait C.int, out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) {
-		c, err := core.Lookup[*core.Client](uint64(h))
-		if err != nil {
-			return none(err)
-		}
-		c.Close(wait != 0)
-		return result{}, nil
-	})
+func pylibctrd_client_close(out *C.pylibctrd_result, h C.uint64_t, wait C.int) C.int {
+	return on(out, h, func(_ context.Context, c *bridge.Client) (result, error) { c.Close(wait != 0); return result{}, nil })
 }
 
 //export pylibctrd_client_version
-func pylibctrd_client_version(h C.uint64_t, out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) {
-		c, err := core.Lookup[*core.Client](uint64(h))
-		if err != nil {
-			return none(err)
-		}
-		return data(c.Version())
+func pylibctrd_client_version(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) { return bridge.Version(c.Version(ctx)) })
+}
+
+//export pylibctrd_client_list_containers
+func pylibctrd_client_list_containers(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) {
+		return bridge.Containers(c.ListContainers(ctx))
 	})
 }
 
 //export pylibctrd_client_load_container
-func pylibctrd_client_load_container(h C.uint64_t, id *C.char, out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) {
-		c, err := core.Lookup[*core.Client](uint64(h))
-		if err != nil {
-			return none(err)
-		}
-		return handle(c.LoadContainer(goString(id)))
+func pylibctrd_client_load_container(out *C.pylibctrd_result, h C.uint64_t, id *C.char) C.int {
+	return on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) {
+		return bridge.Handle(c.LoadContainer(ctx, goString(id)))
 	})
 }
 
 //export pylibctrd_client_new_container
-func pylibctrd_client_new_container(h C.uint64_t, id, spec *C.char, specLen C.size_t, shim, runtimeOptions *C.char, runtimeOptionsLen C.size_t, labels *C.char, labelsLen C.size_t, replace C.int, out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) {
-		c, err := core.Lookup[*core.Client](uint64(h))
+func pylibctrd_client_new_container(out *C.pylibctrd_result, h C.uint64_t, id, spec *C.char, specLen C.size_t, shim, runtimeOptions *C.char, runtimeOptionsLen C.size_t, labels *C.char, labelsLen C.size_t, replace C.int) C.int {
+	return on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) {
+		o, err := bridge.DecodeNewContainer(goString(id), goString(shim), bytesOf(spec, specLen),
+			bytesOf(runtimeOptions, runtimeOptionsLen), bytesOf(labels, labelsLen))
 		if err != nil {
-			return none(err)
+			return bridge.None(err)
 		}
-		return handle(c.NewContainer(core.NewContainerOptions{
-			ID:             goString(id),
-			Spec:           copyOf(spec, specLen),
-			Shim:           goString(shim),
-			RuntimeOptions: copyOf(runtimeOptions, runtimeOptionsLen),
-			Labels:         copyOf(labels, labelsLen),
-			Replace:        replace != 0,
-		}))
+		o.Replace = replace != 0
+		return bridge.Handle(c.NewContainer(ctx, o))
 	})
 }
 
 //export pylibctrd_container_new_task
-func pylibctrd_container_new_task(h C.uint64_t, checkpointDir *C.char, withStdin C.int, token C.uint64_t, out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) {
-		c, err := core.Lookup[*core.Container](uint64(h))
-		if err != nil {
-			return none(err)
-		}
-		return handle(c.NewTask(goString(checkpointDir), withStdin != 0, uint64(token)))
+func pylibctrd_container_new_task(out *C.pylibctrd_result, token, h C.uint64_t, checkpointDir *C.char, withStdin C.int) C.int {
+	return on(out, h, func(ctx context.Context, c *core.Container) (result, error) {
+		return bridge.Handle(c.NewTask(ctx, goString(checkpointDir), withStdin != 0, bridge.StdioCallback(uint64(token))))
 	})
 }
 
 //export pylibctrd_container_task
-func pylibctrd_container_task(h C.uint64_t, out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) {
-		c, err := core.Lookup[*core.Container](uint64(h))
-		if err != nil {
-			return none(err)
-		}
-		return handle(c.Task())
-	})
+func pylibctrd_container_task(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return on(out, h, func(ctx context.Context, c *core.Container) (result, error) { return bridge.Handle(c.Task(ctx)) })
 }
 
 //export pylibctrd_container_attach_task
-func pylibctrd_container_attach_task(h C.uint64_t, token C.uint64_t, out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) {
-		c, err := core.Lookup[*core.Container](uint64(h))
-		if err != nil {
-			return none(err)
-		}
-		return handle(c.AttachTask(uint64(token)))
+func pylibctrd_container_attach_task(out *C.pylibctrd_result, token, h C.uint64_t) C.int {
+	return on(out, h, func(ctx context.Context, c *core.Container) (result, error) {
+		return bridge.Handle(c.AttachTask(ctx, bridge.StdioCallback(uint64(token))))
 	})
 }
 
 //export pylibctrd_container_delete
-func pylibctrd_container_delete(h C.uint64_t, out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) {
-		c, err := core.Lookup[*core.Container](uint64(h))
-		if err != nil {
-			return none(err)
-		}
-		return none(c.Delete())
-	})
+func pylibctrd_container_delete(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return on(out, h, func(ctx context.Context, c *core.Container) (result, error) { return bridge.None(c.Delete(ctx)) })
 }
 
 //export pylibctrd_process_pid
-func pylibctrd_process_pid(h C.uint64_t, out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) {
-		p, err := core.Lookup[core.Proc](uint64(h))
-		if err != nil {
-			return none(err)
-		}
-		pid, err := core.Pid(p)
-		return result{number: uint64(pid)}, err
+func pylibctrd_process_pid(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return on(out, h, func(_ context.Context, p process) (result, error) {
+		pid, err := p.Pid()
+		return bridge.Number(uint64(pid), err)
 	})
 }
 
 //export pylibctrd_process_kill
-func pylibctrd_process_kill(h C.uint64_t, signal C.int, out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) {
-		p, err := core.Lookup[core.Proc](uint64(h))
-		if err != nil {
-			return none(err)
-		}
-		return none(core.Kill(p, int(signal)))
-	})
+func pylibctrd_process_kill(out *C.pylibctrd_result, h C.uint64_t, signal C.int) C.int {
+	return on(out, h, func(ctx context.Context, p process) (result, error) { return bridge.None(p.Kill(ctx, int(signal))) })
 }
 
 //export pylibctrd_process_resize
-func pylibctrd_process_resize(h C.uint64_t, width, height C.uint32_t, out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) {
-		p, err := core.Lookup[core.Proc](uint64(h))
-		if err != nil {
-			return none(err)
-		}
-		return none(core.Resize(p, uint32(width), uint32(height)))
+func pylibctrd_process_resize(out *C.pylibctrd_result, h C.uint64_t, width, height C.uint32_t) C.int {
+	return on(out, h, func(ctx context.Context, p process) (result, error) {
+		return bridge.None(p.Resize(ctx, uint32(width), uint32(height)))
 	})
 }
 
 //export pylibctrd_process_delete
-func pylibctrd_process_delete(h C.uint64_t, out *C.pylibctrd_result) C.int {
-	return run(out, func() (result, error) {
-		p, err := core.Lookup[core.Proc](uint64(h))
-		if err != nil {
-			return none(err)
-		}
-		return data(core.Delete(p))
-	})
-}
-
-// taskCall looks up a task and runs one of its methods.
-func taskCall(h C.uint64_t, out *C.pylibctrd_result, fn func(t *core.Task) (result, error)) C.int {
-	return run(out, func() (result, error) {
-		t, err := core.Lookup[*core.Task](uint64(h))
-		if err != nil {
-			return none(err)
-		}
-		return fn(t)
-	})
+func pylibctrd_process_delete(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return on(out, h, func(ctx context.Context, p process) (result, error) { return bridge.ExitStatus(p.Delete(ctx)) })
 }
 
 //export pylibctrd_task_start
-func pylibctrd_task_start(h C.uint64_t, out *C.pylibctrd_result) C.int {
-	return taskCall(h, out, func(t *core.Task) (result, error) { return none(t.Start()) })
+func pylibctrd_task_start(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return on(out, h, func(ctx context.Context, t *core.Task) (result, error) { return bridge.None(t.Start(ctx)) })
 }
 
 //export pylibctrd_task_pause
-func pylibctrd_task_pause(h C.uint64_t, out *C.pylibctrd_result) C.int {
-	return taskCall(h, out, func(t *core.Task) (result, error) { return none(t.Pause()) })
+func pylibctrd_task_pause(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return on(out, h, func(ctx context.Context, t *core.Task) (result, error) { return bridge.None(t.Pause(ctx)) })
 }
 
 //export pylibctrd_task_resume
-func pylibctrd_task_resume(h C.uint64_t, out *C.pylibctrd_result) C.int {
-	return taskCall(h, out, func(t *core.Task) (result, error) { return none(t.Resume()) })
+func pylibctrd_task_resume(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return on(out, h, func(ctx context.Context, t *core.Task) (result, error) { return bridge.None(t.Resume(ctx)) })
 }
 
 //export pylibctrd_task_force_delete
-func pylibctrd_task_force_delete(h C.uint64_t, out *C.pylibctrd_result) C.int {
-	return taskCall(h, out, func(t *core.Task) (result, error) { return none(t.ForceDelete()) })
+func pylibctrd_task_force_delete(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return on(out, h, func(ctx context.Context, t *core.Task) (result, error) { return bridge.None(t.ForceDelete(ctx)) })
 }
 
 //export pylibctrd_task_status
-func pylibctrd_task_status(h C.uint64_t, out *C.pylibctrd_result) C.int {
-	return taskCall(h, out, func(t *core.Task) (result, error) { return data(t.Status()) })
+func pylibctrd_task_status(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return on(out, h, func(ctx context.Context, t *core.Task) (result, error) { return bridge.Status(t.Status(ctx)) })
 }
 
 //export pylibctrd_task_stats
-func pylibctrd_task_stats(h C.uint64_t, out *C.pylibctrd_result) C.int {
-	return taskCall(h, out, func(t *core.Task) (result, error) { return data(t.Stats()) })
+func pylibctrd_task_stats(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return on(out, h, func(ctx context.Context, t *core.Task) (result, error) { return bridge.Stats(t.Stats(ctx)) })
 }
 
 //export pylibctrd_task_pids
-func pylibctrd_task_pids(h C.uint64_t, out *C.pylibctrd_result) C.int {
-	return taskCall(h, out, func(t *core.Task) (result, error) { return data(t.Pids()) })
+func pylibctrd_task_pids(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return on(out, h, func(ctx context.Context, t *core.Task) (result, error) { return bridge.Pids(t.Pids(ctx)) })
 }
 
 //export pylibctrd_task_summary
-func pylibctrd_task_summary(h C.uint64_t, out *C.pylibctrd_result) C.int {
-	return taskCall(h, out, func(t *core.Task) (result, error) { return data(t.Summary()) })
+func pylibctrd_task_summary(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return on(out, h, func(ctx context.Context, t *core.Task) (result, error) { return bridge.Summary(t.Summary(ctx)) })
 }
 
 //export pylibctrd_task_exec
-func pylibctrd_task_exec(h C.uint64_t, processID, spec *C.char, specLen C.size_t, withStdin C.int, token C.uint64_t, out *C.pylibctrd_result) C.int {
-	return taskCall(h, out, func(t *core.Task) (result, error) {
-		return handle(t.Exec(goString(processID), copyOf(spec, specLen), withStdin != 0, uint64(token)))
+func pylibctrd_task_exec(out *C.pylibctrd_result, token, h C.uint64_t, processID, spec *C.char, specLen C.size_t, withStdin C.int) C.int {
+	return on(out, h, func(ctx context.Context, t *core.Task) (result, error) {
+		ps, err := bridge.DecodeProcess(bytesOf(spec, specLen))
+		if err != nil {
+			return bridge.None(err)
+		}
+		return bridge.Handle(t.Exec(ctx, goString(processID), ps, withStdin != 0, bridge.StdioCallback(uint64(token))))
 	})
 }
 
 //export pylibctrd_task_update_resources
-func pylibctrd_task_update_resources(h C.uint64_t, resources *C.char, n C.size_t, out *C.pylibctrd_result) C.int {
-	return taskCall(h, out, func(t *core.Task) (result, error) {
-		return none(t.UpdateResources(copyOf(resources, n)))
+func pylibctrd_task_update_resources(out *C.pylibctrd_result, h C.uint64_t, resources *C.char, n C.size_t) C.int {
+	return on(out, h, func(ctx context.Context, t *core.Task) (result, error) {
+		r, err := bridge.DecodeResources(bytesOf(resources, n))
+		if err != nil {
+			return bridge.None(err)
+		}
+		return bridge.None(t.UpdateResources(ctx, r))
 	})
 }
 
 //export pylibctrd_task_create_checkpoint
-func pylibctrd_task_create_checkpoint(h C.uint64_t, dir *C.char, exit C.int, out *C.pylibctrd_result) C.int {
-	return taskCall(h, out, func(t *core.Task) (result, error) {
-		return none(t.CreateCheckpoint(goString(dir), exit != 0))
-	})
-}
-
-// streamCall looks up a stdio stream and runs fn on it.
-func streamCall(h C.uint64_t, out *C.pylibctrd_result, fn func(s *core.Stream) (result, error)) C.int {
-	return run(out, func() (result, error) {
-		s, err := core.Lookup[*core.Stream](uint64(h))
-		if err != nil {
-			return none(err)
-		}
-		return fn(s)
+func pylibctrd_task_create_checkpoint(out *C.pylibctrd_result, h C.uint64_t, dir *C.char, exit C.int) C.int {
+	return on(out, h, func(ctx context.Context, t *core.Task) (result, error) {
+		return bridge.None(t.CreateCheckpoint(ctx, goString(dir), exit != 0))
 	})
 }
 
 //export pylibctrd_stream_read
-func pylibctrd_stream_read(h C.uint64_t, buf *C.char, n C.size_t, out *C.pylibctrd_result) C.int {
-	return streamCall(h, out, func(s *core.Stream) (result, error) {
+func pylibctrd_stream_read(out *C.pylibctrd_result, h C.uint64_t, buf *C.char, n C.size_t) C.int {
+	return on(out, h, func(_ context.Context, s *core.Stream) (result, error) {
 		read, err := s.Read(bytesOf(buf, n))
-		return result{number: uint64(read)}, err
+		return bridge.Number(uint64(read), err)
 	})
 }
 
 //export pylibctrd_stream_write
-func pylibctrd_stream_write(h C.uint64_t, buf *C.char, n C.size_t, out *C.pylibctrd_result) C.int {
-	return streamCall(h, out, func(s *core.Stream) (result, error) {
+func pylibctrd_stream_write(out *C.pylibctrd_result, h C.uint64_t, buf *C.char, n C.size_t) C.int {
+	return on(out, h, func(_ context.Context, s *core.Stream) (result, error) {
 		written, err := s.Write(bytesOf(buf, n))
-		return result{number: uint64(written)}, err
+		return bridge.Number(uint64(written), err)
 	})
 }
 
 //export pylibctrd_stream_close
-func pylibctrd_stream_close(h C.uint64_t, out *C.pylibctrd_result) C.int {
-	return streamCall(h, out, func(s *core.Stream) (result, error) {
-		core.Handles.Release(uint64(h))
-		return none(s.Close())
+func pylibctrd_stream_close(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return on(out, h, func(_ context.Context, s *core.Stream) (result, error) {
+		bridge.Handles.Release(uint64(h))
+		return bridge.None(s.Close())
 	})
 }

@@ -1,8 +1,14 @@
+// Package core adapts Moby's libcontainerd for callers outside dockerd: it
+// dials containerd the way dockerd does and wraps libcontainerd's Client,
+// Container, Task and Process. Every call takes a context and is bounded by
+// the client's timeout; results are Go values and errors are Moby's or
+// containerd's own.
 package core
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +22,7 @@ import (
 	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/libcontainerd"
 	"github.com/docker/docker/libcontainerd/types"
-	"github.com/pkg/errors"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -25,44 +31,51 @@ import (
 	_ "github.com/containerd/cgroups/v3/cgroup2/stats"
 )
 
-// Client is one libcontainerd client (and its containerd connection).
+// ErrClosed is returned by every call on a closed client.
+var ErrClosed = errors.New("client is closed")
+
+// Client is one libcontainerd client and its containerd connection.
 type Client struct {
-	Handle  uint64
-	c8d     *containerd.Client
-	lc      types.Client
-	ctx     context.Context // carries the namespace; cancelled by Close
-	cancel  context.CancelFunc
-	timeout time.Duration
-	events  *eventBackend
-	closed  atomic.Bool
+	c8d       *containerd.Client
+	lc        types.Client
+	namespace string
+	stateDir  string
+	ctx       context.Context // carries the namespace; cancelled by Close
+	cancel    context.CancelFunc
+	timeout   time.Duration
+	closed    atomic.Bool
 }
 
-// ConnectOptions are Client.connect's arguments.
+// ConnectOptions are Connect's arguments.
 type ConnectOptions struct {
 	Address   string
 	Namespace string
-	StateDir  string
-	EventsKey uint64 // 0: no Backend; else passed back with every event
-	Timeout   time.Duration
+	StateDir  string        // bundle dirs: <StateDir>/<container id>
+	Backend   types.Backend // receives libcontainerd's events; nil for none
+	Timeout   time.Duration // bounds every call
 }
 
+type noBackend struct{}
+
+func (noBackend) ProcessEvent(string, types.EventType, types.EventInfo) error { return nil }
+
 // Connect dials containerd the way dockerd does and starts libcontainerd's
-// event stream. The returned client is registered; its handle is c.Handle.
+// event stream.
 func Connect(o ConnectOptions) (*Client, error) {
 	if err := identifiers.Validate(o.Namespace); err != nil {
 		return nil, errdefs.InvalidParameter(err)
 	}
 	if !filepath.IsAbs(o.StateDir) {
-		return nil, Errorf(CodeInvalidParameter, "state_dir must be an absolute path, got %q", o.StateDir)
+		return nil, errdefs.InvalidParameter(fmt.Errorf("state_dir must be an absolute path, got %q", o.StateDir))
 	}
 	if o.Timeout <= 0 {
-		return nil, Errorf(CodeInvalidParameter, "timeout must be positive")
+		return nil, errdefs.InvalidParameter(errors.New("timeout must be positive"))
 	}
 	// Without this check grpc would block for the whole timeout on a socket
 	// that does not exist.
 	sock := strings.TrimPrefix(o.Address, "unix://")
 	if _, err := os.Stat(sock); err != nil {
-		return nil, errdefs.Unavailable(errors.Wrapf(err, "containerd is not reachable at %s", o.Address))
+		return nil, errdefs.Unavailable(fmt.Errorf("containerd is not reachable at %s: %w", o.Address, err))
 	}
 	c8d, err := containerd.New(o.Address,
 		containerd.WithDefaultNamespace(o.Namespace),
@@ -73,53 +86,57 @@ func Connect(o ConnectOptions) (*Client, error) {
 			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(defaults.DefaultMaxSendMsgSize)),
 		}))
 	if err != nil {
-		return nil, errdefs.Unavailable(errors.Wrapf(err, "cannot connect to containerd at %s", o.Address))
+		return nil, errdefs.Unavailable(fmt.Errorf("cannot connect to containerd at %s: %w", o.Address, err))
+	}
+	backend := o.Backend
+	if backend == nil {
+		backend = noBackend{}
 	}
 	ctx, cancel := context.WithCancel(namespaces.WithNamespace(context.Background(), o.Namespace))
-	c := &Client{c8d: c8d, ctx: ctx, cancel: cancel, timeout: o.Timeout}
-	c.Handle = Handles.Put(c)
-	c.events = &eventBackend{key: o.EventsKey}
-	lc, err := libcontainerd.NewClient(ctx, c8d, o.StateDir, o.Namespace, c.events)
-	if err != nil {
-		c.Close(false)
-		Handles.Release(c.Handle)
+	c := &Client{c8d: c8d, namespace: o.Namespace, stateDir: o.StateDir, ctx: ctx, cancel: cancel, timeout: o.Timeout}
+	if c.lc, err = libcontainerd.NewClient(ctx, c8d, o.StateDir, o.Namespace, backend); err != nil {
+		c.Close()
 		return nil, err
 	}
-	c.lc = lc
 	return c, nil
 }
 
-// Close stops the event stream and the connection. With wait, it returns only
-// once no event callback for this client is running (or 10s have passed).
-func (c *Client) Close(wait bool) {
+// Close stops the event stream, cancels calls in flight and closes the
+// connection. Closing twice is fine.
+func (c *Client) Close() {
 	if c.closed.Swap(true) {
 		return
 	}
-	c.events.gate.close(wait, 10*time.Second)
 	c.cancel()
 	c.c8d.Close()
 }
 
-// checkOpen is the one place a closed client is refused.
-func (c *Client) checkOpen() error {
+// Namespace is the containerd namespace the client works in.
+func (c *Client) Namespace() string { return c.namespace }
+
+// StateDir is the parent of the client's bundle dirs.
+func (c *Client) StateDir() string { return c.stateDir }
+
+// Containerd is the underlying containerd client.
+func (c *Client) Containerd() *containerd.Client { return c.c8d }
+
+// bound returns the context for one operation: the client's namespace and
+// lifetime, the client's timeout, and ctx's cancellation.
+func (c *Client) bound(ctx context.Context) (context.Context, context.CancelFunc, error) {
 	if c.closed.Load() {
-		return Errorf(CodeClosed, "client is closed")
+		return nil, nil, ErrClosed
 	}
-	return nil
+	op, cancel := context.WithTimeout(c.ctx, c.timeout)
+	if ctx.Done() == nil { // context.Background(): nothing more to follow
+		return op, cancel, nil
+	}
+	stop := context.AfterFunc(ctx, cancel)
+	return op, func() { stop(); cancel() }, nil
 }
 
-// call returns a context for one operation, bounded by the client timeout.
-func (c *Client) call() (context.Context, context.CancelFunc, error) {
-	if err := c.checkOpen(); err != nil {
-		return nil, nil, err
-	}
-	ctx, cancel := context.WithTimeout(c.ctx, c.timeout)
-	return ctx, cancel, nil
-}
-
-// Do runs op with a fresh bounded context.
-func (c *Client) Do(op func(ctx context.Context) error) error {
-	ctx, cancel, err := c.call()
+// do runs op within bound(ctx).
+func (c *Client) do(ctx context.Context, op func(ctx context.Context) error) error {
+	ctx, cancel, err := c.bound(ctx)
 	if err != nil {
 		return err
 	}
@@ -127,72 +144,59 @@ func (c *Client) Do(op func(ctx context.Context) error) error {
 	return op(ctx)
 }
 
-// Version is containerd's version and revision, NUL-separated: the one
-// answer simple enough that JSON would be most of its cost in Python.
-func (c *Client) Version() ([]byte, error) {
-	var v containerd.Version
-	err := c.Do(func(ctx context.Context) (err error) {
-		v, err = c.lc.Version(ctx)
+// get runs op within bound(ctx) and returns its value.
+func get[T any](c *Client, ctx context.Context, op func(ctx context.Context) (T, error)) (T, error) {
+	var v T
+	err := c.do(ctx, func(ctx context.Context) (err error) {
+		v, err = op(ctx)
 		return err
+	})
+	return v, err
+}
+
+// Version is libcontainerd's Client.Version.
+func (c *Client) Version(ctx context.Context) (containerd.Version, error) {
+	return get(c, ctx, c.lc.Version)
+}
+
+// LoadContainer is libcontainerd's Client.LoadContainer.
+func (c *Client) LoadContainer(ctx context.Context, id string) (*Container, error) {
+	ctr, err := get(c, ctx, func(ctx context.Context) (types.Container, error) {
+		return c.lc.LoadContainer(ctx, id)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return []byte(v.Version + "\x00" + v.Revision), nil
+	return &Container{ID: id, client: c, ctr: ctr}, nil
 }
 
-// LoadContainer wraps libcontainerd's LoadContainer.
-func (c *Client) LoadContainer(id string) (*Container, error) {
-	var ctr types.Container
-	err := c.Do(func(ctx context.Context) (err error) {
-		ctr, err = c.lc.LoadContainer(ctx, id)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &Container{client: c, ctr: ctr, ID: id}, nil
-}
-
-// NewContainerOptions are NewContainer's arguments as they cross the ABI.
+// NewContainerOptions are NewContainer's arguments.
 type NewContainerOptions struct {
 	ID             string
-	Spec           []byte // OCI runtime spec, JSON
+	Spec           *specs.Spec
 	Shim           string
-	RuntimeOptions []byte // JSON object, or empty for none
-	Labels         []byte // JSON object of strings, or empty
-	Replace        bool   // use libcontainerd.ReplaceContainer
+	RuntimeOptions any // from RuntimeOptions, or nil
+	Labels         map[string]string
+	Replace        bool // libcontainerd.ReplaceContainer instead of NewContainer
 }
 
-// NewContainer wraps libcontainerd's NewContainer (or ReplaceContainer).
-func (c *Client) NewContainer(o NewContainerOptions) (*Container, error) {
-	spec, err := decodeSpec(o.Spec)
-	if err != nil {
-		return nil, err
-	}
-	runtimeOptions, err := decodeRuntimeOptions(o.Shim, o.RuntimeOptions)
-	if err != nil {
+// NewContainer is libcontainerd's Client.NewContainer (or ReplaceContainer).
+func (c *Client) NewContainer(ctx context.Context, o NewContainerOptions) (*Container, error) {
+	if err := ValidateSpec(o.Spec); err != nil {
 		return nil, err
 	}
 	var opts []containerd.NewContainerOpts
-	if len(o.Labels) > 0 {
-		var labels map[string]string
-		if err := json.Unmarshal(o.Labels, &labels); err != nil {
-			return nil, Errorf(CodeInvalidParameter, "labels must map strings to strings: %v", err)
-		}
-		opts = append(opts, containerd.WithContainerLabels(labels))
+	if o.Labels != nil {
+		opts = append(opts, containerd.WithContainerLabels(o.Labels))
 	}
-	var ctr types.Container
-	err = c.Do(func(ctx context.Context) (err error) {
+	ctr, err := get(c, ctx, func(ctx context.Context) (types.Container, error) {
 		if o.Replace {
-			ctr, err = libcontainerd.ReplaceContainer(ctx, c.lc, o.ID, spec, o.Shim, runtimeOptions, opts...)
-		} else {
-			ctr, err = c.lc.NewContainer(ctx, o.ID, spec, o.Shim, runtimeOptions, opts...)
+			return libcontainerd.ReplaceContainer(ctx, c.lc, o.ID, o.Spec, o.Shim, o.RuntimeOptions, opts...)
 		}
-		return err
+		return c.lc.NewContainer(ctx, o.ID, o.Spec, o.Shim, o.RuntimeOptions, opts...)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Container{client: c, ctr: ctr, ID: o.ID}, nil
+	return &Container{ID: o.ID, client: c, ctr: ctr}, nil
 }

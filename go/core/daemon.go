@@ -2,13 +2,18 @@ package core
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/libcontainerd/supervisor"
 )
 
 // Daemon is a containerd started and supervised by Moby's supervisor, as
-// dockerd does when it is given no containerd address.
+// dockerd does when it is given no containerd address. The supervisor gives
+// containerd this process's os.Stdout and os.Stderr.
 type Daemon struct {
 	d      supervisor.Daemon
 	cancel context.CancelFunc
@@ -17,7 +22,14 @@ type Daemon struct {
 // StartDaemon starts containerd (root/daemon, state/daemon, socket
 // state/containerd.sock) and waits until it serves.
 func StartDaemon(root, state, logLevel string) (*Daemon, error) {
-	captureDaemonOutput()
+	for _, dir := range []struct{ name, path string }{{"root_dir", root}, {"state_dir", state}} {
+		if !filepath.IsAbs(dir.path) {
+			return nil, errdefs.InvalidParameter(fmt.Errorf("%s must be an absolute path, got %q", dir.name, dir.path))
+		}
+	}
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	opts := []supervisor.DaemonOpt{supervisor.WithCRIDisabled()}
 	if logLevel != "" {

@@ -7,22 +7,43 @@ import (
 
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/fifo"
-	"github.com/docker/docker/libcontainerd/types"
 )
 
-// Stream is one end of a process's stdio as Python sees it: the reader of
-// stdout/stderr or the writer of stdin (Moby's wrapper: closing it closes the
-// process's stdin through containerd's CloseIO).
+// Stream is one end of a process's stdio: the reader of stdout/stderr or the
+// writer of stdin (Moby's wrapper: closing it closes the process's stdin
+// through containerd's CloseIO).
 type Stream struct {
 	r io.ReadCloser
 	w io.WriteCloser
 }
 
+// StreamsOf wraps stdin, stdout and stderr of dio; each is nil where the
+// process has none.
+func StreamsOf(dio *cio.DirectIO) [3]*Stream {
+	var s [3]*Stream
+	if dio.Stdin != nil {
+		s[0] = &Stream{w: dio.Stdin}
+	}
+	if dio.Stdout != nil {
+		s[1] = &Stream{r: dio.Stdout}
+	}
+	if dio.Stderr != nil {
+		s[2] = &Stream{r: dio.Stderr}
+	}
+	return s
+}
+
+// ErrNotReadable and ErrNotWritable are misuses of a Stream.
+var (
+	ErrNotReadable = errors.New("stream is not readable")
+	ErrNotWritable = errors.New("stream is not writable")
+)
+
 // Read reads into buf; 0 means end of stream, also once the stream was
 // closed underneath (task deleted), so a reader never hangs or errors then.
 func (s *Stream) Read(buf []byte) (int, error) {
 	if s.r == nil {
-		return 0, Errorf(CodeInvalidParameter, "stream is not readable")
+		return 0, ErrNotReadable
 	}
 	n, err := s.r.Read(buf)
 	if n > 0 || err == nil || isEndOfStream(err) {
@@ -39,7 +60,7 @@ func isEndOfStream(err error) bool {
 // Write writes all of buf.
 func (s *Stream) Write(buf []byte) (int, error) {
 	if s.w == nil {
-		return 0, Errorf(CodeInvalidParameter, "stream is not writable")
+		return 0, ErrNotWritable
 	}
 	return s.w.Write(buf)
 }
@@ -52,39 +73,9 @@ func (s *Stream) Close() error {
 	return s.r.Close()
 }
 
-// stdioCallback is the libcontainerd StdioCallback for a Python attach
-// callback; token 0 means none was given, and output is drained and dropped.
-func stdioCallback(token uint64) types.StdioCallback {
-	return func(dio *cio.DirectIO) (cio.IO, error) {
-		if token == 0 {
-			discardStdio(dio)
-			return dio, nil
-		}
-		var ids [3]uint64
-		if dio.Stdin != nil {
-			ids[0] = Handles.Put(&Stream{w: dio.Stdin})
-		}
-		if dio.Stdout != nil {
-			ids[1] = Handles.Put(&Stream{r: dio.Stdout})
-		}
-		if dio.Stderr != nil {
-			ids[2] = Handles.Put(&Stream{r: dio.Stderr})
-		}
-		var err error
-		if !intoPython(func() { err = callbacks.Stdio(token, ids[0], ids[1], ids[2]) }) {
-			err = Errorf(CodeClosed, "the Python interpreter is shutting down")
-		}
-		if err != nil {
-			for _, id := range ids {
-				Handles.Release(id)
-			}
-			return nil, err
-		}
-		return dio, nil
-	}
-}
-
-func discardStdio(dio *cio.DirectIO) {
+// DiscardStdio is the StdioCallback for a caller that wants no IO: output is
+// drained and dropped, stdin closed.
+func DiscardStdio(dio *cio.DirectIO) (cio.IO, error) {
 	if dio.Stdin != nil {
 		dio.Stdin.Close()
 	}
@@ -93,4 +84,5 @@ func discardStdio(dio *cio.DirectIO) {
 			go io.Copy(io.Discard, r)
 		}
 	}
+	return dio, nil
 }

@@ -1,12 +1,25 @@
 /* pylibctrd: the C ABI over Moby's libcontainerd.
  *
- * Included by cgo (go/capi) and by cffi (build_ffi.py), so both sides see the
- * same declarations. Conventions:
- *  - every function returns a status: 0 on success, else an error class below;
- *  - results come back in *out: `number` (a new handle, a pid, a byte count)
- *    and `data`/`len` (JSON, text or, on error, the message). `data` is
- *    allocated by Go and must be freed with pylibctrd_free;
- *  - objects are uint64 handles; unknown or released handles are an error.
+ * Included by cgo (go/capi) and by cffi (build_ffi.py, which also writes the
+ * typed Python stubs from it), so every side sees the same declarations.
+ * This file is the one table of error classes and signatures.
+ *
+ * Conventions:
+ *  - every function takes its result struct first and returns a status:
+ *    0 on success, else an error class below, with the message in `data`;
+ *  - objects are uint64 handles; unknown or released handles are an error
+ *    (INVALID_HANDLE), never a crash;
+ *  - the wire format, one per kind of result:
+ *      number  `number`: a handle, a pid, a byte count;
+ *      text    `data`: UTF-8; several fields separated by NUL (version:
+ *              "<version>\0<revision>"; status: "running");
+ *      record  `data`: JSON, for values with nested or optional parts (exit
+ *              status, stats, pids, containers, events, specs);
+ *    `data` is allocated by Go and freed with pylibctrd_free;
+ *  - arguments: text as NUL-terminated UTF-8; JSON and bytes as pointer and
+ *    length, read only during the call. Calls that hand a process's stdio to
+ *    a callback take its token right after `out` (0: no callback, output is
+ *    drained and stdin closed).
  */
 #ifndef PYLIBCTRD_H
 #define PYLIBCTRD_H
@@ -46,58 +59,60 @@ typedef void (*pylibctrd_log_fn)(int level, char *msg, size_t len);
 void pylibctrd_free(void *p);
 
 /* Library */
-int pylibctrd_init(pylibctrd_event_fn on_event, pylibctrd_stdio_fn on_stdio, pylibctrd_log_fn on_log, int log_level, pylibctrd_result *out);
-int pylibctrd_shutdown(int64_t timeout_ms, pylibctrd_result *out);
-int pylibctrd_set_log_level(int level, pylibctrd_result *out);
-int pylibctrd_release(uint64_t handle, pylibctrd_result *out);
+int pylibctrd_init(pylibctrd_result *out, pylibctrd_event_fn on_event, pylibctrd_stdio_fn on_stdio, pylibctrd_log_fn on_log, int log_level);
+int pylibctrd_shutdown(pylibctrd_result *out, int64_t timeout_ms);
+int pylibctrd_set_log_level(pylibctrd_result *out, int level);
+int pylibctrd_release(pylibctrd_result *out, uint64_t handle);
 int pylibctrd_live_handles(pylibctrd_result *out);
 int pylibctrd_nop(pylibctrd_result *out);
-int pylibctrd_echo(char *data, size_t len, pylibctrd_result *out);
+int pylibctrd_echo(pylibctrd_result *out, char *data, size_t len);
 int pylibctrd_default_spec(pylibctrd_result *out);
 int pylibctrd_panic_for_test(pylibctrd_result *out);
 
 /* Daemon (Moby's libcontainerd/supervisor) */
-int pylibctrd_daemon_start(char *root_dir, char *state_dir, char *log_level, pylibctrd_result *out);
-int pylibctrd_daemon_stop(uint64_t daemon, int64_t timeout_ms, pylibctrd_result *out);
+/* number: the daemon handle; data: its socket address (text). */
+int pylibctrd_daemon_start(pylibctrd_result *out, char *root_dir, char *state_dir, char *log_level);
+int pylibctrd_daemon_stop(pylibctrd_result *out, uint64_t daemon, int64_t timeout_ms);
 
 /* Client */
 /* events_key: 0 for no Backend, else the key passed back to on_event (chosen
  * by Python before connecting, so no event can arrive before it is known). */
-int pylibctrd_client_connect(char *address, char *ns, char *state_dir, uint64_t events_key, int64_t timeout_ms, pylibctrd_result *out);
-int pylibctrd_client_close(uint64_t client, int wait, pylibctrd_result *out);
-/* data: "<version>\0<revision>" (no JSON: decoding it was most of the call's Python-side cost). */
-int pylibctrd_client_version(uint64_t client, pylibctrd_result *out);
-int pylibctrd_client_load_container(uint64_t client, char *id, pylibctrd_result *out);
-int pylibctrd_client_new_container(uint64_t client, char *id, char *spec, size_t spec_len, char *shim, char *runtime_options, size_t runtime_options_len, char *labels, size_t labels_len, int replace, pylibctrd_result *out);
+int pylibctrd_client_connect(pylibctrd_result *out, char *address, char *ns, char *state_dir, uint64_t events_key, int64_t timeout_ms);
+int pylibctrd_client_close(pylibctrd_result *out, uint64_t client, int wait);
+int pylibctrd_client_version(pylibctrd_result *out, uint64_t client);
+/* [{"id", "labels", "image", "runtime", "created_at"}] from containerd's records. */
+int pylibctrd_client_list_containers(pylibctrd_result *out, uint64_t client);
+int pylibctrd_client_load_container(pylibctrd_result *out, uint64_t client, char *id);
+int pylibctrd_client_new_container(pylibctrd_result *out, uint64_t client, char *id, char *spec, size_t spec_len, char *shim, char *runtime_options, size_t runtime_options_len, char *labels, size_t labels_len, int replace);
 
 /* Container */
-int pylibctrd_container_new_task(uint64_t container, char *checkpoint_dir, int with_stdin, uint64_t stdio_token, pylibctrd_result *out);
-int pylibctrd_container_task(uint64_t container, pylibctrd_result *out);
-int pylibctrd_container_attach_task(uint64_t container, uint64_t stdio_token, pylibctrd_result *out);
-int pylibctrd_container_delete(uint64_t container, pylibctrd_result *out);
+int pylibctrd_container_new_task(pylibctrd_result *out, uint64_t stdio_token, uint64_t container, char *checkpoint_dir, int with_stdin);
+int pylibctrd_container_task(pylibctrd_result *out, uint64_t container);
+int pylibctrd_container_attach_task(pylibctrd_result *out, uint64_t stdio_token, uint64_t container);
+int pylibctrd_container_delete(pylibctrd_result *out, uint64_t container);
 
 /* Process: a Task or an exec'd Process */
-int pylibctrd_process_pid(uint64_t process, pylibctrd_result *out);
-int pylibctrd_process_kill(uint64_t process, int signal, pylibctrd_result *out);
-int pylibctrd_process_resize(uint64_t process, uint32_t width, uint32_t height, pylibctrd_result *out);
-int pylibctrd_process_delete(uint64_t process, pylibctrd_result *out);
+int pylibctrd_process_pid(pylibctrd_result *out, uint64_t process);
+int pylibctrd_process_kill(pylibctrd_result *out, uint64_t process, int signal);
+int pylibctrd_process_resize(pylibctrd_result *out, uint64_t process, uint32_t width, uint32_t height);
+int pylibctrd_process_delete(pylibctrd_result *out, uint64_t process);
 
 /* Task */
-int pylibctrd_task_start(uint64_t task, pylibctrd_result *out);
-int pylibctrd_task_pause(uint64_t task, pylibctrd_result *out);
-int pylibctrd_task_resume(uint64_t task, pylibctrd_result *out);
-int pylibctrd_task_force_delete(uint64_t task, pylibctrd_result *out);
-int pylibctrd_task_status(uint64_t task, pylibctrd_result *out);
-int pylibctrd_task_stats(uint64_t task, pylibctrd_result *out);
-int pylibctrd_task_pids(uint64_t task, pylibctrd_result *out);
-int pylibctrd_task_summary(uint64_t task, pylibctrd_result *out);
-int pylibctrd_task_exec(uint64_t task, char *process_id, char *spec, size_t spec_len, int with_stdin, uint64_t stdio_token, pylibctrd_result *out);
-int pylibctrd_task_update_resources(uint64_t task, char *resources, size_t len, pylibctrd_result *out);
-int pylibctrd_task_create_checkpoint(uint64_t task, char *dir, int exit, pylibctrd_result *out);
+int pylibctrd_task_start(pylibctrd_result *out, uint64_t task);
+int pylibctrd_task_pause(pylibctrd_result *out, uint64_t task);
+int pylibctrd_task_resume(pylibctrd_result *out, uint64_t task);
+int pylibctrd_task_force_delete(pylibctrd_result *out, uint64_t task);
+int pylibctrd_task_status(pylibctrd_result *out, uint64_t task);
+int pylibctrd_task_stats(pylibctrd_result *out, uint64_t task);
+int pylibctrd_task_pids(pylibctrd_result *out, uint64_t task);
+int pylibctrd_task_summary(pylibctrd_result *out, uint64_t task);
+int pylibctrd_task_exec(pylibctrd_result *out, uint64_t stdio_token, uint64_t task, char *process_id, char *spec, size_t spec_len, int with_stdin);
+int pylibctrd_task_update_resources(pylibctrd_result *out, uint64_t task, char *resources, size_t len);
+int pylibctrd_task_create_checkpoint(pylibctrd_result *out, uint64_t task, char *dir, int exit);
 
 /* Stdio streams handed to attach callbacks */
-int pylibctrd_stream_read(uint64_t stream, char *buf, size_t len, pylibctrd_result *out);
-int pylibctrd_stream_write(uint64_t stream, char *buf, size_t len, pylibctrd_result *out);
-int pylibctrd_stream_close(uint64_t stream, pylibctrd_result *out);
+int pylibctrd_stream_read(pylibctrd_result *out, uint64_t stream, char *buf, size_t len);
+int pylibctrd_stream_write(pylibctrd_result *out, uint64_t stream, char *buf, size_t len);
+int pylibctrd_stream_close(pylibctrd_result *out, uint64_t stream);
 
 #endif

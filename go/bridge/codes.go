@@ -1,4 +1,9 @@
-package core
+// Package bridge is what the C ABI adds to package core: handles for the Go
+// objects Python holds, the error classes and wire format of the header
+// (include/pylibctrd.h), the gate that keeps callbacks into Python safe, the
+// event and stdio callbacks, and the log bridge. It knows nothing of cgo;
+// package capi exports it.
+package bridge
 
 import (
 	"context"
@@ -9,32 +14,34 @@ import (
 	"github.com/docker/docker/errdefs"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"pylibctrd/core"
 )
 
-// Code is an error class as it crosses the C ABI. The numbers are part of the
-// ABI (include/pylibctrd.h) and must not change.
+// Code is an error class as it crosses the C ABI: enum pylibctrd_status in
+// include/pylibctrd.h is the table, and a test holds these values to it.
 type Code int
 
 const (
-	CodeOK Code = iota
-	CodeUnknown
-	CodeNotFound
-	CodeConflict
-	CodeAlreadyExists
-	CodeInvalidParameter
-	CodeFailedPrecondition
-	CodeUnavailable
-	CodeDeadline
-	CodeCanceled
-	CodeNotImplemented
-	CodeSystem
-	CodeForbidden
-	CodeInvalidHandle
-	CodeClosed
-	CodePanic
+	CodeOK                 Code = 0
+	CodeUnknown            Code = 1
+	CodeNotFound           Code = 2
+	CodeConflict           Code = 3
+	CodeAlreadyExists      Code = 4
+	CodeInvalidParameter   Code = 5
+	CodeFailedPrecondition Code = 6
+	CodeUnavailable        Code = 7
+	CodeDeadline           Code = 8
+	CodeCanceled           Code = 9
+	CodeNotImplemented     Code = 10
+	CodeSystem             Code = 11
+	CodeForbidden          Code = 12
+	CodeInvalidHandle      Code = 13
+	CodeClosed             Code = 14
+	CodePanic              Code = 15
 )
 
-// classed is an error of our own making (bad handle, closed client, bad input).
+// classed is an error of the bridge's own making (bad handle, bad input).
 type classed struct {
 	code Code
 	msg  string
@@ -54,8 +61,13 @@ func Classify(err error) Code {
 		return CodeOK
 	}
 	var own *classed
-	if errors.As(err, &own) {
+	switch {
+	case errors.As(err, &own):
 		return own.code
+	case errors.Is(err, core.ErrClosed):
+		return CodeClosed
+	case errors.Is(err, core.ErrNotReadable), errors.Is(err, core.ErrNotWritable):
+		return CodeInvalidParameter
 	}
 	switch {
 	case errdefs.IsNotFound(err):

@@ -1,4 +1,4 @@
-package core
+package bridge
 
 import (
 	"bufio"
@@ -110,11 +110,11 @@ var (
 	originalStdout, originalStderr *os.File
 )
 
-// captureDaemonOutput points Go's os.Stdout/os.Stderr at a pipe whose lines go
+// CaptureDaemonOutput points Go's os.Stdout/os.Stderr at a pipe whose lines go
 // to Python logging. Moby's supervisor hands these to the containerd child it
 // starts, so containerd's own log lines reach Python too (prefixed so they can
 // be told apart). The process's fds 1 and 2 are untouched.
-func captureDaemonOutput() {
+func CaptureDaemonOutput() {
 	daemonOutputOnce.Do(func() {
 		r, w, err := os.Pipe()
 		if err != nil {

@@ -1,4 +1,4 @@
-package core
+package bridge
 
 import (
 	"sync"
@@ -9,14 +9,14 @@ import (
 type Callbacks struct {
 	// Event delivers one libcontainerd event (JSON) to a client's Backend.
 	Event func(eventsKey uint64, payload []byte) error
-	// Stdio hands a process's streams to the Python attach callback `token`.
+	// Stdio hands a process's stream handles to the Python attach callback `token`.
 	Stdio func(token, stdin, stdout, stderr uint64) error
 	// Log forwards one log line; level uses Python's logging numbers.
 	Log func(level int, msg string)
 }
 
-// gate lets callbacks run only while Python is alive, and lets shutdown wait
-// for those in flight. No lock of ours is held while a callback runs.
+// gate lets callbacks run only while their receiver is open, and lets the
+// closer wait for those in flight. No lock of ours is held while a callback runs.
 type gate struct {
 	mu       sync.Mutex
 	closed   bool
@@ -61,17 +61,21 @@ var (
 )
 
 // Init installs the callbacks; later calls only reopen the gate.
-func Init(cb Callbacks) {
+func Init(cb Callbacks, logLevel int) {
 	callbacksSet.Do(func() { callbacks = cb })
 	pythonGate.mu.Lock()
 	pythonGate.closed = false
 	pythonGate.mu.Unlock()
 	installLogBridge()
+	SetLogLevel(logLevel)
 }
 
 // Shutdown stops every callback into Python (interpreter exit).
-func Shutdown(timeout time.Duration) bool {
-	return pythonGate.close(true, timeout)
+func Shutdown(timeout time.Duration) error {
+	if !pythonGate.close(true, timeout) {
+		return Errorf(CodeDeadline, "callbacks still running after %s", timeout)
+	}
+	return nil
 }
 
 // intoPython runs fn if Python still accepts callbacks.

@@ -1,4 +1,4 @@
-package core
+package bridge
 
 import (
 	"encoding/json"
@@ -11,7 +11,7 @@ import (
 // to Python. An error returned here is logged by libcontainerd as
 // "failed to process event", exactly as in dockerd.
 type eventBackend struct {
-	key  uint64 // Python's key for this client's Backend; 0 for none
+	key  uint64 // Python's key for this client's Backend
 	gate gate
 }
 
@@ -27,7 +27,7 @@ type eventPayload struct {
 }
 
 func (b *eventBackend) ProcessEvent(containerID string, et types.EventType, ei types.EventInfo) (err error) {
-	if b.key == 0 || !b.gate.enter() {
+	if !b.gate.enter() {
 		return nil
 	}
 	defer b.gate.leave()
@@ -36,15 +36,10 @@ func (b *eventBackend) ProcessEvent(containerID string, et types.EventType, ei t
 			err = fmt.Errorf("panic while delivering event: %v", r)
 		}
 	}()
-	p := eventPayload{
+	payload, err := json.Marshal(eventPayload{
 		Type: et, ContainerID: ei.ContainerID, ProcessID: ei.ProcessID,
-		Pid: ei.Pid, ExitCode: ei.ExitCode, ExitedAt: unixNanos(ei.ExitedAt),
-	}
-	if ei.Error != nil {
-		msg := ei.Error.Error()
-		p.Error = &msg
-	}
-	payload, err := json.Marshal(p)
+		Pid: ei.Pid, ExitCode: ei.ExitCode, ExitedAt: unixNanos(ei.ExitedAt), Error: errorText(ei.Error),
+	})
 	if err != nil {
 		return err
 	}
