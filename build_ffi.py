@@ -36,6 +36,7 @@ def header_cdef() -> str:
 _PY_TYPES = {
     "int": "int", "int64_t": "int", "uint64_t": "int", "uint32_t": "int", "size_t": "int",
     "char *": "bytes | CData", "void *": "CData", "pylibctrd_result *": "Result",
+    "pylibctrd_completion *": "Completion",
     "pylibctrd_event_fn": "CData", "pylibctrd_stdio_fn": "CData", "pylibctrd_log_fn": "CData",
 }
 _RETURNS = {"int": "int", "void": "None"}
@@ -55,7 +56,7 @@ def stubs() -> str:
     cdef = header_cdef()
     lines = [
         "# Written by build_ffi.py from go/include/pylibctrd.h: do not edit.",
-        "from typing import Callable, Literal, TypeVar",
+        "from typing import Callable, Literal, TypeVar, overload",
         "",
         "_F = TypeVar(\"_F\", bound=Callable[..., object])",
         "",
@@ -65,10 +66,20 @@ def stubs() -> str:
         "    number: int",
         "    data: CData",
         "    len: int",
+        "    port: int",
+        "    call: int",
+        "",
+        "class Completion(CData):",
+        "    call: int",
+        "    status: int",
+        "    result: Result",
         "",
         "class FFI:",
         "    NULL: CData",
+        "    @overload",
         "    def new(self, cdecl: Literal[\"pylibctrd_result *\"]) -> Result: ...",
+        "    @overload",
+        "    def new(self, cdecl: Literal[\"pylibctrd_completion *\"]) -> Completion: ...",
         "    def unpack(self, cdata: CData, length: int) -> bytes: ...",
         "    def from_buffer(self, buffer: memoryview) -> CData: ...",
         "    def memmove(self, dest: CData, src: bytes, n: int) -> None: ...",

@@ -65,7 +65,7 @@ def ffi_cost(workload: str, n: int) -> float:
         data = json.dumps({"id": "container-1", "labels": {"a": "b"}, "pids": [1, 2, 3], "ok": True}).encode()
         start = time.perf_counter_ns()
         for _ in range(n):
-            _ffi.call_json(_ffi.lib().pylibctrd_echo, data, len(data))
+            _ffi.op(_ffi.json_result, _ffi.lib().pylibctrd_echo, data, len(data)).run()
     return (time.perf_counter_ns() - start) / n
 
 

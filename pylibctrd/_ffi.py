@@ -9,6 +9,7 @@ from the C header by build_ffi.py.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import importlib
 import itertools
@@ -17,7 +18,7 @@ import logging
 import os
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Concatenate, ParamSpec
+from typing import TYPE_CHECKING, Any, Callable, Concatenate, Generic, ParamSpec, TypeVar
 
 from . import errors
 
@@ -111,20 +112,6 @@ def call(fn: Callable[Concatenate[Result, P], int], *args: P.args,
     return _check(ffi(), lib(), rc, out)
 
 
-def call_json(fn: Callable[Concatenate[Result, P], int], *args: P.args,
-              **kwargs: P.kwargs) -> Any:
-    """call() for exports that answer a JSON record."""
-    _, data = call(fn, *args, **kwargs)
-    return json.loads(data) if data else None
-
-
-def call_text(fn: Callable[Concatenate[Result, P], int], *args: P.args,
-              **kwargs: P.kwargs) -> list[str]:
-    """call() for exports that answer text: its NUL-separated fields."""
-    _, data = call(fn, *args, **kwargs)
-    return (data or b"").decode().split("\0")
-
-
 def release(handle: int) -> None:
     """Drop a native handle (idempotent; quiet after a fork or at exit)."""
     if _lib is None or _forked:
@@ -205,6 +192,25 @@ def _write_error(ffi: FFI, buf: CData, size: int, exc: BaseException) -> None:
     ffi.memmove(buf, msg + b"\0", len(msg) + 1)
 
 
+class _StdioToken:
+    """Registers an attach callback under a token for as long as its call runs
+    (a sync call, or a background call until it completes or is cancelled)."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, sink: StdioSink) -> None:
+        self.token = next(_tokens)
+        _stdio_sinks[self.token] = sink
+
+    def error(self, err: errors.Error) -> BaseException:
+        """What the call should raise: what the callback raised, if it did."""
+        return _stdio_errors.pop(self.token, None) or err
+
+    def close(self) -> None:
+        _stdio_sinks.pop(self.token, None)
+        _stdio_errors.pop(self.token, None)
+
+
 def call_with_stdio(attach: StdioSink | None,
                     fn: Callable[Concatenate[Result, int, P], int], *args: P.args,
                     **kwargs: P.kwargs) -> tuple[int, bytes | None]:
@@ -213,18 +219,80 @@ def call_with_stdio(attach: StdioSink | None,
     raised; no `attach` (token 0) drains output and closes stdin in Go."""
     if attach is None:
         return call(fn, 0, *args, **kwargs)
-    token = next(_tokens)
-    _stdio_sinks[token] = attach
+    stdio = _StdioToken(attach)
     try:
-        return call(fn, token, *args, **kwargs)
+        return call(fn, stdio.token, *args, **kwargs)
     except errors.Error as err:
-        raised = _stdio_errors.pop(token, None)
-        if raised is not None:
+        raised = stdio.error(err)
+        if raised is not err:
             raise raised from err
         raise
     finally:
-        _stdio_sinks.pop(token, None)
-        _stdio_errors.pop(token, None)
+        stdio.close()
+
+
+T = TypeVar("T")
+Decode = Callable[[int, "bytes | None"], T]
+
+
+class Op(Generic[T]):
+    """One call into C and how to read its answer. The sync API runs it now
+    (`run()`); the asyncio API runs it in the background on a completion
+    port. Arguments are checked when the Op is made, so both share them."""
+
+    __slots__ = ("fn", "args", "decode", "stdio", "on_error")
+
+    def __init__(self, decode: Decode[T], fn: Callable[..., int], args: tuple[object, ...],
+                 stdio: StdioSink | None = None) -> None:
+        self.fn = fn
+        self.args = args
+        self.decode = decode
+        self.stdio = stdio  # set: fn takes a stdio token after `out`
+        self.on_error: Callable[[], None] | None = None
+
+    def run(self) -> T:
+        try:
+            if self.stdio is None:
+                number, data = call(self.fn, *self.args)
+            else:
+                number, data = call_with_stdio(self.stdio, self.fn, *self.args)
+        except BaseException:
+            if self.on_error is not None:
+                self.on_error()
+            raise
+        return self.decode(number, data)
+
+
+def op(decode: Decode[T], fn: Callable[Concatenate[Result, P], int], *args: P.args,
+       **kwargs: P.kwargs) -> Op[T]:
+    """An Op calling `fn(out, *args)`; mypy checks args against the header."""
+    assert not kwargs
+    return Op(decode, fn, args)
+
+
+def stdio_op(decode: Decode[T], attach: StdioSink | None,
+             fn: Callable[Concatenate[Result, int, P], int], *args: P.args,
+             **kwargs: P.kwargs) -> Op[T]:
+    """An Op calling `fn(out, token, *args)` with `attach` behind the token."""
+    assert not kwargs
+    return Op(decode, fn, args, stdio=attach) if attach is not None else Op(decode, fn, (0, *args))
+
+
+# Decoders for the wire format's kinds of result.
+def no_result(number: int, data: bytes | None) -> None:
+    return None
+
+
+def number_result(number: int, data: bytes | None) -> int:
+    return number
+
+
+def text_result(number: int, data: bytes | None) -> list[str]:
+    return (data or b"").decode().split("\0")
+
+
+def json_result(number: int, data: bytes | None) -> Any:
+    return json.loads(data) if data else None
 
 
 def _define_callbacks(ffi: FFI) -> None:
@@ -265,6 +333,156 @@ def _define_callbacks(ffi: FFI) -> None:
             pass
 
 
+class _Pending:
+    __slots__ = ("future", "op", "abandoned")
+
+    def __init__(self, future: asyncio.Future[tuple[int, bytes | None]], op: Op[Any]) -> None:
+        self.future = future
+        self.op = op
+        self.abandoned = False
+
+
+class Port(Owned):
+    """A completion port of one event loop: Ops run in the background on
+    goroutines, and their completions wake the loop through one eventfd.
+    No Python thread per call; cancelling the awaiting task cancels the
+    call's Go context."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        handle, _ = call(lib().pylibctrd_port_open)
+        super().__init__(handle)
+        self._loop = loop
+        self._fd, _ = call(lib().pylibctrd_port_fd, handle)
+        self._pending: dict[int, _Pending] = {}
+        self._ids = itertools.count(1)
+        self._pending_status = lib().PYLIBCTRD_PENDING
+        self._submit = ffi().new("pylibctrd_result *")  # used on the loop's thread only
+        self._done = ffi().new("pylibctrd_completion *")
+        self._closed = False
+        loop.add_reader(self._fd, self._drain)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def check_loop(self) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not self._loop:
+            raise RuntimeError("this pylibctrd.aio object belongs to the event loop that "
+                               "connected its client; it cannot be used from another loop")
+
+    async def run(self, op: Op[T]) -> T:
+        """Run `op` in the background; its Go context is cancelled if this
+        coroutine is (or is closed with its loop)."""
+        self.check_loop()
+        if self._closed:
+            raise errors.Closed("client is closed")
+        call_id = next(self._ids)
+        stdio = _StdioToken(op.stdio) if op.stdio is not None else None
+        args = (stdio.token, *op.args) if stdio is not None else op.args
+        out = self._submit
+        out.port, out.call = self._handle, call_id
+        try:
+            rc = op.fn(out, *args)
+            if rc != self._pending_status:  # refused at once
+                _check(ffi(), lib(), rc, out)
+                raise errors.Unknown(f"call was neither started nor refused (status {rc})")
+        except BaseException:
+            if stdio is not None:
+                stdio.close()
+            if op.on_error is not None:
+                op.on_error()
+            raise
+        finally:
+            out.port = out.call = 0
+        pending = _Pending(self._loop.create_future(), op)
+        self._pending[call_id] = pending
+        try:
+            number, data = await pending.future
+        except errors.Error as err:
+            if op.on_error is not None:
+                op.on_error()
+            raised = stdio.error(err) if stdio is not None else err
+            if raised is not err:
+                raise raised from err
+            raise
+        except BaseException:  # cancelled, or closed with the loop
+            self._abandon(call_id, pending)
+            if op.on_error is not None:
+                op.on_error()
+            raise
+        finally:
+            if stdio is not None:
+                stdio.close()
+        return op.decode(number, data)
+
+    def _abandon(self, call_id: int, pending: _Pending) -> None:
+        fut = pending.future
+        if fut.done() and not fut.cancelled():
+            # It completed, but nobody will read it: decoding makes the
+            # objects it returned, which release their handles when dropped.
+            self._pending.pop(call_id, None)
+            if fut.exception() is None:
+                pending.op.decode(*fut.result())
+            return
+        if self._closed or self._handle == 0:
+            self._pending.pop(call_id, None)
+            return
+        in_flight, _ = call(lib().pylibctrd_port_cancel, self._handle, call_id)
+        if in_flight:  # Go drops its completion and releases what it made
+            self._pending.pop(call_id, None)
+        else:  # already completed: _drain decodes and drops it
+            pending.abandoned = True
+
+    def _drain(self) -> None:
+        try:
+            os.read(self._fd, 8)
+        except (BlockingIOError, OSError):
+            pass
+        done = self._done
+        while not self._closed:
+            popped, _ = call(lib().pylibctrd_port_next, self._handle, done)
+            if not popped:
+                return
+            pending = self._pending.pop(done.call, None)
+            try:
+                reply: tuple[int, bytes | None] | BaseException = _check(
+                    ffi(), lib(), done.status, done.result)
+            except errors.Error as err:
+                reply = err
+            if pending is None:
+                continue
+            if pending.abandoned:
+                if not isinstance(reply, BaseException):
+                    pending.op.decode(*reply)
+            elif not pending.future.done():
+                if isinstance(reply, BaseException):
+                    pending.future.set_exception(reply)
+                else:
+                    pending.future.set_result(reply)
+
+    def close(self) -> None:
+        """Cancel every call in flight and stop watching the fd."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if not self._loop.is_closed():
+                self._loop.remove_reader(self._fd)
+        finally:
+            call(lib().pylibctrd_port_close, self._handle)
+            for pending in self._pending.values():
+                if not pending.future.done() and not self._loop.is_closed():
+                    pending.future.set_exception(errors.Closed("client is closed"))
+            self._pending.clear()
+
+    def _finalize(self) -> None:
+        self.close()
+
+
 def set_log_level(level: int) -> None:
     """Forward Go log lines at `level` and above (Python logging numbers)."""
     call(lib().pylibctrd_set_log_level, level)
@@ -273,6 +491,11 @@ def set_log_level(level: int) -> None:
 def live_handles() -> int:
     """How many Go objects Python holds (for leak checks)."""
     return call(lib().pylibctrd_live_handles)[0]
+
+
+def goroutines() -> int:
+    """How many goroutines the Go runtime has (for leak checks)."""
+    return call(lib().pylibctrd_goroutines)[0]
 
 
 def _at_exit() -> None:

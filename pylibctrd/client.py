@@ -1,32 +1,37 @@
 """Client, Container, Task and Process: libcontainerd's interfaces in Python.
 
 Each object owns one native handle (`_ffi.Owned`), released when the object
-is collected; releasing a handle never touches the container itself.
+is collected; releasing a handle never touches the container itself. Each
+method is built from an `_ffi.Op` (`_name()` makes it: arguments checked,
+answer decoded), which the sync method runs now and `pylibctrd.aio` runs in
+the background.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
+import queue
 import signal as _signal
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from . import _args, _ffi
-from ._ffi import call, call_json, call_text, call_with_stdio, lib
+from ._ffi import Op, json_result, lib, no_result, number_result, op, stdio_op, text_result
+from ._hub import Hub
 from .daemon import Daemon, default_daemon, default_state_dir
 from .events import Backend
 from .stdio import AttachStdio, to_sink
 from .types import (
-    EventInfo, EventType, ExitStatus, ProcessInfo, Stats, Status, Version, from_unix_nanos,
+    Event, EventInfo, ExitStatus, ProcessInfo, Stats, Status, Version, from_unix_nanos,
 )
+
+if TYPE_CHECKING:
+    import asyncio
 
 RUNC_V2 = "io.containerd.runc.v2"
 DEFAULT_NAMESPACE = "moby"
-
-
-def _exit_status(data: dict[str, Any]) -> ExitStatus:
-    return ExitStatus(data["exit_code"], from_unix_nanos(data["exited_at"]), data["error"])
 
 
 @dataclass(frozen=True)
@@ -49,9 +54,10 @@ class Client(_ffi.Owned):
     """
 
     def __init__(self, handle: int, *, address: str, namespace: str, state_dir: str,
-                 daemon: Daemon | None, events_key: int = 0) -> None:
+                 daemon: Daemon | None, hub: Hub, events_key: int) -> None:
         super().__init__(handle, close_at_exit=True)
         self._events_key = events_key
+        self._hub = hub
         self._closed = False
         self.address = address
         self.namespace = namespace
@@ -69,27 +75,40 @@ class Client(_ffi.Owned):
         (dockerd: /var/run/docker/containerd); `backend.process_event` receives
         libcontainerd's events. `timeout` (seconds) bounds every call.
         """
+        if backend is not None and inspect.iscoroutinefunction(
+                getattr(backend, "process_event", None)):
+            raise TypeError("an async backend needs the asyncio client: pylibctrd.aio.Client")
+        return cls._connect(address, namespace, state_dir, backend, timeout, None).run()
+
+    @classmethod
+    def _connect(cls, address: str | None, namespace: str,
+                 state_dir: str | os.PathLike[str] | None, backend: Backend | None,
+                 timeout: float, loop: asyncio.AbstractEventLoop | None,
+                 daemon: Daemon | None = None) -> Op[Client]:
         timeout_ms = _args.millis(timeout, "timeout")
         if backend is not None and not callable(getattr(backend, "process_event", None)):
             raise TypeError("backend must have a process_event(container_id, event, info) method")
-        daemon = None
-        if address is None:
+        if daemon is not None:
+            address = daemon.address
+        elif address is None:
             daemon = default_daemon()
             address = daemon.address
         state = (_args.path(state_dir, "state_dir") if state_dir is not None
                  else daemon.state_dir if daemon is not None else default_state_dir())
         address_c, namespace_c = _args.text(address, "address"), _args.text(namespace, "namespace")
         state_c = _args.text(state, "state_dir")
-        # The sink is registered first: events can arrive as soon as Go connects.
-        events_key = _ffi.register_events(_event_sink(backend)) if backend is not None else 0
-        try:
-            handle, _ = call(lib().pylibctrd_client_connect, address_c, namespace_c, state_c,
-                             events_key, timeout_ms)
-        except BaseException:
-            _ffi.unregister_events(events_key)
-            raise
-        return cls(handle, address=address, namespace=namespace, state_dir=state, daemon=daemon,
-                   events_key=events_key)
+        # The hub is registered first: events can arrive as soon as Go connects.
+        hub = Hub(backend, loop)
+        events_key = _ffi.register_events(hub)
+
+        def connected(handle: int, _: bytes | None) -> Client:
+            return cls(handle, address=address, namespace=namespace, state_dir=state,
+                       daemon=daemon, hub=hub, events_key=events_key)
+
+        connect = op(connected, lib().pylibctrd_client_connect, address_c, namespace_c, state_c,
+                     events_key, timeout_ms)
+        connect.on_error = lambda: _ffi.unregister_events(events_key)
+        return connect
 
     @property
     def closed(self) -> bool:
@@ -98,19 +117,27 @@ class Client(_ffi.Owned):
     def close(self) -> None:
         """Stop the event stream and the connection. Waits for running event
         callbacks, except when called from inside one."""
-        self._close(wait=not _ffi.in_event_callback())
+        close = self._close(wait=not _ffi.in_event_callback())
+        if close is not None:
+            close.run()
 
-    def _close(self, wait: bool) -> None:
+    def _close(self, wait: bool) -> Op[None] | None:
         if self._closed:
-            return
+            return None
         self._closed = True
-        try:
-            call(lib().pylibctrd_client_close, self._handle, int(wait))
-        finally:
+
+        def closed(number: int, data: bytes | None) -> None:
             _ffi.unregister_events(self._events_key)
+            self._hub.close()
+
+        close = op(closed, lib().pylibctrd_client_close, self._handle, int(wait))
+        close.on_error = lambda: closed(0, None)
+        return close
 
     def _finalize(self) -> None:
-        self._close(wait=False)
+        close = self._close(wait=False)
+        if close is not None:
+            close.run()
 
     def __enter__(self) -> Client:
         return self
@@ -118,24 +145,43 @@ class Client(_ffi.Owned):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def events(self, container_id: str | None = None) -> EventStream:
+        """libcontainerd's events from now on, in its order, as an iterator of
+        `Event(type, info)`; only one container's with `container_id`. Ends
+        when `close()` is called on it (from any thread) or the client closes."""
+        return EventStream(self._hub, container_id)
+
     def version(self) -> Version:
         """containerd's version."""
-        version, revision = call_text(lib().pylibctrd_client_version, self._handle)
-        return Version(version, revision)
+        return self._version().run()
+
+    def _version(self) -> Op[Version]:
+        def decode(number: int, data: bytes | None) -> Version:
+            version, revision = text_result(number, data)
+            return Version(version, revision)
+
+        return op(decode, lib().pylibctrd_client_version, self._handle)
 
     def list_containers(self) -> list[ContainerRecord]:
         """containerd's records of the containers in this namespace (libcontainerd
         has no list: dockerd keeps its own; this reads containerd's)."""
-        return [
-            ContainerRecord(r["id"], r["labels"], r["image"], r["runtime"],
-                            from_unix_nanos(r["created_at"]))
-            for r in call_json(lib().pylibctrd_client_list_containers, self._handle)
-        ]
+        return self._list_containers().run()
+
+    def _list_containers(self) -> Op[list[ContainerRecord]]:
+        def decode(number: int, data: bytes | None) -> list[ContainerRecord]:
+            return [ContainerRecord(r["id"], r["labels"], r["image"], r["runtime"],
+                                    from_unix_nanos(r["created_at"]))
+                    for r in json_result(number, data)]
+
+        return op(decode, lib().pylibctrd_client_list_containers, self._handle)
 
     def load_container(self, id: str) -> Container:
         """An existing container; `NotFound("no such container")` otherwise."""
-        handle, _ = call(lib().pylibctrd_client_load_container, self._handle, _args.text(id, "id"))
-        return Container(handle, self, id)
+        return self._load_container(id).run()
+
+    def _load_container(self, id: str) -> Op[Container]:
+        return op(lambda handle, _: Container(handle, self, id),
+                  lib().pylibctrd_client_load_container, self._handle, _args.text(id, "id"))
 
     def new_container(self, id: str, spec: Mapping[str, Any], shim: str = RUNC_V2,
                       runtime_options: Mapping[str, Any] | None = None, *,
@@ -145,41 +191,70 @@ class Client(_ffi.Owned):
         dockerd's runtime config (e.g. {"BinaryName": "runc"}); the bundle dir
         `<state_dir>/<id>` is recorded in label com.docker/engine.bundle.path.
         A duplicate id raises `Conflict("id already in use")`."""
-        return self._create(id, spec, shim, runtime_options, labels, replace=False)
+        return self._new_container(id, spec, shim, runtime_options, labels, False).run()
 
     def replace_container(self, id: str, spec: Mapping[str, Any], shim: str = RUNC_V2,
                           runtime_options: Mapping[str, Any] | None = None, *,
                           labels: Mapping[str, str] | None = None) -> Container:
         """`libcontainerd.ReplaceContainer`: like new_container, but first
         force-deletes any container (and task) with the same id."""
-        return self._create(id, spec, shim, runtime_options, labels, replace=True)
+        return self._new_container(id, spec, shim, runtime_options, labels, True).run()
 
-    def _create(self, id: str, spec: Mapping[str, Any], shim: str,
-                runtime_options: Mapping[str, Any] | None, labels: Mapping[str, str] | None,
-                replace: bool) -> Container:
+    def _new_container(self, id: str, spec: Mapping[str, Any], shim: str,
+                       runtime_options: Mapping[str, Any] | None,
+                       labels: Mapping[str, str] | None, replace: bool) -> Op[Container]:
         spec_json = _args.json_object(spec, "spec")
         opts_json = b"" if runtime_options is None else _args.json_object(
             runtime_options, "runtime_options")
         labels_json = b"" if labels is None else _args.json_object(labels, "labels")
-        handle, _ = call(
-            lib().pylibctrd_client_new_container, self._handle, _args.text(id, "id"),
-            spec_json, len(spec_json), _args.text(shim, "shim"), opts_json, len(opts_json),
-            labels_json, len(labels_json), int(replace),
-        )
-        return Container(handle, self, id)
+        return op(lambda handle, _: Container(handle, self, id),
+                  lib().pylibctrd_client_new_container, self._handle, _args.text(id, "id"),
+                  spec_json, len(spec_json), _args.text(shim, "shim"), opts_json,
+                  len(opts_json), labels_json, len(labels_json), int(replace))
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         return f"<Client {self.address!r} namespace={self.namespace!r} {state}>"
 
 
-def _event_sink(backend: Backend) -> _ffi.EventSink:
-    def sink(p: dict[str, Any]) -> None:
-        info = EventInfo(p["container_id"], p["process_id"], p["pid"], p["exit_code"],
-                         from_unix_nanos(p["exited_at"]), p["error"])
-        backend.process_event(p["container_id"], EventType(p["type"]), info)
+class EventStream:
+    """`Client.events()`: an iterator of events, ended by `close()` from any
+    thread (or by closing the client). Unbounded: consume it or close it."""
 
-    return sink
+    _END = None
+
+    def __init__(self, hub: Hub, container_id: str | None) -> None:
+        self._hub = hub
+        self._container_id = container_id
+        self._queue: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        self._ended = False
+        hub.subscribe(self._deliver)
+
+    def _deliver(self, event: Event | None) -> None:
+        if event is None or self._container_id in (None, event.info.container_id):
+            self._queue.put(event)
+
+    def __iter__(self) -> Iterator[Event]:
+        return self
+
+    def __next__(self) -> Event:
+        if self._ended:
+            raise StopIteration
+        event = self._queue.get()
+        if event is None:
+            self._ended = True
+            raise StopIteration
+        return event
+
+    def close(self) -> None:
+        self._hub.unsubscribe(self._deliver)
+        self._queue.put(None)
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class Container(_ffi.Owned):
@@ -194,25 +269,38 @@ class Container(_ffi.Owned):
                  attach_stdio: AttachStdio | None = None) -> Task:
         """Create (not start) the container's task. `attach_stdio` gets the
         FIFOs (see pylibctrd.stdio); None drains output and closes stdin."""
-        handle, _ = call_with_stdio(
-            to_sink(attach_stdio), lib().pylibctrd_container_new_task, self._handle,
-            _args.text(checkpoint_dir, "checkpoint_dir"), _args.flag(with_stdin, "with_stdin"))
-        return Task(handle, self)
+        return self._new_task(checkpoint_dir, with_stdin, attach_stdio).run()
+
+    def _new_task(self, checkpoint_dir: str, with_stdin: bool,
+                  attach_stdio: AttachStdio | None) -> Op[Task]:
+        checkpoint_c = _args.text(checkpoint_dir, "checkpoint_dir")
+        stdin_c = _args.flag(with_stdin, "with_stdin")
+        self.client._hub.forget_exit(self.id, self.id)
+        return stdio_op(lambda handle, _: Task(handle, self), to_sink(attach_stdio),
+                        lib().pylibctrd_container_new_task, self._handle, checkpoint_c, stdin_c)
 
     def task(self) -> Task:
         """The existing task; `NotFound` if there is none."""
-        handle, _ = call(lib().pylibctrd_container_task, self._handle)
-        return Task(handle, self)
+        return self._task().run()
+
+    def _task(self) -> Op[Task]:
+        return op(lambda handle, _: Task(handle, self), lib().pylibctrd_container_task,
+                  self._handle)
 
     def attach_task(self, attach_stdio: AttachStdio | None = None) -> Task:
         """The existing task, reattached to its IO (only one reader at a time)."""
-        handle, _ = call_with_stdio(to_sink(attach_stdio), lib().pylibctrd_container_attach_task,
-                                    self._handle)
-        return Task(handle, self)
+        return self._attach_task(attach_stdio).run()
+
+    def _attach_task(self, attach_stdio: AttachStdio | None) -> Op[Task]:
+        return stdio_op(lambda handle, _: Task(handle, self), to_sink(attach_stdio),
+                        lib().pylibctrd_container_attach_task, self._handle)
 
     def delete(self) -> None:
         """Delete the container and its bundle dir (kept with LIBCONTAINERD_NOCLEAN=1)."""
-        call(lib().pylibctrd_container_delete, self._handle)
+        self._delete().run()
+
+    def _delete(self) -> Op[None]:
+        return op(no_result, lib().pylibctrd_container_delete, self._handle)
 
     def __repr__(self) -> str:
         return f"<Container {self.id!r}>"
@@ -221,31 +309,53 @@ class Container(_ffi.Owned):
 class Process(_ffi.Owned):
     """libcontainerd's Process (an exec'd process; Task extends it)."""
 
-    def __init__(self, handle: int, id: str, owner: object) -> None:
+    def __init__(self, handle: int, id: str, container: Container) -> None:
         super().__init__(handle)
         self.id = id
-        self._owner = owner  # keeps the task (and so the client) alive
+        self.container_id = container.id
+        self._container = container  # keeps the client alive
+        self._hub = container.client._hub
         self._pid: int | None = None
 
     @property
     def pid(self) -> int:
         """The system pid."""
         if self._pid is None:
-            self._pid, _ = call(lib().pylibctrd_process_pid, self._handle)
+            self._pid = op(number_result, lib().pylibctrd_process_pid, self._handle).run()
         return self._pid
 
     def kill(self, signal: int = _signal.SIGKILL) -> None:
         """Send a signal (an int or a `signal.Signals`)."""
-        call(lib().pylibctrd_process_kill, self._handle, _args.c_int(signal, "signal"))
+        self._kill(signal).run()
+
+    def _kill(self, signal: int) -> Op[None]:
+        return op(no_result, lib().pylibctrd_process_kill, self._handle,
+                  _args.c_int(signal, "signal"))
 
     def resize(self, width: int, height: int) -> None:
         """Resize the process's terminal."""
-        call(lib().pylibctrd_process_resize, self._handle, _args.uint32(width, "width"),
-             _args.uint32(height, "height"))
+        self._resize(width, height).run()
+
+    def _resize(self, width: int, height: int) -> Op[None]:
+        return op(no_result, lib().pylibctrd_process_resize, self._handle,
+                  _args.uint32(width, "width"), _args.uint32(height, "height"))
+
+    def wait(self, timeout: float | None = None) -> EventInfo:
+        """The EXIT event libcontainerd delivered for this process (what dockerd
+        acts on), waiting for it up to `timeout` seconds (`errors.Deadline`)."""
+        return self._hub.wait_exit(self.container_id, self.id, timeout)
 
     def delete(self) -> ExitStatus:
         """Remove the process and return its exit status."""
-        return _exit_status(call_json(lib().pylibctrd_process_delete, self._handle))
+        return self._delete().run()
+
+    def _delete(self) -> Op[ExitStatus]:
+        def decode(number: int, data: bytes | None) -> ExitStatus:
+            self._hub.forget_exit(self.container_id, self.id)
+            d = json_result(number, data)
+            return ExitStatus(d["exit_code"], from_unix_nanos(d["exited_at"]), d["error"])
+
+        return op(decode, lib().pylibctrd_process_delete, self._handle)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id!r}>"
@@ -259,51 +369,90 @@ class Task(Process):
         self.container = container
 
     def start(self) -> None:
-        call(lib().pylibctrd_task_start, self._handle)
+        self._start().run()
+
+    def _start(self) -> Op[None]:
+        return op(no_result, lib().pylibctrd_task_start, self._handle)
 
     def pause(self) -> None:
-        call(lib().pylibctrd_task_pause, self._handle)
+        self._pause().run()
+
+    def _pause(self) -> Op[None]:
+        return op(no_result, lib().pylibctrd_task_pause, self._handle)
 
     def resume(self) -> None:
-        call(lib().pylibctrd_task_resume, self._handle)
+        self._resume().run()
+
+    def _resume(self) -> Op[None]:
+        return op(no_result, lib().pylibctrd_task_resume, self._handle)
 
     def force_delete(self) -> None:
         """Kill every process of the task and delete it."""
-        call(lib().pylibctrd_task_force_delete, self._handle)
+        self._force_delete().run()
+
+    def _force_delete(self) -> Op[None]:
+        return op(no_result, lib().pylibctrd_task_force_delete, self._handle)
 
     def status(self) -> Status:
-        (status,) = call_text(lib().pylibctrd_task_status, self._handle)
-        return Status(status or "unknown")
+        return self._status().run()
+
+    def _status(self) -> Op[Status]:
+        return op(lambda n, d: Status(text_result(n, d)[0] or "unknown"),
+                  lib().pylibctrd_task_status, self._handle)
 
     def stats(self) -> Stats:
         """cgroup metrics (v1 or v2 Metrics as a nested dict)."""
-        s = call_json(lib().pylibctrd_task_stats, self._handle)
-        return Stats(from_unix_nanos(s["read"]), s["metrics"] or {})
+        return self._stats().run()
+
+    def _stats(self) -> Op[Stats]:
+        def decode(number: int, data: bytes | None) -> Stats:
+            s = json_result(number, data)
+            return Stats(from_unix_nanos(s["read"]), s["metrics"] or {})
+
+        return op(decode, lib().pylibctrd_task_stats, self._handle)
 
     def pids(self) -> list[ProcessInfo]:
-        return [ProcessInfo(p["pid"], p["info"])
-                for p in call_json(lib().pylibctrd_task_pids, self._handle)]
+        return self._pids().run()
+
+    def _pids(self) -> Op[list[ProcessInfo]]:
+        return op(lambda n, d: [ProcessInfo(p["pid"], p["info"]) for p in json_result(n, d)],
+                  lib().pylibctrd_task_pids, self._handle)
 
     def summary(self) -> list[dict[str, Any]]:
         """libcontainerd's Summary (its entries are empty on Linux)."""
-        return list(call_json(lib().pylibctrd_task_summary, self._handle))
+        return self._summary().run()
+
+    def _summary(self) -> Op[list[dict[str, Any]]]:
+        return op(lambda n, d: list(json_result(n, d)), lib().pylibctrd_task_summary,
+                  self._handle)
 
     def exec(self, process_id: str, process_spec: Mapping[str, Any], with_stdin: bool = False,
              attach_stdio: AttachStdio | None = None) -> Process:
         """Create and start a process in the task (an OCI process spec dict)."""
+        return self._exec(process_id, process_spec, with_stdin, attach_stdio).run()
+
+    def _exec(self, process_id: str, process_spec: Mapping[str, Any], with_stdin: bool,
+              attach_stdio: AttachStdio | None) -> Op[Process]:
+        id_c = _args.text(process_id, "process_id")
         spec_json = _args.json_object(process_spec, "process_spec")
-        handle, _ = call_with_stdio(
-            to_sink(attach_stdio), lib().pylibctrd_task_exec, self._handle,
-            _args.text(process_id, "process_id"), spec_json, len(spec_json),
-            _args.flag(with_stdin, "with_stdin"))
-        return Process(handle, process_id, self)
+        stdin_c = _args.flag(with_stdin, "with_stdin")
+        self._hub.forget_exit(self.container_id, process_id)
+        return stdio_op(lambda handle, _: Process(handle, process_id, self.container),
+                        to_sink(attach_stdio), lib().pylibctrd_task_exec, self._handle, id_c,
+                        spec_json, len(spec_json), stdin_c)
 
     def update_resources(self, resources: Mapping[str, Any]) -> None:
         """Update the cgroup limits (OCI LinuxResources dict)."""
+        self._update_resources(resources).run()
+
+    def _update_resources(self, resources: Mapping[str, Any]) -> Op[None]:
         data = _args.json_object(resources, "resources")
-        call(lib().pylibctrd_task_update_resources, self._handle, data, len(data))
+        return op(no_result, lib().pylibctrd_task_update_resources, self._handle, data, len(data))
 
     def create_checkpoint(self, checkpoint_dir: str, exit: bool = False) -> None:
         """Checkpoint with CRIU into `checkpoint_dir` (needs a working CRIU)."""
-        call(lib().pylibctrd_task_create_checkpoint, self._handle,
-             _args.text(checkpoint_dir, "checkpoint_dir"), _args.flag(exit, "exit"))
+        self._create_checkpoint(checkpoint_dir, exit).run()
+
+    def _create_checkpoint(self, checkpoint_dir: str, exit: bool) -> Op[None]:
+        return op(no_result, lib().pylibctrd_task_create_checkpoint, self._handle,
+                  _args.text(checkpoint_dir, "checkpoint_dir"), _args.flag(exit, "exit"))

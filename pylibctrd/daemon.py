@@ -6,7 +6,7 @@ import os
 import threading
 
 from . import _args, _ffi
-from ._ffi import call, lib
+from ._ffi import Op, call, lib, op
 
 #: Where the embedded default lives, like dockerd's /var/lib/docker/containerd
 #: and /var/run/docker/containerd (override with PYLIBCTRD_ROOT / PYLIBCTRD_EXEC_ROOT).
@@ -41,11 +41,15 @@ class Daemon(_ffi.Owned):
     def start(cls, root_dir: str | os.PathLike[str], state_dir: str | os.PathLike[str], *,
               log_level: str | None = None) -> Daemon:
         """Start containerd (CRI disabled, as dockerd does) and wait until it serves."""
+        return cls._start(root_dir, state_dir, log_level).run()
+
+    @classmethod
+    def _start(cls, root_dir: str | os.PathLike[str], state_dir: str | os.PathLike[str],
+               log_level: str | None) -> Op[Daemon]:
         root, state = _args.path(root_dir, "root_dir"), _args.path(state_dir, "state_dir")
-        handle, address = call(lib().pylibctrd_daemon_start, _args.text(root, "root_dir"),
-                               _args.text(state, "state_dir"),
-                               _args.text(log_level or "", "log_level"))
-        return cls(handle, (address or b"").decode(), root, state)
+        return op(lambda handle, address: cls(handle, (address or b"").decode(), root, state),
+                  lib().pylibctrd_daemon_start, _args.text(root, "root_dir"),
+                  _args.text(state, "state_dir"), _args.text(log_level or "", "log_level"))
 
     @property
     def running(self) -> bool:
@@ -84,3 +88,22 @@ def default_daemon() -> Daemon:
         if _default is None or not _default.running:
             _default = Daemon.start(default_root_dir(), default_state_dir())
         return _default
+
+
+def running_default() -> Daemon | None:
+    """The embedded containerd if it was started and still runs."""
+    with _default_lock:
+        return _default if _default is not None and _default.running else None
+
+
+def adopt_default(daemon: Daemon) -> Daemon:
+    """Make `daemon` (started elsewhere, e.g. by pylibctrd.aio) the embedded
+    default, unless one runs already: then that one is returned."""
+    global _default
+    with _default_lock:
+        if _default is not None and _default.running:
+            if _default is not daemon:
+                daemon.stop()
+            return _default
+        _default = daemon
+        return daemon

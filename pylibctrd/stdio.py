@@ -16,7 +16,7 @@ import threading
 from typing import IO, Any, Callable, cast
 
 from . import _ffi
-from ._ffi import call, lib
+from ._ffi import Op, call, lib, number_result, op
 from .types import DirectIO
 
 AttachStdio = Callable[[DirectIO], object]
@@ -65,6 +65,24 @@ class _Stream(_ffi.Owned, io.RawIOBase):
 
     def _finalize(self) -> None:
         self.close()  # what io does for a file collected open
+
+    # Ops for pylibctrd.aio's streams, which run them in the background.
+    def _recv(self, max_bytes: int) -> Op[bytes]:
+        self._checkClosed()
+        return op(lambda n, data: data or b"", lib().pylibctrd_stream_recv, self._handle,
+                  max_bytes)
+
+    def _send(self, data: bytes) -> Op[int]:
+        self._checkClosed()
+        return op(number_result, lib().pylibctrd_stream_write, self._handle, data, len(data))
+
+    def _close_op(self) -> Op[None]:
+        def closed(number: int, data: bytes | None) -> None:
+            io.RawIOBase.close(self)
+
+        close = op(closed, lib().pylibctrd_stream_close, self._handle)
+        close.on_error = lambda: io.RawIOBase.close(self)
+        return close
 
 
 def _open_direct_io(stdin: int, stdout: int, stderr: int) -> DirectIO:

@@ -59,6 +59,14 @@ class EventInfo:
 
 
 @dataclass(frozen=True)
+class Event:
+    """One libcontainerd event, as `Client.events()` yields it."""
+
+    type: EventType
+    info: EventInfo
+
+
+@dataclass(frozen=True)
 class ExitStatus:
     exit_code: int
     exited_at: datetime | None

@@ -116,7 +116,7 @@ def test_go_panic_becomes_an_exception() -> None:
 
 def test_json_round_trip_through_the_abi() -> None:
     value = {"a": [1, 2.5, None, True], "b": "\u00e9\u4e2d"}
-    assert _ffi.call_json(_ffi.lib().pylibctrd_echo, *_payload(value)) == value
+    assert _ffi.op(_ffi.json_result, _ffi.lib().pylibctrd_echo, *_payload(value)).run() == value
     with pytest.raises(errors.InvalidParameter):
         _ffi.call(_ffi.lib().pylibctrd_echo, b"{not json", 9)
 

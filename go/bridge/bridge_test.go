@@ -36,7 +36,7 @@ func TestCodesMatchHeader(t *testing.T) {
 		"FAILED_PRECONDITION": CodeFailedPrecondition, "UNAVAILABLE": CodeUnavailable,
 		"DEADLINE": CodeDeadline, "CANCELED": CodeCanceled, "NOT_IMPLEMENTED": CodeNotImplemented,
 		"SYSTEM": CodeSystem, "FORBIDDEN": CodeForbidden, "INVALID_HANDLE": CodeInvalidHandle,
-		"CLOSED": CodeClosed, "PANIC": CodePanic,
+		"CLOSED": CodeClosed, "PANIC": CodePanic, "PENDING": CodePending,
 	}
 	entries := regexp.MustCompile(`PYLIBCTRD_(\w+)\s*=\s*(\d+)`).FindAllSubmatch(enum[1], -1)
 	if len(entries) != len(ours) {

@@ -39,6 +39,7 @@ const (
 	CodeInvalidHandle      Code = 13
 	CodeClosed             Code = 14
 	CodePanic              Code = 15
+	CodePending            Code = 16 // not an error: running in the background
 )
 
 // classed is an error of the bridge's own making (bad handle, bad input).

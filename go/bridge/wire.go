@@ -23,6 +23,14 @@ import (
 type Result struct {
 	Number uint64
 	Data   []byte
+	handle bool // Number is a handle made for the caller
+}
+
+// discard releases what a result nobody will receive holds.
+func (r Result) discard() {
+	if r.handle {
+		Handles.Release(r.Number)
+	}
 }
 
 // None is the result of a call that answers nothing.
@@ -36,7 +44,7 @@ func Handle[T any](obj T, err error) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Number: Handles.Put(obj)}, nil
+	return Result{Number: Handles.Put(obj), handle: true}, nil
 }
 
 // Text answers fields of text.

@@ -21,17 +21,37 @@ import (
 func main() {}
 
 // run calls fn and fills *out with its result, or with its error's class and
-// message; a panic becomes PANIC.
-func run(out *C.pylibctrd_result, fn func(ctx context.Context) (bridge.Result, error)) (rc C.int) {
-	defer func() {
-		if r := recover(); r != nil {
-			rc = fail(out, bridge.Errorf(bridge.CodePanic, "pylibctrd: Go panic: %v", r))
-		}
-	}()
+// message; a panic becomes PANIC. With out.port and out.call set, fn runs in
+// the background on that port instead: exports must have read every C
+// argument before calling run, since the caller's memory may be gone by then.
+func run(out *C.pylibctrd_result, fn func(ctx context.Context) (bridge.Result, error)) C.int {
 	if out == nil {
 		return C.int(bridge.CodeInvalidParameter)
 	}
-	res, err := fn(context.Background())
+	if out.call != 0 {
+		port, err := bridge.Lookup[*bridge.Port](uint64(out.port))
+		if err == nil {
+			err = port.Go(uint64(out.call), fn)
+		}
+		if err != nil {
+			return fail(out, err)
+		}
+		return C.int(bridge.CodePending)
+	}
+	res, err := bridge.Protect(context.Background(), fn)
+	return complete(out, res, err)
+}
+
+// now is run for exports that cannot run in the background (they use the
+// caller's memory after checking their arguments).
+func now(out *C.pylibctrd_result, fn func(ctx context.Context) (bridge.Result, error)) C.int {
+	if out != nil && out.call != 0 {
+		return fail(out, bridge.Errorf(bridge.CodeInvalidParameter, "this call cannot run in the background"))
+	}
+	return run(out, fn)
+}
+
+func complete(out *C.pylibctrd_result, res bridge.Result, err error) C.int {
 	if err != nil {
 		return fail(out, err)
 	}
@@ -68,7 +88,12 @@ func setData(out *C.pylibctrd_result, data []byte) {
 	out.len = C.size_t(len(data))
 }
 
-// bytesOf views C memory as a Go slice for the duration of a call.
+// copyOf copies C memory (arguments are read before a call may go to the background).
+func copyOf(p *C.char, n C.size_t) []byte {
+	return append([]byte(nil), bytesOf(p, n)...)
+}
+
+// bytesOf views C memory as a Go slice, for calls that run now only.
 func bytesOf(p *C.char, n C.size_t) []byte {
 	if p == nil || n == 0 {
 		return nil

@@ -62,6 +62,54 @@ func pylibctrd_live_handles(out *C.pylibctrd_result) C.int {
 	return run(out, func(context.Context) (result, error) { return bridge.Number(uint64(bridge.Handles.Len()), nil) })
 }
 
+//export pylibctrd_goroutines
+func pylibctrd_goroutines(out *C.pylibctrd_result) C.int {
+	return run(out, func(context.Context) (result, error) { return bridge.Number(uint64(bridge.Goroutines()), nil) })
+}
+
+//export pylibctrd_port_open
+func pylibctrd_port_open(out *C.pylibctrd_result) C.int {
+	return now(out, func(context.Context) (result, error) { return bridge.Handle(bridge.NewPort()) })
+}
+
+//export pylibctrd_port_fd
+func pylibctrd_port_fd(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return on(out, h, func(_ context.Context, p *bridge.Port) (result, error) { return bridge.Number(uint64(p.FD()), nil) })
+}
+
+//export pylibctrd_port_next
+func pylibctrd_port_next(out *C.pylibctrd_result, h C.uint64_t, done *C.pylibctrd_completion) C.int {
+	return now(out, func(context.Context) (result, error) {
+		p, err := bridge.Lookup[*bridge.Port](uint64(h))
+		if err != nil {
+			return bridge.None(err)
+		}
+		c, ok := p.Next()
+		if !ok {
+			return bridge.Number(0, nil)
+		}
+		done.call, done.status = C.uint64_t(c.Call), C.int(c.Code)
+		done.result.number = C.uint64_t(c.Result.Number)
+		setData(&done.result, c.Result.Data)
+		return bridge.Number(1, nil)
+	})
+}
+
+//export pylibctrd_port_cancel
+func pylibctrd_port_cancel(out *C.pylibctrd_result, h, call C.uint64_t) C.int {
+	return on(out, h, func(_ context.Context, p *bridge.Port) (result, error) {
+		if p.Cancel(uint64(call)) {
+			return bridge.Number(1, nil)
+		}
+		return bridge.Number(0, nil)
+	})
+}
+
+//export pylibctrd_port_close
+func pylibctrd_port_close(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return on(out, h, func(_ context.Context, p *bridge.Port) (result, error) { p.Close(); return result{}, nil })
+}
+
 //export pylibctrd_nop
 func pylibctrd_nop(out *C.pylibctrd_result) C.int {
 	return run(out, func(context.Context) (result, error) { return result{}, nil })
@@ -69,9 +117,10 @@ func pylibctrd_nop(out *C.pylibctrd_result) C.int {
 
 //export pylibctrd_echo
 func pylibctrd_echo(out *C.pylibctrd_result, p *C.char, n C.size_t) C.int {
+	data := copyOf(p, n)
 	return run(out, func(context.Context) (result, error) {
 		var v any
-		if err := json.Unmarshal(bytesOf(p, n), &v); err != nil {
+		if err := json.Unmarshal(data, &v); err != nil {
 			return bridge.None(bridge.Errorf(bridge.CodeInvalidParameter, "not JSON: %v", err))
 		}
 		return bridge.JSON(v)
@@ -94,12 +143,15 @@ func pylibctrd_panic_for_test(out *C.pylibctrd_result) C.int {
 
 //export pylibctrd_daemon_start
 func pylibctrd_daemon_start(out *C.pylibctrd_result, root, state, level *C.char) C.int {
+	rootDir, stateDir, logLevel := goString(root), goString(state), goString(level)
 	return run(out, func(context.Context) (result, error) {
-		d, err := bridge.StartDaemon(goString(root), goString(state), goString(level))
+		d, err := bridge.StartDaemon(rootDir, stateDir, logLevel)
 		if err != nil {
 			return bridge.None(err)
 		}
-		return result{Number: bridge.Handles.Put(d), Data: bridge.Text(d.Address()).Data}, nil
+		res, err := bridge.Handle(d, nil)
+		res.Data = bridge.Text(d.Address()).Data
+		return res, err
 	})
 }
 
@@ -110,11 +162,8 @@ func pylibctrd_daemon_stop(out *C.pylibctrd_result, h C.uint64_t, timeoutMs C.in
 
 //export pylibctrd_client_connect
 func pylibctrd_client_connect(out *C.pylibctrd_result, address, ns, stateDir *C.char, eventsKey C.uint64_t, timeoutMs C.int64_t) C.int {
-	return run(out, func(context.Context) (result, error) {
-		return bridge.Handle(bridge.Connect(core.ConnectOptions{
-			Address: goString(address), Namespace: goString(ns), StateDir: goString(stateDir), Timeout: millis(timeoutMs),
-		}, uint64(eventsKey)))
-	})
+	o := core.ConnectOptions{Address: goString(address), Namespace: goString(ns), StateDir: goString(stateDir), Timeout: millis(timeoutMs)}
+	return run(out, func(context.Context) (result, error) { return bridge.Handle(bridge.Connect(o, uint64(eventsKey))) })
 }
 
 //export pylibctrd_client_close
@@ -136,28 +185,30 @@ func pylibctrd_client_list_containers(out *C.pylibctrd_result, h C.uint64_t) C.i
 
 //export pylibctrd_client_load_container
 func pylibctrd_client_load_container(out *C.pylibctrd_result, h C.uint64_t, id *C.char) C.int {
+	containerID := goString(id)
 	return on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) {
-		return bridge.Handle(c.LoadContainer(ctx, goString(id)))
+		return bridge.Handle(c.LoadContainer(ctx, containerID))
 	})
 }
 
 //export pylibctrd_client_new_container
 func pylibctrd_client_new_container(out *C.pylibctrd_result, h C.uint64_t, id, spec *C.char, specLen C.size_t, shim, runtimeOptions *C.char, runtimeOptionsLen C.size_t, labels *C.char, labelsLen C.size_t, replace C.int) C.int {
+	o, err := bridge.DecodeNewContainer(goString(id), goString(shim), bytesOf(spec, specLen),
+		bytesOf(runtimeOptions, runtimeOptionsLen), bytesOf(labels, labelsLen))
+	o.Replace = replace != 0
 	return on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) {
-		o, err := bridge.DecodeNewContainer(goString(id), goString(shim), bytesOf(spec, specLen),
-			bytesOf(runtimeOptions, runtimeOptionsLen), bytesOf(labels, labelsLen))
 		if err != nil {
 			return bridge.None(err)
 		}
-		o.Replace = replace != 0
 		return bridge.Handle(c.NewContainer(ctx, o))
 	})
 }
 
 //export pylibctrd_container_new_task
 func pylibctrd_container_new_task(out *C.pylibctrd_result, token, h C.uint64_t, checkpointDir *C.char, withStdin C.int) C.int {
+	dir := goString(checkpointDir)
 	return on(out, h, func(ctx context.Context, c *core.Container) (result, error) {
-		return bridge.Handle(c.NewTask(ctx, goString(checkpointDir), withStdin != 0, bridge.StdioCallback(uint64(token))))
+		return bridge.Handle(c.NewTask(ctx, dir, withStdin != 0, bridge.StdioCallback(uint64(token))))
 	})
 }
 
@@ -245,19 +296,20 @@ func pylibctrd_task_summary(out *C.pylibctrd_result, h C.uint64_t) C.int {
 
 //export pylibctrd_task_exec
 func pylibctrd_task_exec(out *C.pylibctrd_result, token, h C.uint64_t, processID, spec *C.char, specLen C.size_t, withStdin C.int) C.int {
+	id := goString(processID)
+	ps, err := bridge.DecodeProcess(bytesOf(spec, specLen))
 	return on(out, h, func(ctx context.Context, t *core.Task) (result, error) {
-		ps, err := bridge.DecodeProcess(bytesOf(spec, specLen))
 		if err != nil {
 			return bridge.None(err)
 		}
-		return bridge.Handle(t.Exec(ctx, goString(processID), ps, withStdin != 0, bridge.StdioCallback(uint64(token))))
+		return bridge.Handle(t.Exec(ctx, id, ps, withStdin != 0, bridge.StdioCallback(uint64(token))))
 	})
 }
 
 //export pylibctrd_task_update_resources
 func pylibctrd_task_update_resources(out *C.pylibctrd_result, h C.uint64_t, resources *C.char, n C.size_t) C.int {
+	r, err := bridge.DecodeResources(bytesOf(resources, n))
 	return on(out, h, func(ctx context.Context, t *core.Task) (result, error) {
-		r, err := bridge.DecodeResources(bytesOf(resources, n))
 		if err != nil {
 			return bridge.None(err)
 		}
@@ -267,23 +319,38 @@ func pylibctrd_task_update_resources(out *C.pylibctrd_result, h C.uint64_t, reso
 
 //export pylibctrd_task_create_checkpoint
 func pylibctrd_task_create_checkpoint(out *C.pylibctrd_result, h C.uint64_t, dir *C.char, exit C.int) C.int {
+	checkpointDir := goString(dir)
 	return on(out, h, func(ctx context.Context, t *core.Task) (result, error) {
-		return bridge.None(t.CreateCheckpoint(ctx, goString(dir), exit != 0))
+		return bridge.None(t.CreateCheckpoint(ctx, checkpointDir, exit != 0))
 	})
 }
 
 //export pylibctrd_stream_read
 func pylibctrd_stream_read(out *C.pylibctrd_result, h C.uint64_t, buf *C.char, n C.size_t) C.int {
-	return on(out, h, func(_ context.Context, s *core.Stream) (result, error) {
+	return now(out, func(ctx context.Context) (result, error) {
+		s, err := bridge.Lookup[*core.Stream](uint64(h))
+		if err != nil {
+			return bridge.None(err)
+		}
 		read, err := s.Read(bytesOf(buf, n))
 		return bridge.Number(uint64(read), err)
 	})
 }
 
+//export pylibctrd_stream_recv
+func pylibctrd_stream_recv(out *C.pylibctrd_result, h C.uint64_t, max C.size_t) C.int {
+	return on(out, h, func(_ context.Context, s *core.Stream) (result, error) {
+		buf := make([]byte, min(int(max), 1<<20))
+		read, err := s.Read(buf)
+		return result{Data: buf[:read]}, err
+	})
+}
+
 //export pylibctrd_stream_write
 func pylibctrd_stream_write(out *C.pylibctrd_result, h C.uint64_t, buf *C.char, n C.size_t) C.int {
+	data := copyOf(buf, n)
 	return on(out, h, func(_ context.Context, s *core.Stream) (result, error) {
-		written, err := s.Write(bytesOf(buf, n))
+		written, err := s.Write(data)
 		return bridge.Number(uint64(written), err)
 	})
 }

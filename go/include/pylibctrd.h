@@ -42,14 +42,31 @@ enum pylibctrd_status {
     PYLIBCTRD_FORBIDDEN = 12,
     PYLIBCTRD_INVALID_HANDLE = 13,
     PYLIBCTRD_CLOSED = 14,
-    PYLIBCTRD_PANIC = 15
+    PYLIBCTRD_PANIC = 15,
+    /* Not an error: the call runs in the background (see pylibctrd_result). */
+    PYLIBCTRD_PENDING = 16
 };
 
 typedef struct pylibctrd_result {
     uint64_t number;
     char *data;
     size_t len;
+    /* In, never written by Go: with both non-zero, the export checks and
+     * copies its arguments, starts the call in the background on port `port`
+     * as call `call`, and returns PYLIBCTRD_PENDING (or an error at once).
+     * The outcome comes back from pylibctrd_port_next. Exports marked
+     * "now only" refuse this. */
+    uint64_t port;
+    uint64_t call;
 } pylibctrd_result;
+
+/* A background call's outcome: the status and result the export would have
+ * returned. */
+typedef struct pylibctrd_completion {
+    uint64_t call;
+    int status;
+    pylibctrd_result result;
+} pylibctrd_completion;
 
 /* Callbacks into Python. Return 0, or non-zero with a message in err. */
 typedef int (*pylibctrd_event_fn)(uint64_t events_key, char *json, size_t len, char *err, size_t errlen);
@@ -64,10 +81,24 @@ int pylibctrd_shutdown(pylibctrd_result *out, int64_t timeout_ms);
 int pylibctrd_set_log_level(pylibctrd_result *out, int level);
 int pylibctrd_release(pylibctrd_result *out, uint64_t handle);
 int pylibctrd_live_handles(pylibctrd_result *out);
+int pylibctrd_goroutines(pylibctrd_result *out);
 int pylibctrd_nop(pylibctrd_result *out);
 int pylibctrd_echo(pylibctrd_result *out, char *data, size_t len);
 int pylibctrd_default_spec(pylibctrd_result *out);
 int pylibctrd_panic_for_test(pylibctrd_result *out);
+
+/* Completion ports: background calls completed through one eventfd. */
+int pylibctrd_port_open(pylibctrd_result *out);
+/* number: the eventfd, readable while completions wait; read it (8 bytes)
+ * before draining with pylibctrd_port_next. */
+int pylibctrd_port_fd(pylibctrd_result *out, uint64_t port);
+/* number: 1 and *done filled if a completion was waiting, else 0. */
+int pylibctrd_port_next(pylibctrd_result *out, uint64_t port, pylibctrd_completion *done);
+/* Cancels the call's context and abandons it: what it makes is released and
+ * no completion comes back. number: 1 if it was in flight, 0 if it had
+ * already completed (its completion is then still delivered). */
+int pylibctrd_port_cancel(pylibctrd_result *out, uint64_t port, uint64_t call);
+int pylibctrd_port_close(pylibctrd_result *out, uint64_t port);
 
 /* Daemon (Moby's libcontainerd/supervisor) */
 /* number: the daemon handle; data: its socket address (text). */
@@ -111,7 +142,10 @@ int pylibctrd_task_update_resources(pylibctrd_result *out, uint64_t task, char *
 int pylibctrd_task_create_checkpoint(pylibctrd_result *out, uint64_t task, char *dir, int exit);
 
 /* Stdio streams handed to attach callbacks */
+/* Now only: reads into buf; number: bytes read (0: end of stream). */
 int pylibctrd_stream_read(pylibctrd_result *out, uint64_t stream, char *buf, size_t len);
+/* data: up to max bytes read (none: end of stream). */
+int pylibctrd_stream_recv(pylibctrd_result *out, uint64_t stream, size_t max);
 int pylibctrd_stream_write(pylibctrd_result *out, uint64_t stream, char *buf, size_t len);
 int pylibctrd_stream_close(pylibctrd_result *out, uint64_t stream);
 
