@@ -28,16 +28,20 @@ HERE = Path(__file__).resolve().parent
 
 FULL = {"version": 1000, "load": 1000, "create_delete": 40, "lifecycle": 40, "exec": 40,
         "threads_version": 4000, "threads_lifecycle": 16, "events": 200, "events_burst": 3000,
-        "ffi_nop": 200000, "ffi_json": 50000, "memory": 1000}
+        "ffi_nop": 200000, "ffi_json": 50000, "memory": 1000,
+        "aio_version_64": 3200, "aio_lifecycle_16": 32, "aio_events": 200}
 QUICK = {"version": 20, "load": 20, "create_delete": 3, "lifecycle": 2, "exec": 2,
          "threads_version": 16, "threads_lifecycle": 8, "events": 10, "events_burst": 50,
-         "ffi_nop": 1000, "ffi_json": 1000, "memory": 20}
+         "ffi_nop": 1000, "ffi_json": 1000, "memory": 20,
+         "aio_version_64": 128, "aio_lifecycle_16": 16, "aio_events": 10}
 THREADS = 8
 LATENCY = ["version", "load", "create_delete", "lifecycle", "exec"]
 # Ops per turn: within a round the peers take turns at this grain, so that the
 # drift of this noisy machine falls on every peer alike.
 TURN = {"version": 50, "load": 50, "create_delete": 4, "lifecycle": 1, "exec": 1}
 THROUGHPUT = ["threads_version", "threads_lifecycle"]
+# asyncio workloads: calls in flight on one loop (Go: as many goroutines).
+AIO = {"aio_version_64": ("aio_version", 64), "aio_lifecycle_16": ("aio_lifecycle", 16)}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -162,6 +166,11 @@ def measure(peers: list[Peer], counts: dict[str, int], rounds: int) -> dict[str,
         for p in rotate([p for p in peers if p.name != "go-locked"], r):
             add("events", p.name, p.events(counts["events"], "2ms"))
             add("events_burst", p.name, p.events(counts["events_burst"], "0s"))
+        for w, (method, concurrency) in AIO.items():
+            for p in rotate([p for p in peers if p.name != "go-locked"], r):
+                add(w, p.name, getattr(p, method)(counts[w], concurrency))
+        for p in rotate([p for p in peers if p.name != "go-locked"], r):
+            add("aio_events", p.name, p.aio_events(counts["aio_events"], "2ms"))
         for w in ("ffi_nop", "ffi_json"):
             add(w, "pylibctrd", ffi_cost(w, counts[w]))
             add(w, "go", go.ffi(w.removeprefix("ffi_"), counts[w]))
@@ -187,16 +196,24 @@ def summarize(samples: dict[str, dict[str, list[Any]]], memory: dict[str, tuple[
                for peer, walls in samples[w].items()}
         workloads[w] = {"kind": "throughput", "threads": THREADS, "unit": "ns per op", "count": counts[w],
                         "peers": per, **ratios({k: v["ns_per_op"] for k, v in per.items()})}
-    per = {}
-    for peer, runs in samples["events"].items():
-        lat = [[(recv[k] - sent[k]) / 1e3 for k in sent if k in recv] for sent, recv in runs]
-        per[peer] = {"p50_us": statistics.median(pct(x, 0.5) for x in lat),
-                     "p99_us": statistics.median(pct(x, 0.99) for x in lat),
-                     "lost": sum(len(sent) - len(recv) for sent, recv in runs)}
-    workloads["events"] = {"kind": "latency", "unit": "us from publish to callback (p50)",
-                           "count": counts["events"], "peers": per,
-                           "added_p99_us_vs_go": per["pylibctrd"]["p99_us"] - per["go"]["p99_us"],
-                           **ratios({k: v["p50_us"] for k, v in per.items()})}
+    for w, (_, concurrency) in AIO.items():
+        per = {peer: {"ns_per_op": statistics.median(wall / counts[w] for wall in walls),
+                      "ops_per_s": statistics.median(counts[w] * 1e9 / wall for wall in walls)}
+               for peer, walls in samples[w].items()}
+        workloads[w] = {"kind": "throughput", "concurrency": concurrency,
+                        "unit": "ns per op (one loop; Go: goroutines)", "count": counts[w],
+                        "peers": per, **ratios({k: v["ns_per_op"] for k, v in per.items()})}
+    for w, unit in (("events", "callback"), ("aio_events", "async for")):
+        per = {}
+        for peer, runs in samples[w].items():
+            lat = [[(recv[k] - sent[k]) / 1e3 for k in sent if k in recv] for sent, recv in runs]
+            per[peer] = {"p50_us": statistics.median(pct(x, 0.5) for x in lat),
+                         "p99_us": statistics.median(pct(x, 0.99) for x in lat),
+                         "lost": sum(len(sent) - len(recv) for sent, recv in runs)}
+        workloads[w] = {"kind": "latency", "unit": f"us from publish to {unit} (p50)",
+                        "count": counts[w], "peers": per,
+                        "added_p99_us_vs_go": per["pylibctrd"]["p99_us"] - per["go"]["p99_us"],
+                        **ratios({k: v["p50_us"] for k, v in per.items()})}
     per = {}
     for peer, runs in samples["events_burst"].items():
         rates, lost = [], 0

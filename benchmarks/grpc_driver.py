@@ -5,6 +5,7 @@ one events subscription filtered like libcontainerd's."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -163,3 +164,83 @@ class Driver:
             for p in (stdout, stderr):
                 os.unlink(p)
         return out
+
+
+class AioDriver:
+    """The same calls over grpc.aio on one event loop: the asyncio peer."""
+
+    def __init__(self, address: str, namespace: str, state_dir: str) -> None:
+        self.ns = namespace
+        self.state_dir = state_dir
+        self.channel = grpc.aio.insecure_channel(
+            "unix://" + address,
+            options=[("grpc.max_receive_message_length", 16 << 20),
+                     ("grpc.max_send_message_length", 16 << 20)])
+        self.md = (("containerd-namespace", namespace),)
+        self.version_api = version_pb2_grpc.VersionStub(self.channel)
+        self.containers = containers_pb2_grpc.ContainersStub(self.channel)
+        self.tasks = tasks_pb2_grpc.TasksStub(self.channel)
+        self.events_api = events_pb2_grpc.EventsStub(self.channel)
+        self._exits: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self.on_paused: Callable[[str], None] | None = None
+        self._stream = self.events_api.Subscribe(
+            events_pb2.SubscribeRequest(filters=[f"namespace=={namespace},topic~=|^/tasks/|"]),
+            metadata=self.md)
+        self._pump = asyncio.ensure_future(self._pump_events())
+
+    async def close(self) -> None:
+        self._stream.cancel()
+        self._pump.cancel()
+        await self.channel.close()
+
+    async def _pump_events(self) -> None:
+        try:
+            async for envelope in self._stream:
+                kind = EVENT_TYPES.get(envelope.event.type_url)
+                if kind is None:
+                    continue
+                event = kind.FromString(envelope.event.value)
+                if kind is task_events.TaskPaused:
+                    if self.on_paused is not None:
+                        self.on_paused(event.container_id)
+                    continue
+                self._exit_future((event.container_id, event.id)).set_result(None)
+        except (grpc.aio.AioRpcError, asyncio.CancelledError):
+            pass  # cancelled by close()
+
+    def _exit_future(self, key: tuple[str, str]) -> asyncio.Future[None]:
+        fut = self._exits.get(key)
+        if fut is None:
+            fut = self._exits[key] = asyncio.get_running_loop().create_future()
+        return fut
+
+    async def version(self) -> None:
+        await self.version_api.Version(empty_pb2.Empty(), metadata=self.md)
+
+    async def lifecycle(self, id: str, spec: dict[str, Any]) -> None:
+        bundle = os.path.join(self.state_dir, id)
+        os.makedirs(bundle, mode=0o755, exist_ok=True)
+        container = containers_pb2.Container(
+            id=id, labels={BUNDLE_LABEL: bundle},
+            runtime=containers_pb2.Container.Runtime(name=SHIM),
+            spec=any_pb2.Any(type_url=SPEC_URL, value=json.dumps(spec).encode()))
+        await self.containers.Create(containers_pb2.CreateContainerRequest(container=container),
+                                     metadata=self.md)
+        paths = [os.path.join(bundle, f"{id}-stdout"), os.path.join(bundle, f"{id}-stderr")]
+        for p in paths:
+            os.mkfifo(p, 0o700)
+        fds = [os.open(p, os.O_RDONLY | os.O_NONBLOCK) for p in paths]
+        exited = self._exit_future((id, id))
+        try:
+            await self.tasks.Create(tasks_pb2.CreateTaskRequest(
+                container_id=id, stdout=paths[0], stderr=paths[1]), metadata=self.md)
+            await self.tasks.Start(tasks_pb2.StartRequest(container_id=id), metadata=self.md)
+            await asyncio.wait_for(exited, 30)
+            await self.tasks.Delete(tasks_pb2.DeleteTaskRequest(container_id=id), metadata=self.md)
+        finally:
+            self._exits.pop((id, id), None)
+            for fd in fds:
+                os.close(fd)
+            await self.containers.Delete(containers_pb2.DeleteContainerRequest(id=id),
+                                         metadata=self.md)
+            shutil.rmtree(bundle, ignore_errors=True)

@@ -3,16 +3,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 import pylibctrd
-from pylibctrd import EventInfo, EventType, stdio
+from pylibctrd import EventInfo, EventType, aio, stdio
 
 ROOT = Path(__file__).resolve().parent.parent
 GOBENCH = ROOT / "build" / "gobench"
@@ -41,6 +42,9 @@ class Peer(Protocol):
     def threads_version(self, n: int, threads: int) -> int: ...
     def threads_lifecycle(self, n: int, threads: int) -> int: ...
     def events(self, n: int, interval: str) -> tuple[dict[str, int], dict[str, int]]: ...
+    def aio_version(self, n: int, concurrency: int) -> int: ...
+    def aio_lifecycle(self, n: int, concurrency: int) -> int: ...
+    def aio_events(self, n: int, interval: str) -> tuple[dict[str, int], dict[str, int]]: ...
     def close(self) -> None: ...
 
 
@@ -222,6 +226,78 @@ class PylibctrdPeer(InProcessPeer):
             self.subscriber = None
 
 
+    # --- asyncio workloads: one aio.Client on a fresh loop per measurement ----
+    def _aio(self, body: Callable[[aio.Client], Awaitable[int]]) -> int:
+        async def main() -> int:
+            async with await aio.Client.connect(self.setup.address, namespace=self.ns,
+                                                state_dir=self.setup.state_dir) as client:
+                return await body(client)
+
+        return asyncio.run(main())
+
+    def aio_version(self, n: int, concurrency: int) -> int:
+        async def body(client: aio.Client) -> int:
+            return await _concurrently(n, concurrency, lambda _: client.version())
+
+        return self._aio(body)
+
+    def aio_lifecycle(self, n: int, concurrency: int) -> int:
+        base = self.name_()
+
+        async def lifecycle(client: aio.Client, id: str) -> None:
+            ctr = await client.new_container(id, self.setup.spec(id, ["true"]))
+            task = await ctr.new_task()
+            await task.start()
+            await task.wait(30)
+            await task.delete()
+            await ctr.delete()
+
+        async def body(client: aio.Client) -> int:
+            return await _concurrently(n, concurrency,
+                                       lambda i: lifecycle(client, f"{base}-a{i}"))
+
+        return self._aio(body)
+
+    def aio_events(self, n: int, interval: str) -> tuple[dict[str, int], dict[str, int]]:
+        prefix = f"{self.name_()}-aev"
+        sub = Subscriber(prefix)
+
+        async def main() -> dict[str, int]:
+            async with await aio.Client.connect(self.setup.address, namespace=self.ns,
+                                                state_dir=self.setup.state_dir) as client:
+                async def consume() -> None:
+                    async with client.events() as events:
+                        async for ev in events:
+                            if ev.type is EventType.PAUSED:
+                                sub.saw(ev.info.container_id)
+                                if len(sub.received) >= n:
+                                    return
+
+                consumer = asyncio.ensure_future(consume())
+                sent = await asyncio.to_thread(publish, self.setup, self.ns, prefix, n, interval)
+                try:
+                    await asyncio.wait_for(consumer, 30)
+                except asyncio.TimeoutError:
+                    pass
+                return sent
+
+        sent = asyncio.run(main())
+        return sent, dict(sub.received)
+
+
+async def _concurrently(total: int, concurrency: int, op: Callable[[int], Awaitable[object]]) -> int:
+    """Wall time (ns) for `total` ops with `concurrency` in flight on this loop."""
+    per = total // concurrency
+
+    async def worker(w: int) -> None:
+        for i in range(per):
+            await op(w * per + i)
+
+    start = time.perf_counter_ns()
+    await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    return time.perf_counter_ns() - start
+
+
 def _settle(sub: Subscriber, n: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while len(sub.received) < n and time.monotonic() < deadline:
@@ -302,6 +378,48 @@ class GrpcPeer(InProcessPeer):
             return sent, dict(sub.received)
         finally:
             self.driver.on_paused = None
+
+
+    def _aio(self, body: Callable[[Any], Awaitable[int]]) -> int:
+        from .grpc_driver import AioDriver
+
+        async def main() -> int:
+            driver = AioDriver(self.setup.address, self.ns, self.setup.state_dir)
+            try:
+                return await body(driver)
+            finally:
+                await driver.close()
+
+        return asyncio.run(main())
+
+    def aio_version(self, n: int, concurrency: int) -> int:
+        return self._aio(lambda d: _concurrently(n, concurrency, lambda _: d.version()))
+
+    def aio_lifecycle(self, n: int, concurrency: int) -> int:
+        base = self.name_()
+        return self._aio(lambda d: _concurrently(
+            n, concurrency, lambda i: d.lifecycle(f"{base}-a{i}", self.setup.spec(f"{base}-a{i}", ["true"]))))
+
+    def aio_events(self, n: int, interval: str) -> tuple[dict[str, int], dict[str, int]]:
+        from .grpc_driver import AioDriver
+
+        sub = Subscriber(f"{self.name_()}-aev")
+
+        async def main() -> dict[str, int]:
+            driver = AioDriver(self.setup.address, self.ns, self.setup.state_dir)
+            driver.on_paused = sub.saw
+            try:
+                await asyncio.sleep(0.2)  # the subscription is open
+                sent = await asyncio.to_thread(publish, self.setup, self.ns, sub.prefix, n, interval)
+                deadline = time.monotonic() + 30
+                while len(sub.received) < n and time.monotonic() < deadline:
+                    await asyncio.sleep(0.01)
+                return sent
+            finally:
+                await driver.close()
+
+        sent = asyncio.run(main())
+        return sent, dict(sub.received)
 
 
 def gobench_argv(setup: Setup, namespace: str, prefix: str, workload: str, n: int, *extra: str) -> list[str]:
@@ -393,6 +511,16 @@ class GoPeer:
 
     def threads_lifecycle(self, n: int, threads: int) -> int:
         return int(self._serve("threads_lifecycle", n, threads)["wall_ns"])
+
+    def aio_version(self, n: int, concurrency: int) -> int:
+        """Go's answer to an event loop: `concurrency` goroutines."""
+        return self.threads_version(n, concurrency)
+
+    def aio_lifecycle(self, n: int, concurrency: int) -> int:
+        return self.threads_lifecycle(n, concurrency)
+
+    def aio_events(self, n: int, interval: str) -> tuple[dict[str, int], dict[str, int]]:
+        return self.events(n, interval)
 
     def events(self, n: int, interval: str) -> tuple[dict[str, int], dict[str, int]]:
         self.seq += 1

@@ -26,6 +26,17 @@ def target_checks(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
     out.append(("FFI no-op < 1 us", f"{nop:.0f} ns", nop < 1000))
     added = w["events"]["added_p99_us_vs_go"]
     out.append(("event callback added p99 < 1 ms", f"{added:.0f} us over Go", added < 1000))
+    if "aio_version_64" in w:
+        av = w["aio_version_64"]
+        if av["ratio_vs_grpc"] is not None:
+            out.append(("aio_version_64: >= 3x grpc.aio throughput", f"{1 / av['ratio_vs_grpc']:.2f}x",
+                        av["ratio_vs_grpc"] <= 1 / 3))
+        out.append(("aio_version_64: >= 0.7x Go (64 goroutines) throughput",
+                    f"{1 / av['ratio_vs_go']:.2f}x", 1 / av["ratio_vs_go"] >= 0.7))
+        al = w["aio_lifecycle_16"]["ratio_vs_go"]
+        out.append(("aio_lifecycle_16: <= 1.05x Go (16 goroutines)", f"{al:.3f}x Go", al <= 1.05))
+        added = w["aio_events"]["added_p99_us_vs_go"]
+        out.append(("aio event (async for) added p99 < 1 ms", f"{added:.0f} us over Go", added < 1000))
     return out
 
 

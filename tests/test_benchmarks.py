@@ -17,7 +17,8 @@ from benchmarks.report import table
 from conftest import Env
 
 TINY = {**bench.QUICK, "version": 4, "load": 4, "threads_version": 8, "threads_lifecycle": 2,
-        "events": 5, "events_burst": 20, "ffi_nop": 100, "ffi_json": 100, "memory": 10}
+        "events": 5, "events_burst": 20, "ffi_nop": 100, "ffi_json": 100, "memory": 10,
+        "aio_version_64": 64, "aio_lifecycle_16": 16, "aio_events": 5}
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +53,15 @@ def test_every_client_workload_has_ratios_against_both_go_peers(results: dict[st
         assert w["ratio_vs_grpc"] is None  # no grpcio peer in this run
 
 
+def test_asyncio_workloads_have_ratios_against_go(results: dict[str, Any]) -> None:
+    for name in bench.AIO:
+        w = results["workloads"][name]
+        assert set(w["peers"]) == {"pylibctrd", "go"}, name
+        assert w["ratio_vs_go"] > 0, name
+
+
 def test_events_arrive_without_loss(results: dict[str, Any]) -> None:
-    for name in ("events", "events_burst"):
+    for name in ("events", "events_burst", "aio_events"):
         peers = results["workloads"][name]["peers"]
         assert set(peers) == {"pylibctrd", "go"}
         assert all(p["lost"] == 0 for p in peers.values()), peers
