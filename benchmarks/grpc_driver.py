@@ -32,25 +32,64 @@ EVENT_TYPES: dict[str, Any] = {
 }
 
 
-class Driver:
-    def __init__(self, address: str, namespace: str, state_dir: str) -> None:
+CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 16 << 20),
+                   ("grpc.max_send_message_length", 16 << 20)]
+
+
+class _Api:
+    """The stubs on one channel, and libcontainerd's events subscription."""
+
+    def __init__(self, channel: Any, namespace: str, state_dir: str) -> None:
         self.ns = namespace
         self.state_dir = state_dir
-        self.channel = grpc.insecure_channel(
-            "unix://" + address,
-            options=[("grpc.max_receive_message_length", 16 << 20),
-                     ("grpc.max_send_message_length", 16 << 20)])
+        self.channel = channel
         self.md = (("containerd-namespace", namespace),)
-        self.version_api = version_pb2_grpc.VersionStub(self.channel)
-        self.containers = containers_pb2_grpc.ContainersStub(self.channel)
-        self.tasks = tasks_pb2_grpc.TasksStub(self.channel)
-        self.events_api = events_pb2_grpc.EventsStub(self.channel)
-        self._cond = threading.Condition()
-        self._exits: set[tuple[str, str]] = set()
+        self.version_api = version_pb2_grpc.VersionStub(channel)
+        self.containers = containers_pb2_grpc.ContainersStub(channel)
+        self.tasks = tasks_pb2_grpc.TasksStub(channel)
+        self.events_api = events_pb2_grpc.EventsStub(channel)
         self.on_paused: Callable[[str], None] | None = None
         self._stream = self.events_api.Subscribe(
             events_pb2.SubscribeRequest(filters=[f"namespace=={namespace},topic~=|^/tasks/|"]),
             metadata=self.md)
+
+    def _exit_of(self, envelope: Any) -> tuple[str, str] | None:
+        """(container, process) of a TaskExit; TaskPaused goes to on_paused."""
+        kind = EVENT_TYPES.get(envelope.event.type_url)
+        if kind is None:
+            return None
+        event = kind.FromString(envelope.event.value)
+        if kind is task_events.TaskPaused:
+            if self.on_paused is not None:
+                self.on_paused(event.container_id)
+            return None
+        return event.container_id, event.id
+
+    def _create_request(self, id: str, spec: dict[str, Any]) -> tuple[str, Any]:
+        """The bundle dir (made here) and the Create request, as libcontainerd makes them."""
+        bundle = os.path.join(self.state_dir, id)
+        os.makedirs(bundle, mode=0o755, exist_ok=True)
+        container = containers_pb2.Container(
+            id=id, labels={BUNDLE_LABEL: bundle},
+            runtime=containers_pb2.Container.Runtime(name=SHIM),
+            spec=any_pb2.Any(type_url=SPEC_URL, value=json.dumps(spec).encode()))
+        return bundle, containers_pb2.CreateContainerRequest(container=container)
+
+    def _fifos(self, bundle: str, process_id: str) -> tuple[str, str, list[int]]:
+        paths = [os.path.join(bundle, f"{process_id}-stdout"), os.path.join(bundle, f"{process_id}-stderr")]
+        for p in paths:
+            os.mkfifo(p, 0o700)
+        fds = [os.open(p, os.O_RDONLY | os.O_NONBLOCK) for p in paths]
+        return paths[0], paths[1], fds
+
+
+
+class Driver(_Api):
+    def __init__(self, address: str, namespace: str, state_dir: str) -> None:
+        super().__init__(grpc.insecure_channel("unix://" + address, options=CHANNEL_OPTIONS),
+                         namespace, state_dir)
+        self._cond = threading.Condition()
+        self._exits: set[tuple[str, str]] = set()
         threading.Thread(target=self._pump_events, daemon=True, name="grpc-events").start()
 
     def close(self) -> None:
@@ -60,17 +99,10 @@ class Driver:
     def _pump_events(self) -> None:
         try:
             for envelope in self._stream:
-                kind = EVENT_TYPES.get(envelope.event.type_url)
-                if kind is None:
-                    continue
-                event = kind.FromString(envelope.event.value)
-                if kind is task_events.TaskPaused:
-                    if self.on_paused is not None:
-                        self.on_paused(event.container_id)
-                    continue
-                with self._cond:
-                    self._exits.add((event.container_id, event.id))
-                    self._cond.notify_all()
+                if (exited := self._exit_of(envelope)) is not None:
+                    with self._cond:
+                        self._exits.add(exited)
+                        self._cond.notify_all()
         except grpc.RpcError:
             pass  # cancelled by close()
 
@@ -91,26 +123,13 @@ class Driver:
         self.containers.Get(containers_pb2.GetContainerRequest(id=id), metadata=self.md)
 
     def create(self, id: str, spec: dict[str, Any]) -> str:
-        bundle = os.path.join(self.state_dir, id)
-        os.makedirs(bundle, mode=0o755, exist_ok=True)
-        container = containers_pb2.Container(
-            id=id, labels={BUNDLE_LABEL: bundle},
-            runtime=containers_pb2.Container.Runtime(name=SHIM),
-            spec=any_pb2.Any(type_url=SPEC_URL, value=json.dumps(spec).encode()))
-        self.containers.Create(containers_pb2.CreateContainerRequest(container=container),
-                               metadata=self.md)
+        bundle, request = self._create_request(id, spec)
+        self.containers.Create(request, metadata=self.md)
         return bundle
 
     def delete(self, id: str) -> None:
         self.containers.Delete(containers_pb2.DeleteContainerRequest(id=id), metadata=self.md)
         shutil.rmtree(os.path.join(self.state_dir, id), ignore_errors=True)
-
-    def _fifos(self, bundle: str, process_id: str) -> tuple[str, str, list[int]]:
-        paths = [os.path.join(bundle, f"{process_id}-stdout"), os.path.join(bundle, f"{process_id}-stderr")]
-        for p in paths:
-            os.mkfifo(p, 0o700)
-        fds = [os.open(p, os.O_RDONLY | os.O_NONBLOCK) for p in paths]
-        return paths[0], paths[1], fds
 
     @staticmethod
     def _read_all(fd: int) -> bytes:
@@ -166,26 +185,13 @@ class Driver:
         return out
 
 
-class AioDriver:
+class AioDriver(_Api):
     """The same calls over grpc.aio on one event loop: the asyncio peer."""
 
     def __init__(self, address: str, namespace: str, state_dir: str) -> None:
-        self.ns = namespace
-        self.state_dir = state_dir
-        self.channel = grpc.aio.insecure_channel(
-            "unix://" + address,
-            options=[("grpc.max_receive_message_length", 16 << 20),
-                     ("grpc.max_send_message_length", 16 << 20)])
-        self.md = (("containerd-namespace", namespace),)
-        self.version_api = version_pb2_grpc.VersionStub(self.channel)
-        self.containers = containers_pb2_grpc.ContainersStub(self.channel)
-        self.tasks = tasks_pb2_grpc.TasksStub(self.channel)
-        self.events_api = events_pb2_grpc.EventsStub(self.channel)
+        super().__init__(grpc.aio.insecure_channel("unix://" + address, options=CHANNEL_OPTIONS),
+                         namespace, state_dir)
         self._exits: dict[tuple[str, str], asyncio.Future[None]] = {}
-        self.on_paused: Callable[[str], None] | None = None
-        self._stream = self.events_api.Subscribe(
-            events_pb2.SubscribeRequest(filters=[f"namespace=={namespace},topic~=|^/tasks/|"]),
-            metadata=self.md)
         self._pump = asyncio.ensure_future(self._pump_events())
 
     async def close(self) -> None:
@@ -196,15 +202,8 @@ class AioDriver:
     async def _pump_events(self) -> None:
         try:
             async for envelope in self._stream:
-                kind = EVENT_TYPES.get(envelope.event.type_url)
-                if kind is None:
-                    continue
-                event = kind.FromString(envelope.event.value)
-                if kind is task_events.TaskPaused:
-                    if self.on_paused is not None:
-                        self.on_paused(event.container_id)
-                    continue
-                self._exit_future((event.container_id, event.id)).set_result(None)
+                if (exited := self._exit_of(envelope)) is not None:
+                    self._exit_future(exited).set_result(None)
         except (grpc.aio.AioRpcError, asyncio.CancelledError):
             pass  # cancelled by close()
 
@@ -218,22 +217,13 @@ class AioDriver:
         await self.version_api.Version(empty_pb2.Empty(), metadata=self.md)
 
     async def lifecycle(self, id: str, spec: dict[str, Any]) -> None:
-        bundle = os.path.join(self.state_dir, id)
-        os.makedirs(bundle, mode=0o755, exist_ok=True)
-        container = containers_pb2.Container(
-            id=id, labels={BUNDLE_LABEL: bundle},
-            runtime=containers_pb2.Container.Runtime(name=SHIM),
-            spec=any_pb2.Any(type_url=SPEC_URL, value=json.dumps(spec).encode()))
-        await self.containers.Create(containers_pb2.CreateContainerRequest(container=container),
-                                     metadata=self.md)
-        paths = [os.path.join(bundle, f"{id}-stdout"), os.path.join(bundle, f"{id}-stderr")]
-        for p in paths:
-            os.mkfifo(p, 0o700)
-        fds = [os.open(p, os.O_RDONLY | os.O_NONBLOCK) for p in paths]
+        bundle, request = self._create_request(id, spec)
+        await self.containers.Create(request, metadata=self.md)
+        stdout, stderr, fds = self._fifos(bundle, id)
         exited = self._exit_future((id, id))
         try:
             await self.tasks.Create(tasks_pb2.CreateTaskRequest(
-                container_id=id, stdout=paths[0], stderr=paths[1]), metadata=self.md)
+                container_id=id, stdout=stdout, stderr=stderr), metadata=self.md)
             await self.tasks.Start(tasks_pb2.StartRequest(container_id=id), metadata=self.md)
             await asyncio.wait_for(exited, 30)
             await self.tasks.Delete(tasks_pb2.DeleteTaskRequest(container_id=id), metadata=self.md)
