@@ -36,7 +36,7 @@ def header_cdef() -> str:
 _PY_TYPES = {
     "int": "int", "int64_t": "int", "uint64_t": "int", "uint32_t": "int", "size_t": "int",
     "char *": "bytes | CData", "void *": "CData", "pylibctrd_result *": "Result",
-    "pylibctrd_completion *": "Completion",
+    "pylibctrd_completion *": "Completions",
     "pylibctrd_event_fn": "CData", "pylibctrd_stdio_fn": "CData", "pylibctrd_log_fn": "CData",
 }
 _RETURNS = {"int": "int", "void": "None"}
@@ -74,12 +74,15 @@ def stubs() -> str:
         "    status: int",
         "    result: Result",
         "",
+        "class Completions(CData):",
+        "    def __getitem__(self, i: int) -> Completion: ...",
+        "",
         "class FFI:",
         "    NULL: CData",
         "    @overload",
         "    def new(self, cdecl: Literal[\"pylibctrd_result *\"]) -> Result: ...",
         "    @overload",
-        "    def new(self, cdecl: Literal[\"pylibctrd_completion *\"]) -> Completion: ...",
+        "    def new(self, cdecl: Literal[\"pylibctrd_completion[]\"], n: int) -> Completions: ...",
         "    def unpack(self, cdata: CData, length: int) -> bytes: ...",
         "    def from_buffer(self, buffer: memoryview) -> CData: ...",
         "    def memmove(self, dest: CData, src: bytes, n: int) -> None: ...",

@@ -333,6 +333,9 @@ def _define_callbacks(ffi: FFI) -> None:
             pass
 
 
+_BATCH = 64  # completions read per call into Go
+
+
 class _Pending:
     __slots__ = ("future", "op", "abandoned")
 
@@ -357,7 +360,7 @@ class Port(Owned):
         self._ids = itertools.count(1)
         self._pending_status = lib().PYLIBCTRD_PENDING
         self._submit = ffi().new("pylibctrd_result *")  # used on the loop's thread only
-        self._done = ffi().new("pylibctrd_completion *")
+        self._done = ffi().new("pylibctrd_completion[]", _BATCH)
         self._closed = False
         loop.add_reader(self._fd, self._drain)
 
@@ -442,27 +445,29 @@ class Port(Owned):
             os.read(self._fd, 8)
         except (BlockingIOError, OSError):
             pass
-        done = self._done
+        ffi_, lib_ = ffi(), lib()
         while not self._closed:
-            popped, _ = call(lib().pylibctrd_port_next, self._handle, done)
-            if not popped:
+            count, _ = call(lib_.pylibctrd_port_next, self._handle, self._done, _BATCH)
+            for i in range(count):
+                done = self._done[i]
+                pending = self._pending.pop(done.call, None)
+                try:
+                    reply: tuple[int, bytes | None] | BaseException = _check(
+                        ffi_, lib_, done.status, done.result)
+                except errors.Error as err:
+                    reply = err
+                if pending is None:
+                    continue
+                if pending.abandoned:
+                    if not isinstance(reply, BaseException):
+                        pending.op.decode(*reply)
+                elif not pending.future.done():
+                    if isinstance(reply, BaseException):
+                        pending.future.set_exception(reply)
+                    else:
+                        pending.future.set_result(reply)
+            if count < _BATCH:
                 return
-            pending = self._pending.pop(done.call, None)
-            try:
-                reply: tuple[int, bytes | None] | BaseException = _check(
-                    ffi(), lib(), done.status, done.result)
-            except errors.Error as err:
-                reply = err
-            if pending is None:
-                continue
-            if pending.abandoned:
-                if not isinstance(reply, BaseException):
-                    pending.op.decode(*reply)
-            elif not pending.future.done():
-                if isinstance(reply, BaseException):
-                    pending.future.set_exception(reply)
-                else:
-                    pending.future.set_result(reply)
 
     def close(self) -> None:
         """Cancel every call in flight and stop watching the fd."""

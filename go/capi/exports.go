@@ -78,20 +78,24 @@ func pylibctrd_port_fd(out *C.pylibctrd_result, h C.uint64_t) C.int {
 }
 
 //export pylibctrd_port_next
-func pylibctrd_port_next(out *C.pylibctrd_result, h C.uint64_t, done *C.pylibctrd_completion) C.int {
+func pylibctrd_port_next(out *C.pylibctrd_result, h C.uint64_t, done *C.pylibctrd_completion, max C.size_t) C.int {
 	return now(out, func(context.Context) (result, error) {
 		p, err := bridge.Lookup[*bridge.Port](uint64(h))
 		if err != nil {
 			return bridge.None(err)
 		}
-		c, ok := p.Next()
-		if !ok {
-			return bridge.Number(0, nil)
+		slots := unsafe.Slice(done, int(max))
+		n := 0
+		for ; n < len(slots); n++ {
+			c, ok := p.Next()
+			if !ok {
+				break
+			}
+			slots[n].call, slots[n].status = C.uint64_t(c.Call), C.int(c.Code)
+			slots[n].result.number = C.uint64_t(c.Result.Number)
+			setData(&slots[n].result, c.Result.Data)
 		}
-		done.call, done.status = C.uint64_t(c.Call), C.int(c.Code)
-		done.result.number = C.uint64_t(c.Result.Number)
-		setData(&done.result, c.Result.Data)
-		return bridge.Number(1, nil)
+		return bridge.Number(uint64(n), nil)
 	})
 }
 

@@ -92,8 +92,8 @@ int pylibctrd_port_open(pylibctrd_result *out);
 /* number: the eventfd, readable while completions wait; read it (8 bytes)
  * before draining with pylibctrd_port_next. */
 int pylibctrd_port_fd(pylibctrd_result *out, uint64_t port);
-/* number: 1 and *done filled if a completion was waiting, else 0. */
-int pylibctrd_port_next(pylibctrd_result *out, uint64_t port, pylibctrd_completion *done);
+/* Fills done[0..max) with waiting completions, oldest first; number: how many. */
+int pylibctrd_port_next(pylibctrd_result *out, uint64_t port, pylibctrd_completion *done, size_t max);
 /* Cancels the call's context and abandons it: what it makes is released and
  * no completion comes back. number: 1 if it was in flight, 0 if it had
  * already completed (its completion is then still delivered). */
