@@ -134,7 +134,8 @@ class Owned:
     def __init__(self, handle: int, *, close_at_exit: bool = False) -> None:
         self._handle = handle
         if close_at_exit:
-            _closers.append(weakref.ref(self))
+            key = next(_closer_keys)
+            _closers[key] = weakref.ref(self, lambda _: _closers.pop(key, None))
 
     def _finalize(self) -> None:
         """What collection does before the handle is released."""
@@ -155,8 +156,10 @@ class Owned:
 
 
 # Objects to close at exit, newest first: clients are made after the daemons
-# they use, so they close first. Weak: a collected object was finalized.
-_closers: list[weakref.ref[Owned]] = []
+# they use, so they close first. Weak: a collected object was finalized (and
+# drops out of the table).
+_closers: dict[int, weakref.ref[Owned]] = {}
+_closer_keys = itertools.count()
 
 
 # --- callbacks from Go -------------------------------------------------------
@@ -506,7 +509,7 @@ def goroutines() -> int:
 def _at_exit() -> None:
     if _forked or _lib is None:
         return
-    for ref in reversed(_closers):
+    for ref in reversed(list(_closers.values())):
         obj = ref()
         if obj is None:
             continue
