@@ -5,6 +5,8 @@ import (
 	"syscall"
 
 	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/identifiers"
+	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/libcontainerd/types"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -80,6 +82,11 @@ func (t *Task) Summary(ctx context.Context) ([]types.Summary, error) {
 
 // Exec is libcontainerd's Task.Exec.
 func (t *Task) Exec(ctx context.Context, processID string, spec *specs.Process, withStdin bool, attach types.StdioCallback) (*Process, error) {
+	// The FIFOs are named after the process id inside the bundle dir, before
+	// containerd checks the id: check it first (see NewContainer).
+	if err := identifiers.Validate(processID); err != nil {
+		return nil, errdefs.InvalidParameter(err)
+	}
 	if err := validateProcess(spec); err != nil {
 		return nil, err
 	}
