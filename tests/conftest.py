@@ -10,6 +10,8 @@ import pytest
 import pylibctrd
 from pylibctrd.testing import ContainerFactory, Env
 
+pytest_plugins = ["pytester"]  # tests/test_pytest_plugin.py
+
 
 @pytest.fixture(scope="session")
 def env(pylibctrd_env: Env) -> Env:
