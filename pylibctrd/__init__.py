@@ -17,10 +17,11 @@ from .stdio import AttachStdio as StdioCallback
 from .types import (
     DirectIO, EventInfo, EventType, ExitStatus, ProcessInfo, Stats, Status, Version,
 )
+from ._versions import Versions, __version__, versions
 
 __all__ = [
     "RUNC_V2", "Backend", "Client", "Container", "Daemon", "DirectIO", "EventInfo", "EventType",
     "ExitStatus", "Process", "ProcessInfo", "Recorder", "Stats", "Status", "StdioCallback",
     "Task", "Version", "busybox_rootfs", "container_spec", "default_daemon", "default_spec",
-    "errors", "process_spec", "stdio",
+    "errors", "process_spec", "stdio", "Versions", "__version__", "versions",
 ]

@@ -20,7 +20,7 @@ import pytest
 import pylibctrd
 from pylibctrd import EventType, _ffi, aio, errors, stdio
 from pylibctrd.types import Event, EventInfo
-from conftest import Env
+from pylibctrd.testing import Env
 
 
 def run(coro_fn: Callable[[], Awaitable[None]]) -> None:
@@ -32,7 +32,7 @@ def new_id() -> str:
 
 
 async def connect(env: Env, backend: Any = None, timeout: float = 30.0) -> aio.Client:
-    return await aio.Client.connect(env.daemon.address, namespace=env.namespace,
+    return await aio.Client.connect(env.address, namespace=env.namespace,
                                     state_dir=str(env.bundles), backend=backend, timeout=timeout)
 
 
@@ -51,6 +51,7 @@ async def remove(client: aio.Client, id: str) -> None:
 @contextmanager
 def containerd_stopped(env: Env) -> Iterator[None]:
     """containerd frozen with SIGSTOP: calls reach it and hang."""
+    assert env.daemon is not None, "needs the containerd this session started"
     pid = int((Path(env.daemon.state_dir) / "containerd.pid").read_text())
     os.kill(pid, signal.SIGSTOP)
     try:

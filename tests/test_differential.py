@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Env
+from pylibctrd.testing import Env
 from differential.runner import Runner
 from differential.trace import normalize
 
@@ -30,7 +30,7 @@ def refrunner() -> Path:
 
 def run_go(binary: Path, env: Env, scenario: Path, prefix: str) -> list[dict[str, Any]]:
     out = subprocess.run(
-        [str(binary), "-address", env.daemon.address, "-namespace", env.namespace,
+        [str(binary), "-address", env.address, "-namespace", env.namespace,
          "-state-dir", str(env.bundles), "-rootfs", str(env.rootfs), "-prefix", prefix,
          "-scenario", str(scenario)],
         capture_output=True, text=True, timeout=300)
@@ -40,7 +40,7 @@ def run_go(binary: Path, env: Env, scenario: Path, prefix: str) -> list[dict[str
 
 def run_python(env: Env, scenario: Path, prefix: str) -> list[dict[str, Any]]:
     steps = json.loads(scenario.read_text())["steps"]
-    return Runner(env.daemon.address, env.namespace, str(env.bundles), str(env.rootfs), prefix).run(steps)
+    return Runner(env.address, env.namespace, str(env.bundles), str(env.rootfs), prefix).run(steps)
 
 
 def test_there_are_enough_scenarios() -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import pylibctrd
-from pylibctrd import _args, _ffi, errors
-from conftest import Env, MakeContainer
+from pylibctrd import _ffi, errors
+from pylibctrd.testing import Env, MakeContainer
 
 
 def test_duplicate_id_is_conflict(env: Env, make_container: MakeContainer,
@@ -57,7 +57,7 @@ def test_wrong_types_raise_type_error(env: Env, client: pylibctrd.Client,
     with pytest.raises(TypeError, match="with_stdin must be bool"):
         make_container(["true"]).new_task(with_stdin="yes")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        pylibctrd.Client.connect(env.daemon.address, namespace=5)  # type: ignore[arg-type]
+        pylibctrd.Client.connect(env.address, namespace=5)  # type: ignore[arg-type]
 
 
 def test_spec_that_is_not_oci_is_invalid_parameter(env: Env, client: pylibctrd.Client) -> None:
@@ -106,32 +106,6 @@ def test_released_or_unknown_handles_are_invalid_handle(make_container: MakeCont
         _ffi.call(_ffi.lib().pylibctrd_task_status, ctr._handle)  # a container handle is not a task
     ctr.task().force_delete()
     ctr.delete()
-
-
-def test_go_panic_becomes_an_exception() -> None:
-    with pytest.raises(errors.Panic, match="assignment to entry in nil map"):
-        _ffi.call(_ffi.lib().pylibctrd_panic_for_test)
-    _ffi.call(_ffi.lib().pylibctrd_nop)  # and the library still works
-
-
-def test_json_round_trip_through_the_abi() -> None:
-    value = {"a": [1, 2.5, None, True], "b": "\u00e9\u4e2d"}
-    assert _ffi.op(_ffi.json_result, _ffi.lib().pylibctrd_echo, *_payload(value)).run() == value
-    with pytest.raises(errors.InvalidParameter):
-        _ffi.call(_ffi.lib().pylibctrd_echo, b"{not json", 9)
-
-
-def _payload(value: object) -> tuple[bytes, int]:
-    data = _args.json_bytes(value, "value")
-    return data, len(data)
-
-
-def test_unreachable_daemon_is_unavailable(tmp_path: Path) -> None:
-    start = time.monotonic()
-    with pytest.raises(errors.Unavailable) as exc:
-        pylibctrd.Client.connect(str(tmp_path / "nothing.sock"), state_dir=str(tmp_path))
-    assert isinstance(exc.value, ConnectionError)
-    assert time.monotonic() - start < 5
 
 
 def test_daemon_going_away_gives_errors_not_hangs(tmp_path_factory: pytest.TempPathFactory,

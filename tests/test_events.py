@@ -10,7 +10,7 @@ import pytest
 
 import pylibctrd
 from pylibctrd import EventInfo, EventType
-from conftest import Env, MakeContainer
+from pylibctrd.testing import Env, MakeContainer
 
 
 def test_event_order_per_container(make_container: MakeContainer,

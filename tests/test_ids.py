@@ -12,7 +12,7 @@ import pytest
 
 import pylibctrd
 from pylibctrd import errors
-from conftest import Env, MakeContainer
+from pylibctrd.testing import Env, MakeContainer
 
 HOSTILE = ["../escaped", "/abs-escaped", "a/b", "x" * (1 << 20), "ünïcode", "", "..", "-dash"]
 

@@ -10,22 +10,13 @@ import pytest
 
 import pylibctrd
 from pylibctrd import EventType, Status, errors, stdio
-from conftest import Env, MakeContainer
+from pylibctrd.testing import Env, MakeContainer
 
 
 def test_version(client: pylibctrd.Client) -> None:
     v = client.version()
     assert v.version and v.revision
     assert v.version.split(".")[0].isdigit()
-
-
-def test_default_spec_is_mobys() -> None:
-    spec = pylibctrd.default_spec()
-    assert spec["ociVersion"].startswith("1.")
-    assert "CAP_NET_BIND_SERVICE" in spec["process"]["capabilities"]["bounding"]
-    assert {"type": "pid"} in spec["linux"]["namespaces"]
-    spec["process"]["args"] = ["mutated"]
-    assert "args" not in pylibctrd.default_spec()["process"], "default_spec must return a copy"
 
 
 def test_exit_code_via_event_and_delete(make_container: MakeContainer,

@@ -15,7 +15,7 @@ import pytest
 
 import pylibctrd
 from pylibctrd import EventType, errors
-from conftest import Env, MakeContainer
+from pylibctrd.testing import Env, MakeContainer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,7 +59,7 @@ def test_noclean_keeps_bundle_dir(env: Env) -> None:
     """LIBCONTAINERD_NOCLEAN is read by Go from the environment it started with."""
     out = run_python(f"""
         import pylibctrd
-        c = pylibctrd.Client.connect({env.daemon.address!r}, namespace={env.namespace!r},
+        c = pylibctrd.Client.connect({env.address!r}, namespace={env.namespace!r},
                                      state_dir={str(env.bundles)!r})
         ctr = c.new_container("t-noclean", pylibctrd.container_spec({str(env.rootfs)!r}, ["true"]))
         ctr.delete()
@@ -79,7 +79,7 @@ def test_interpreter_exit_with_open_client_and_live_events(env: Env) -> None:
         class Backend:
             def process_event(self, cid, event, info):
                 time.sleep(0.05)
-        c = pylibctrd.Client.connect({env.daemon.address!r}, namespace={env.namespace!r},
+        c = pylibctrd.Client.connect({env.address!r}, namespace={env.namespace!r},
                                      state_dir={str(env.bundles)!r}, backend=Backend())
         ctr = c.new_container("t-exit", pylibctrd.container_spec({str(env.rootfs)!r}, ["true"]))
         t = ctr.new_task()
@@ -97,7 +97,7 @@ def test_interpreter_exit_with_open_client_and_live_events(env: Env) -> None:
 def test_forked_child_gets_a_clear_error(env: Env) -> None:
     out = run_python(f"""
         import os, pylibctrd
-        c = pylibctrd.Client.connect({env.daemon.address!r}, namespace={env.namespace!r},
+        c = pylibctrd.Client.connect({env.address!r}, namespace={env.namespace!r},
                                      state_dir={str(env.bundles)!r})
         c.version()
         pid = os.fork()

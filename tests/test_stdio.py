@@ -9,7 +9,7 @@ import pytest
 
 import pylibctrd
 from pylibctrd import EventType, errors, stdio
-from conftest import Env, MakeContainer
+from pylibctrd.testing import Env, MakeContainer
 
 
 def test_stdin_write_then_close_gives_eof(make_container: MakeContainer,

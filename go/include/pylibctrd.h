@@ -86,6 +86,8 @@ int pylibctrd_nop(pylibctrd_result *out);
 int pylibctrd_echo(pylibctrd_result *out, char *data, size_t len);
 int pylibctrd_default_spec(pylibctrd_result *out);
 int pylibctrd_panic_for_test(pylibctrd_result *out);
+/* record: {"go", "moby", "containerd"}, from the library's Go build info. */
+int pylibctrd_versions(pylibctrd_result *out);
 
 /* Completion ports: background calls completed through one eventfd. */
 int pylibctrd_port_open(pylibctrd_result *out);

@@ -2,7 +2,9 @@
 pylibctrd peer and of the Go peers (plain and thread-locked) runs against the
 session's containerd, the summary carries the ratios the report needs, and no
 peer leaves a container behind. The grpcio peer needs protobuf<3.21, so it
-lives in the benchmark's own environment (`make bench`) and is left out here."""
+lives in the benchmark's own environment (`make bench`) and is left out here.
+It lives with the benchmarks (the test suite does not import them) and runs
+on the pylibctrd pytest plugin's fixtures; `make test` runs it."""
 
 from __future__ import annotations
 
@@ -11,10 +13,9 @@ from typing import Any
 import pytest
 
 from benchmarks import __main__ as bench
-from benchmarks.cleanup import sweep
 from benchmarks.peers import GoPeer, Peer, PylibctrdPeer, Setup
 from benchmarks.report import table
-from conftest import Env
+from pylibctrd.testing import Env, sweep
 
 TINY = {**bench.QUICK, "version": 4, "load": 4, "threads_version": 8, "threads_lifecycle": 2,
         "events": 5, "events_burst": 20, "ffi_nop": 100, "ffi_json": 100, "memory": 10,
@@ -22,9 +23,10 @@ TINY = {**bench.QUICK, "version": 4, "load": 4, "threads_version": 8, "threads_l
 
 
 @pytest.fixture(scope="module")
-def results(env: Env) -> dict[str, Any]:
+def results(pylibctrd_env: Env) -> dict[str, Any]:
+    env = pylibctrd_env
     bench.build_gobench()
-    setup = Setup(env.daemon.address, str(env.bundles), str(env.rootfs))
+    setup = Setup(env.address, str(env.bundles), str(env.rootfs))
     base = f"{env.namespace}-bench"
     namespaces = {"pylibctrd": f"{base}-py", "go": f"{base}-go", "go-locked": f"{base}-go-locked"}
     peers: list[Peer] = []

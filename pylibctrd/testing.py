@@ -1,0 +1,166 @@
+"""Helpers for tests that run real containers: what the pytest plugin
+(`pylibctrd.pytest_plugin`) is made of, importable on their own.
+
+`Containerd` is a test session's containerd (address, namespace, bundle
+dir), `Env` adds the busybox rootfs; `remove_container` and `sweep` leave containerd as it was (no
+container, task or shim left); `missing()` names what this machine lacks to
+run containers. Nothing here needs pytest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import errors
+from .client import Client, Container
+from .daemon import Daemon
+from .events import Backend
+from .rootfs import find_busybox
+from .spec import container_spec
+
+#: The binaries a managed containerd needs on PATH (the shim finds runc there).
+CONTAINER_BINARIES = ("containerd", "containerd-shim-runc-v2", "runc")
+
+#: Where the runc shim keeps a state dir per namespace.
+RUNC_ROOT = Path("/run/containerd/runc")
+
+
+def missing(*, managed: bool = True) -> list[str]:
+    """What this machine lacks to run containers, as readable reasons (empty:
+    nothing). With `managed=False` (an existing containerd given by address)
+    only the local needs count: root, for the FIFOs and bundles the shim
+    opens, and busybox for the rootfs."""
+    reasons = []
+    if os.geteuid() != 0:
+        reasons.append("not root (containers need uid 0)")
+    if managed:
+        reasons += [f"no {b} on PATH" for b in CONTAINER_BINARIES if shutil.which(b) is None]
+    try:
+        find_busybox()
+    except FileNotFoundError:
+        reasons.append("no busybox (Debian's busybox-static) for the rootfs")
+    return reasons
+
+
+def remove_container(client: Client, id: str) -> None:
+    """Force-delete the container's task (which takes its execs with it),
+    then the container; gone is fine."""
+    try:
+        ctr = client.load_container(id)
+    except errors.NotFound:
+        return
+    try:
+        ctr.task().force_delete()
+    except errors.NotFound:
+        pass
+    try:
+        ctr.delete()
+    except errors.NotFound:
+        pass
+
+
+def sweep(address: str, state_dir: str, namespace: str) -> list[str]:
+    """Remove every container left in `namespace` (tasks too, so that no
+    shim outlives the run); returns the ids containerd listed."""
+    with Client.connect(address, namespace=namespace, state_dir=state_dir) as client:
+        ids = [r.id for r in client.list_containers()]
+        for id in ids:
+            remove_container(client, id)
+    return ids
+
+
+def remove_runc_root(namespace: str) -> None:
+    """The runc shim keeps a state dir per namespace under its default root;
+    drop it once empty, so that a run leaves nothing in /run."""
+    try:
+        (RUNC_ROOT / namespace).rmdir()
+    except OSError:
+        pass  # absent, or a runc container is still recorded there
+
+
+class Containerd:
+    """A test session's containerd: its address, the session's own namespace
+    and bundle dir (`Client.connect(state_dir=...)`), and the `Daemon` when
+    the session started it (None when it was given by address)."""
+
+    def __init__(self, address: str, namespace: str, workdir: Path,
+                 daemon: Daemon | None = None) -> None:
+        self.address = address
+        self.namespace = namespace
+        self.workdir = workdir
+        self.bundles = workdir / "bundles"
+        self.daemon = daemon
+
+    def connect(self, backend: Backend | None = None) -> Client:
+        return Client.connect(self.address, namespace=self.namespace,
+                              state_dir=str(self.bundles), backend=backend)
+
+    def ctr(self, *args: str) -> str:
+        """containerd's own CLI, to look at what containerd recorded."""
+        return subprocess.run(["ctr", "-a", self.address, "-n", self.namespace, *args],
+                              check=True, capture_output=True, text=True, timeout=30).stdout
+
+    def container_info(self, id: str) -> dict[str, Any]:
+        return dict(json.loads(self.ctr("containers", "info", id)))
+
+    def leftovers(self) -> list[str]:
+        """The containers containerd still has in this namespace."""
+        with self.connect() as client:
+            return [r.id for r in client.list_containers()]
+
+    def sweep(self) -> list[str]:
+        """Remove what is left in the namespace; the runc state dirs of this
+        namespace and of any namespace named after it go too."""
+        left = sweep(self.address, str(self.bundles), self.namespace)
+        for d in RUNC_ROOT.glob(f"{self.namespace}*"):
+            remove_runc_root(d.name)
+        return left
+
+
+class Env(Containerd):
+    """A containerd and the busybox rootfs containers are made from."""
+
+    def __init__(self, containerd: Containerd, rootfs: Path) -> None:
+        super().__init__(containerd.address, containerd.namespace, containerd.workdir,
+                         containerd.daemon)
+        self.rootfs = rootfs
+
+    def spec(self, id: str, args: list[str], **kw: Any) -> dict[str, Any]:
+        """A busybox container spec; its cgroup is named after the container."""
+        kw.setdefault("cgroups_path", f"/pylibctrd-test/{id}")
+        return container_spec(self.rootfs, args, **kw)
+
+
+class MakeContainer(Protocol):
+    """The `pylibctrd_container` fixture: `make(args, **spec_kw)` creates a
+    busybox container (spec from `container_spec`) that is removed, with its
+    task and execs, after the test."""
+
+    def __call__(self, args: list[str], *, id: str | None = None,
+                 **spec_kw: Any) -> Container: ...
+
+
+class ContainerFactory:
+    """What `pylibctrd_container` yields; `cleanup()` force-deletes all it made."""
+
+    def __init__(self, env: Env, client: Client) -> None:
+        self.env = env
+        self.client = client
+        self.made: list[str] = []
+
+    def __call__(self, args: list[str], *, id: str | None = None, **spec_kw: Any) -> Container:
+        id = id or f"t-{uuid.uuid4().hex[:12]}"
+        self.made.append(id)  # before creating: a half-made container is removed too
+        return self.client.new_container(id, self.env.spec(id, args, **spec_kw))
+
+    def cleanup(self) -> None:
+        # A fresh client: the test may have closed its own.
+        with self.env.connect() as cleaner:
+            for id in self.made:
+                remove_container(cleaner, id)

@@ -1,0 +1,151 @@
+"""The pytest plugin as a user's project sees it: generated test files run in
+a child pytest (pytester), which loads the plugin through its pytest11 entry
+point like any project that installs pylibctrd."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import pylibctrd
+from pylibctrd.testing import Env
+
+USES_EVERY_FIXTURE = """
+import json, os
+import pylibctrd
+from pylibctrd import EventType, stdio
+
+def test_daemon_and_rootfs(pylibctrd_daemon, pylibctrd_rootfs, pylibctrd_env):
+    assert os.path.exists(pylibctrd_daemon.address)
+    assert (pylibctrd_rootfs / "bin" / "busybox").exists()
+    assert pylibctrd_env.rootfs == pylibctrd_rootfs
+    daemon = pylibctrd_daemon.daemon
+    with open(os.environ["SESSION_FILE"], "w") as f:
+        json.dump([pylibctrd_daemon.namespace, daemon and daemon.state_dir], f)
+
+def test_client(pylibctrd_client):
+    assert pylibctrd_client.version().version
+
+def test_container_runs(pylibctrd_container, pylibctrd_recorder):
+    out = stdio.Capture()
+    ctr = pylibctrd_container(["sh", "-c", "echo hi; exit 3"])
+    task = ctr.new_task(attach_stdio=out)
+    task.start()
+    assert pylibctrd_recorder.wait_for(ctr.id, EventType.EXIT).exit_code == 3
+    out.wait(10)
+    assert out.stdout == b"hi\\n"
+    # left for the fixture: the stopped task and the container
+
+def test_cleanup_even_when_the_test_fails(pylibctrd_container, pylibctrd_env):
+    ctr = pylibctrd_container(["sleep", "60"])
+    task = ctr.new_task()
+    task.start()
+    task.exec("e1", pylibctrd.process_spec(pylibctrd_env.spec(ctr.id, ["sleep", "60"]), ["sleep", "60"]))
+    raise AssertionError("this test fails on purpose")
+"""
+
+
+def namespace_left(env: Env, namespace: str) -> list[str]:
+    with pylibctrd.Client.connect(env.address, namespace=namespace, state_dir=str(env.bundles)) as c:
+        return [r.id for r in c.list_containers()]
+
+
+def test_every_fixture_with_a_managed_containerd(pytester: pytest.Pytester,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    monkeypatch.setenv("SESSION_FILE", str(tmp_path / "session"))
+    pytester.makepyfile(USES_EVERY_FIXTURE)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, failed=1)  # no teardown error: nothing leaked
+    result.stdout.fnmatch_lines(["*this test fails on purpose*"])
+    namespace, state_dir = json.loads((tmp_path / "session").read_text())
+    assert namespace.startswith("pylibctrd-test-") and state_dir
+    # Its containerd was stopped and its temp dir removed.
+    assert not Path(state_dir).exists()
+
+
+def test_cleanup_with_an_existing_containerd(pytester: pytest.Pytester, env: Env,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    monkeypatch.setenv("SESSION_FILE", str(tmp_path / "session"))
+    pytester.makepyfile(USES_EVERY_FIXTURE)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider",
+                                           f"--pylibctrd-address={env.address}")
+    result.assert_outcomes(passed=3, failed=1)
+    namespace, state_dir = json.loads((tmp_path / "session").read_text())
+    assert state_dir is None  # not ours to start
+    assert namespace_left(env, namespace) == []  # even the failed test's container
+
+
+def test_a_leaked_container_fails_the_session(pytester: pytest.Pytester, env: Env) -> None:
+    pytester.makepyfile("""
+        import pylibctrd
+
+        def test_leaks(pylibctrd_client, pylibctrd_env):
+            pylibctrd_client.new_container("leaked", pylibctrd_env.spec("leaked", ["true"]))
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider",
+                                           f"--pylibctrd-address={env.address}")
+    result.assert_outcomes(passed=1, errors=1)
+    assert result.ret != 0
+    text = result.stdout.str()
+    m = re.search(r"the tests left containers in namespace (\S+): \['leaked'\]", text)
+    assert m, text
+    assert namespace_left(env, m.group(1)) == []  # and it was removed
+
+
+def test_no_containerd_skips_with_the_reason(pytester: pytest.Pytester,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    pytester.makepyfile("""
+        def test_a(pylibctrd_container):
+            raise AssertionError("must not run")
+
+        def test_b(pylibctrd_client):
+            raise AssertionError("must not run")
+    """)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no containerd, shim or runc
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines([
+        "*pylibctrd: cannot run containers here: no containerd on PATH; "
+        "no containerd-shim-runc-v2 on PATH; no runc on PATH*",
+    ])
+
+
+def test_xdist_workers_get_their_own_namespace_and_dirs(pytester: pytest.Pytester, env: Env,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    pytest.importorskip("xdist")
+    monkeypatch.setenv("OUT_DIR", str(tmp_path))
+    # The same container id in every test: shared namespaces would conflict.
+    pytester.makepyfile("""
+        import json, os, time
+
+        def record(d):
+            worker = os.environ["PYTEST_XDIST_WORKER"]
+            path = os.path.join(os.environ["OUT_DIR"], worker)
+            with open(path, "w") as f:
+                json.dump([d.namespace, str(d.workdir)], f)
+
+        def test_1(pylibctrd_container, pylibctrd_daemon):
+            record(pylibctrd_daemon)
+            pylibctrd_container(["true"], id="same-id")
+            time.sleep(1)
+
+        def test_2(pylibctrd_container, pylibctrd_daemon):
+            record(pylibctrd_daemon)
+            pylibctrd_container(["true"], id="same-id")
+            time.sleep(1)
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2",
+                                           f"--pylibctrd-address={env.address}")
+    result.assert_outcomes(passed=2)
+    seen = [json.loads(p.read_text()) for p in sorted(tmp_path.iterdir())]
+    assert len(seen) == 2, seen
+    (ns0, dir0), (ns1, dir1) = seen
+    assert ns0 != ns1 and dir0 != dir1
+    assert ns0.endswith("-gw0") and ns1.endswith("-gw1")

@@ -1,0 +1,57 @@
+"""The differential trace normaliser: two correct runs of one scenario
+(different id prefixes, paths, pids, times) normalise to the same lines,
+and a real difference survives."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from differential.trace import normalize
+
+
+def raw(prefix: str, state: str, pids: tuple[int, int], event_type: str = "exit") -> list[dict[str, Any]]:
+    c = f"{prefix}a"
+    return [
+        {"step": 0, "op": "new_container", "result": "ok",
+         "files": {"a": ["config.json", f"{c}-stdout"]},
+         "record": {"a": {"ID": c, "CreatedAt": "2026-01-01T00:00:00Z", "UpdatedAt": "x",
+                          "Spec": {"root": {"path": f"{state}/rootfs"}}}}},
+        {"step": 1, "op": "pids", "result": [pids[0], pids[1]], "files": {"a": None},
+         "pid": pids[0]},
+        {"events": [
+            {"type": "start", "container_id": c, "process_id": c, "pid": pids[0],
+             "exit_code": 0, "has_exited_at": False},
+            {"type": "exec-added", "container_id": c, "process_id": f"{prefix}e1", "pid": 0,
+             "exit_code": 0, "has_exited_at": False},
+            {"type": event_type, "container_id": c, "process_id": c, "pid": pids[0],
+             "exit_code": 7, "has_exited_at": True},
+        ], "outputs": {"a": {"stdout": f"hi from {state}/{c}\n"}}},
+    ]
+
+
+def norm(prefix: str, state: str, pids: tuple[int, int], event_type: str = "exit") -> list[str]:
+    return normalize(raw(prefix, state, pids, event_type), prefix, {state: "<state>"})
+
+
+def test_two_correct_runs_are_byte_identical() -> None:
+    go = norm("dg12ab-", "/tmp/go-run", (4242, 4250))
+    py = norm("dp34cd-", "/var/other", (999, 1000))
+    assert go == py
+
+
+def test_placeholders_and_grouping() -> None:
+    lines = [json.loads(line) for line in norm("dg12ab-", "/tmp/go-run", (4242, 4250))]
+    first, pids, events, outputs = lines
+    record = first["record"]["a"]
+    assert record["ID"] == "a" and "CreatedAt" not in record and "UpdatedAt" not in record
+    assert record["Spec"]["root"]["path"] == "<state>/rootfs"
+    assert first["files"] == {"a": ["a-stdout", "config.json"]}  # sorted, prefix gone
+    assert pids["result"] == ["<pid1>", "<pid2>"] and pids["pid"] == "<pid1>"
+    assert [e["process"] for e in events["events"]["a"]] == ["<init>", "e1", "<init>"]
+    assert [e["pid"] for e in events["events"]["a"]] == ["<pid1>", "0", "<pid1>"]
+    assert outputs == {"outputs": {"a": {"stdout": "hi from <state>/a\n"}}}
+
+
+def test_a_real_difference_survives() -> None:
+    assert norm("p-", "/s", (1, 2)) != norm("p-", "/s", (1, 2), event_type="oom")

@@ -1,0 +1,42 @@
+"""pylibctrd.versions(): read from the library's Go build info, so they
+must be what go.mod pins and what the local toolchain built."""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import re
+from pathlib import Path
+
+from importlib import metadata
+
+import pytest
+
+import pylibctrd
+
+from gomod import go, pinned
+
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+def test_versions_come_from_the_build() -> None:
+    v = pylibctrd.versions()
+    assert v.moby == pinned("github.com/docker/docker").removesuffix("+incompatible")
+    assert v.containerd == pinned("github.com/containerd/containerd")
+    assert re.fullmatch(r"go1\.\d+(\.\d+)?\S*", v.go), v.go
+    assert v.cffi == metadata.version("cffi") and v.python == platform.python_version()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        v.go = "go0"  # type: ignore[misc]
+
+
+def test_go_version_is_the_toolchain_that_built_the_library() -> None:
+    local = go("env", "GOVERSION")
+    if local is None:
+        pytest.skip("no go on PATH to compare with")
+    assert pylibctrd.versions().go == local
+
+
+def test_package_version_comes_from_pyproject() -> None:
+    m = re.search(r'^version = "([^"]+)"', PYPROJECT.read_text(), re.M)
+    assert m
+    assert pylibctrd.__version__ == m.group(1) == pylibctrd.versions().pylibctrd
