@@ -21,7 +21,7 @@ import pytest
 
 import pylibctrd
 from pylibctrd import EventType, _ffi, errors, stdio
-from conftest import Env
+from pylibctrd.testing import Env
 
 
 def containerd_pid(daemon: pylibctrd.Daemon) -> int:
@@ -38,6 +38,12 @@ def stopped(daemon: pylibctrd.Daemon) -> Iterator[None]:
         os.kill(pid, signal.SIGCONT)
 
 
+def session_daemon(env: Env) -> pylibctrd.Daemon:
+    if env.daemon is None:
+        pytest.skip("needs the containerd this session started (not --pylibctrd-address)")
+    return env.daemon
+
+
 def counts() -> tuple[int, int]:
     gc.collect()
     return _ffi.live_handles(), _ffi.goroutines()
@@ -51,10 +57,10 @@ def settled(before: tuple[int, int]) -> tuple[int, int]:
 
 
 def test_calls_fail_within_the_timeout_while_containerd_is_stopped_and_recover(env: Env) -> None:
-    client = pylibctrd.Client.connect(env.daemon.address, namespace=env.namespace,
+    client = pylibctrd.Client.connect(env.address, namespace=env.namespace,
                                       state_dir=str(env.bundles), timeout=1.0)
     try:
-        with stopped(env.daemon):
+        with stopped(session_daemon(env)):
             for call in (client.version, lambda: client.load_container("nothing-here")):
                 started = time.monotonic()
                 with pytest.raises((errors.Deadline, errors.Unavailable)):
@@ -73,10 +79,10 @@ def test_a_timed_out_attach_leaves_nothing_behind(env: Env) -> None:
         task.start()
         try:
             before = counts()
-            short = pylibctrd.Client.connect(env.daemon.address, namespace=env.namespace,
+            short = pylibctrd.Client.connect(env.address, namespace=env.namespace,
                                              state_dir=str(env.bundles), timeout=0.5)
             loaded = short.load_container(id)
-            with stopped(env.daemon):
+            with stopped(session_daemon(env)):
                 with pytest.raises(errors.Deadline):
                     loaded.attach_task(stdio.Capture())
             short.close()
@@ -148,12 +154,13 @@ def test_an_exit_while_containerd_is_down_is_recovered_as_dockerds_restore_does(
 
 
 def test_the_embedded_containerd_is_root_only(env: Env) -> None:
-    sock = Path(env.daemon.address)
+    daemon = session_daemon(env)
+    sock = Path(daemon.address)
     st = sock.stat()
     assert stat.S_ISSOCK(st.st_mode)
     assert (st.st_uid, st.st_gid) == (0, 0)
     assert stat.S_IMODE(st.st_mode) & 0o007 == 0, oct(st.st_mode)
-    for d in (Path(env.daemon.root_dir), Path(env.daemon.state_dir)):
+    for d in (Path(daemon.root_dir), Path(daemon.state_dir)):
         assert stat.S_IMODE(d.stat().st_mode) & 0o066 == 0, (d, oct(d.stat().st_mode))
     setpriv = shutil.which("setpriv")
     if setpriv is None:
