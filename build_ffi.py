@@ -68,6 +68,7 @@ def stubs() -> str:
         "    len: int",
         "    port: int",
         "    call: int",
+        "    flags: int",
         "",
         "class Completion(CData):",
         "    call: int",
@@ -90,9 +91,8 @@ def stubs() -> str:
         "",
         "class Lib:",
     ]
-    enum = re.search(r"enum pylibctrd_status \{(.*?)\}", cdef, re.S)
-    assert enum, "enum pylibctrd_status not found"
-    lines += [f"    {name}: int" for name in re.findall(r"(PYLIBCTRD_\w+)\s*=", enum.group(1))]
+    for body in re.findall(r"enum pylibctrd_\w+ \{(.*?)\}", cdef, re.S):
+        lines += [f"    {name}: int" for name in re.findall(r"(PYLIBCTRD_\w+)\s*=", body)]
     lines += [f"    {name}: CData" for name in re.findall(r"extern \"Python\" \w+ (\w+)\(",
                                                            PYTHON_CALLBACKS)]
     for ret, name, params in re.findall(r"^(int|void) (pylibctrd_\w+)\((.*?)\);", cdef, re.M):

@@ -105,11 +105,20 @@ def call(fn: Callable[Concatenate[Result, P], int], *args: P.args,
     try:
         out: Result = _local.out
     except AttributeError:
-        out = _local.out = ffi().new("pylibctrd_result *")
+        out = _local.out = _new_result()
     rc = fn(out, *args, **kwargs)
     if rc == 0 and not out.data:
         return out.number, None  # the common case, kept short
     return _check(ffi(), lib(), rc, out)
+
+
+def _new_result() -> Result:
+    out = ffi().new("pylibctrd_result *")
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C cancels the main thread's call in Go, so that Python's
+        # KeyboardInterrupt is raised at once rather than after the call.
+        out.flags = lib().PYLIBCTRD_INTERRUPTIBLE
+    return out
 
 
 def release(handle: int) -> None:

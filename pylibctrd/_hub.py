@@ -12,7 +12,7 @@ import time
 from typing import Any, Callable, Coroutine
 
 from . import errors
-from .events import Backend
+from .events import SLICE, Backend
 from .types import Event, EventInfo, EventType, from_unix_nanos
 
 logger = logging.getLogger("pylibctrd")
@@ -91,8 +91,7 @@ class Hub:
                 if left is not None and left <= 0:
                     raise errors.Deadline(f"no exit event for {container_id}/{process_id}"
                                           f" within {timeout}s")
-                # Short waits keep Ctrl-C prompt in the main thread.
-                self._cond.wait(0.5 if left is None else min(left, 0.5))
+                self._cond.wait(SLICE if left is None else min(left, SLICE))
 
     # --- subscribers ----------------------------------------------------------
 

@@ -8,6 +8,11 @@ from typing import Protocol
 
 from .types import EventInfo, EventType
 
+# Waits are cut into slices this long (seconds): a SIGINT often lands on one of
+# Go's threads, and then only a wake-up lets the main thread raise
+# KeyboardInterrupt.
+SLICE = 0.05
+
 
 class Backend(Protocol):
     """libcontainerd's types.Backend. Called from Go threads, in order per
@@ -49,4 +54,4 @@ class Recorder:
                 if left <= 0:
                     raise TimeoutError(f"no {event.value} event for {container_id}"
                                        f"{'/' + process_id if process_id else ''} within {timeout}s")
-                self._cond.wait(left)
+                self._cond.wait(min(left, SLICE))

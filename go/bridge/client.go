@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"time"
 
 	"pylibctrd/core"
@@ -14,13 +15,13 @@ type Client struct {
 
 // Connect connects a client; eventsKey 0 means no Backend, else events go to
 // Python with that key (chosen by Python first, so none arrives unclaimed).
-func Connect(o core.ConnectOptions, eventsKey uint64) (*Client, error) {
+func Connect(ctx context.Context, o core.ConnectOptions, eventsKey uint64) (*Client, error) {
 	c := &Client{}
 	if eventsKey != 0 {
 		c.events = &eventBackend{key: eventsKey}
 		o.Backend = c.events
 	}
-	cc, err := core.Connect(o)
+	cc, err := core.Connect(ctx, o)
 	if err != nil {
 		return nil, err
 	}

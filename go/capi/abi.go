@@ -38,7 +38,16 @@ func run(out *C.pylibctrd_result, fn func(ctx context.Context) (bridge.Result, e
 		}
 		return C.int(bridge.CodePending)
 	}
-	res, err := bridge.Protect(context.Background(), fn)
+	ctx := context.Background()
+	if out.flags&C.PYLIBCTRD_INTERRUPTIBLE != 0 {
+		// Hooked again each time: Python re-installs its own handler
+		// whenever signal.signal(SIGINT, ...) is called.
+		C.pylibctrd_hook_sigint(C.int(bridge.InterruptFD()))
+		var done func()
+		ctx, done = bridge.Interruptible(ctx)
+		defer done()
+	}
+	res, err := bridge.Protect(ctx, fn)
 	return complete(out, res, err)
 }
 

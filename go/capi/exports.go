@@ -167,7 +167,9 @@ func pylibctrd_daemon_stop(out *C.pylibctrd_result, h C.uint64_t, timeoutMs C.in
 //export pylibctrd_client_connect
 func pylibctrd_client_connect(out *C.pylibctrd_result, address, ns, stateDir *C.char, eventsKey C.uint64_t, timeoutMs C.int64_t) C.int {
 	o := core.ConnectOptions{Address: goString(address), Namespace: goString(ns), StateDir: goString(stateDir), Timeout: millis(timeoutMs)}
-	return run(out, func(context.Context) (result, error) { return bridge.Handle(bridge.Connect(o, uint64(eventsKey))) })
+	return run(out, func(ctx context.Context) (result, error) {
+		return bridge.Handle(bridge.Connect(ctx, o, uint64(eventsKey)))
+	})
 }
 
 //export pylibctrd_client_close
@@ -353,8 +355,8 @@ func pylibctrd_stream_recv(out *C.pylibctrd_result, h C.uint64_t, max C.size_t) 
 //export pylibctrd_stream_write
 func pylibctrd_stream_write(out *C.pylibctrd_result, h C.uint64_t, buf *C.char, n C.size_t) C.int {
 	data := copyOf(buf, n)
-	return on(out, h, func(_ context.Context, s *core.Stream) (result, error) {
-		written, err := s.Write(data)
+	return on(out, h, func(ctx context.Context, s *core.Stream) (result, error) {
+		written, err := s.Write(ctx, data)
 		return bridge.Number(uint64(written), err)
 	})
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/containerd/containerd/defaults"
 	"github.com/containerd/containerd/identifiers"
 	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/plugin"
 	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/libcontainerd"
 	"github.com/docker/docker/libcontainerd/types"
@@ -59,9 +60,10 @@ type noBackend struct{}
 
 func (noBackend) ProcessEvent(string, types.EventType, types.EventInfo) error { return nil }
 
-// Connect dials containerd the way dockerd does and starts libcontainerd's
-// event stream.
-func Connect(o ConnectOptions) (*Client, error) {
+// Connect dials containerd the way dockerd does, checks that it answers
+// (within the timeout, or until ctx ends), and starts libcontainerd's event
+// stream.
+func Connect(ctx context.Context, o ConnectOptions) (*Client, error) {
 	if err := identifiers.Validate(o.Namespace); err != nil {
 		return nil, errdefs.InvalidParameter(err)
 	}
@@ -79,6 +81,11 @@ func Connect(o ConnectOptions) (*Client, error) {
 	}
 	c8d, err := containerd.New(o.Address,
 		containerd.WithDefaultNamespace(o.Namespace),
+		// libcontainerd names the runtime of every container it creates, so
+		// the client's default is never used; giving one skips the lookup of
+		// the namespace's default-runtime label, which New makes without any
+		// deadline (a containerd that does not answer would hang it).
+		containerd.WithDefaultRuntime(plugin.RuntimeRuncV2),
 		containerd.WithTimeout(o.Timeout),
 		containerd.WithDialOpts([]grpc.DialOption{
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -87,6 +94,15 @@ func Connect(o ConnectOptions) (*Client, error) {
 		}))
 	if err != nil {
 		return nil, errdefs.Unavailable(fmt.Errorf("cannot connect to containerd at %s: %w", o.Address, err))
+	}
+	check, cancelCheck := context.WithTimeout(ctx, o.Timeout)
+	defer cancelCheck()
+	if _, err := c8d.IsServing(check); err != nil {
+		c8d.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, errdefs.Unavailable(fmt.Errorf("containerd at %s does not answer: %w", o.Address, err))
 	}
 	backend := o.Backend
 	if backend == nil {

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -13,8 +14,9 @@ import (
 // writer of stdin (Moby's wrapper: closing it closes the process's stdin
 // through containerd's CloseIO).
 type Stream struct {
-	r io.ReadCloser
-	w io.WriteCloser
+	r    io.ReadCloser
+	w    io.WriteCloser
+	turn chan struct{} // one write at a time, also across cancelled ones
 }
 
 // StreamsOf wraps stdin, stdout and stderr of dio; each is nil where the
@@ -22,7 +24,7 @@ type Stream struct {
 func StreamsOf(dio *cio.DirectIO) [3]*Stream {
 	var s [3]*Stream
 	if dio.Stdin != nil {
-		s[0] = &Stream{w: dio.Stdin}
+		s[0] = &Stream{w: dio.Stdin, turn: make(chan struct{}, 1)}
 	}
 	if dio.Stdout != nil {
 		s[1] = &Stream{r: dio.Stdout}
@@ -57,12 +59,40 @@ func isEndOfStream(err error) bool {
 		errors.Is(err, fifo.ErrReadClosed) || errors.Is(err, fifo.ErrCtrlClosed)
 }
 
-// Write writes all of buf.
-func (s *Stream) Write(buf []byte) (int, error) {
+// Write writes all of buf. It blocks while the process does not read its
+// stdin; if ctx ends first, Write returns ctx's error and the write goes on
+// in the background until the process reads or its stdin is closed (buf must
+// not be reused: the caller hands it over). The next Write waits for it, so
+// writes never interleave.
+func (s *Stream) Write(ctx context.Context, buf []byte) (int, error) {
 	if s.w == nil {
 		return 0, ErrNotWritable
 	}
-	return s.w.Write(buf)
+	select {
+	case s.turn <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	if ctx.Done() == nil { // nothing can cancel it: write here
+		defer func() { <-s.turn }()
+		return s.w.Write(buf)
+	}
+	type written struct {
+		n   int
+		err error
+	}
+	done := make(chan written, 1)
+	go func() {
+		n, err := s.w.Write(buf)
+		<-s.turn
+		done <- written{n, err}
+	}()
+	select {
+	case w := <-done:
+		return w.n, w.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 }
 
 // Close closes this end.

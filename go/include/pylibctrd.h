@@ -58,7 +58,14 @@ typedef struct pylibctrd_result {
      * "now only" refuse this. */
     uint64_t port;
     uint64_t call;
+    /* In, never written by Go: PYLIBCTRD_INTERRUPTIBLE makes a SIGINT
+     * cancel the call (Python sets it on its main thread's calls). */
+    uint32_t flags;
 } pylibctrd_result;
+
+enum pylibctrd_flags {
+    PYLIBCTRD_INTERRUPTIBLE = 1
+};
 
 /* A background call's outcome: the status and result the export would have
  * returned. */
