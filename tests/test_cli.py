@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -18,8 +19,7 @@ from typing import Any, Iterator
 import pytest
 
 import pylibctrd
-from benchmarks.cleanup import remove_container, remove_runc_root
-from conftest import Env
+from pylibctrd.testing import Env, remove_container, remove_runc_root
 
 SCRIPT = Path(sys.executable).parent / "pylibctrd"
 
@@ -30,7 +30,7 @@ class CLI:
     def __init__(self, env: Env) -> None:
         self.env = env
         self.ids: list[str] = []
-        self.base = [sys.executable, "-m", "pylibctrd", "--address", env.daemon.address,
+        self.base = [sys.executable, "-m", "pylibctrd", "--address", env.address,
                      "--namespace", env.namespace, "--state-dir", str(env.bundles)]
 
     def new_id(self) -> str:
@@ -80,11 +80,10 @@ def listed(env: Env) -> list[str]:
 
 # --- without containerd -----------------------------------------------------------
 
-def test_versions_are_the_pinned_ones() -> None:
-    v = pylibctrd.versions()
-    assert v["moby"] == "v26.1.5+incompatible"  # go.mod's pin, read from the library
-    assert v["containerd_client"].startswith("v1.7.")
-    assert v["go"].startswith("go") and v["pylibctrd"]
+def test_version_json_names_the_builds_and_the_daemon(cli: CLI) -> None:
+    [v] = cli.json("version")
+    assert v["client"] == dataclasses.asdict(pylibctrd.versions())
+    assert v["server"]["containerd"] and v["server"]["namespace"] == cli.env.namespace
 
 
 def test_usage_errors_exit_125_in_one_line() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -89,21 +90,24 @@ def register(sub: Sub) -> None:
 # --- version ------------------------------------------------------------------
 
 def cmd_version(opts: argparse.Namespace) -> int:
-    client_versions = pylibctrd.versions()
+    built = dataclasses.asdict(pylibctrd.versions())
     with session(opts) as client:
         server = client.version()
-    record = {"client": client_versions,
+    record = {"client": built,
               "server": {"containerd": server.version, "revision": server.revision,
                          "address": client.address, "namespace": client.namespace}}
     if opts.format == "json":
         emit_json(record)
-    else:
-        print(f"Client:\n  pylibctrd:        {client_versions['pylibctrd']}\n"
-              f"  Moby (libcontainerd): {client_versions.get('moby', '?')}\n"
-              f"  containerd client:    {client_versions.get('containerd_client', '?')}\n"
-              f"  Go:                   {client_versions['go']}\n"
-              f"Server:\n  containerd:       {server.version} ({server.revision})\n"
-              f"  address:          {client.address}\n  namespace:        {client.namespace}")
+        return 0
+    print("Client:")
+    for name, label in (("pylibctrd", "pylibctrd"), ("moby", "Moby (libcontainerd)"),
+                        ("containerd", "containerd client"), ("go", "Go"),
+                        ("python", "Python"), ("cffi", "cffi")):
+        print(f"  {label + ':':<22}{built[name]}")
+    print("Server:")
+    for label, value in (("containerd", f"{server.version} ({server.revision})"),
+                         ("address", client.address), ("namespace", client.namespace)):
+        print(f"  {label + ':':<22}{value}")
     return 0
 
 
