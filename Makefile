@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := containerd runc busybox-static
+APT_PACKAGES := containerd runc busybox-static tmux
 STAMP := $(VENV)/.installed
 SOURCES := $(shell find go pylibctrd -name '*.go' -o -name '*.h' -o -name '*.c' -o -name '*.py' -not -name '_native*') go/go.mod go/go.sum setup.py build_ffi.py pyproject.toml
 # What the sdist and wheel are made of (pylibctrd/ without go/cmd's tools).

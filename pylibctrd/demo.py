@@ -73,6 +73,15 @@ def main() -> int:
             ctr.delete()
         print(f"{len(events.events)} events delivered by libcontainerd;"
               f" container deleted, bundle removed: {not os.path.exists(os.path.join(client.state_dir, id))}")
+    # The same from a shell, with the `pylibctrd` command (see README, "Command line"):
+    print("\nthe same with the pylibctrd command:\n"
+          "  pylibctrd daemon &                  # the embedded containerd, kept running\n"
+          f"  echo 'this line went through stdin' | pylibctrd run -i --rm --name demo --rootfs {rootfs} \\\n"
+          "      sh -c 'echo hello from busybox; cat'\n"
+          f"  pylibctrd run -d --name demo --rootfs {rootfs} sleep 60\n"
+          "  pylibctrd exec demo sh -c 'ls /bin | wc -l; exit 3'; echo $?\n"
+          "  pylibctrd events --filter container=demo   # in another shell, until ^C\n"
+          "  pylibctrd ps; pylibctrd rm -f demo")
     return 0
 
 

@@ -1,0 +1,7 @@
+"""`python -m pylibctrd`: the command line (pylibctrd.cli)."""
+
+import sys
+
+from pylibctrd.cli import main
+
+sys.exit(main())

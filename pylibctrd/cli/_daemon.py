@@ -1,0 +1,73 @@
+"""`daemon`: Moby's supervised containerd in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+import pylibctrd
+from pylibctrd import errors
+from pylibctrd.daemon import default_root_dir, default_state_dir
+
+from ._common import EXIT_ERROR, CLIError, answers, message
+
+EXAMPLE = """\
+example:
+  pylibctrd daemon &          # then, from any shell:
+  pylibctrd run -d --rootfs /srv/rootfs sleep 1d; pylibctrd ps"""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "daemon", help="run containerd, supervised as dockerd does, until SIGINT/SIGTERM",
+        description="Start containerd through Moby's libcontainerd/supervisor (restarted if it"
+                    " dies), print its address, and stop it on SIGINT/SIGTERM. The other"
+                    " commands find it at <state>/containerd.sock when these are the defaults."
+                    " Containers outlive it (their shims keep running).",
+        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", metavar="DIR", default=None,
+                   help=f"containerd's persistent data (default {default_root_dir()})")
+    p.add_argument("--state", metavar="DIR", default=None,
+                   help=f"socket, pid file and runtime state (default {default_state_dir()})")
+    p.set_defaults(func=cmd_daemon)
+
+
+def cmd_daemon(opts: argparse.Namespace) -> int:
+    root = os.path.abspath(opts.root or default_root_dir())
+    state = os.path.abspath(opts.state or default_state_dir())
+    socket = os.path.join(state, "containerd.sock")
+    if answers(socket):
+        # The supervisor would adopt it, and stop it when we stop: not ours to stop.
+        raise CLIError(f"a containerd already serves at {socket}")
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        received.append(signum)
+        stop.set()
+
+    # Handlers first: a signal during the start still stops what was started.
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, on_signal)
+    try:
+        daemon = pylibctrd.Daemon.start(root, state, log_level=_go_level(opts.log_level))
+    except errors.Error as e:
+        raise CLIError(f"starting containerd: {message(e)}", EXIT_ERROR) from e
+    try:
+        print(daemon.address, flush=True)
+        print(f"pylibctrd: containerd serves at {daemon.address} (root {root}, state {state});"
+              " SIGINT or SIGTERM stops it", file=sys.stderr, flush=True)
+        while not stop.wait(0.5):  # short waits: signal handlers run in this thread
+            pass
+        name = signal.Signals(received[0]).name if received else "signal"
+        print(f"pylibctrd: {name}: stopping containerd", file=sys.stderr, flush=True)
+    finally:
+        daemon.stop()
+    return 0
+
+
+def _go_level(level: str | None) -> str | None:
+    return {"warning": "warn", "critical": "fatal"}.get(level or "", level)
