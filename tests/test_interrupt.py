@@ -22,7 +22,8 @@ from pylibctrd.testing import Env
 CHILD = r'''
 import gc, json, sys, time
 import pylibctrd
-from pylibctrd import _ffi, errors, stdio
+from pylibctrd import _ffi, stdio
+from pylibctrd.testing import remove_container
 
 case, address, namespace, bundles, rootfs, cid, other = sys.argv[1:8]
 
@@ -80,12 +81,7 @@ deadline = time.monotonic() + 5
 while counts() != before and time.monotonic() < deadline:
     time.sleep(0.1)
 say(json.dumps({"before": before, "after": counts()}))
-if ctr is not None:
-    try:
-        ctr.task().force_delete()
-    except errors.NotFound:
-        pass
-    ctr.delete()
+remove_container(client, cid)
 client.close()
 say("done")
 '''

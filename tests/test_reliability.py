@@ -21,7 +21,7 @@ import pytest
 
 import pylibctrd
 from pylibctrd import EventType, _ffi, errors, stdio
-from pylibctrd.testing import Env
+from pylibctrd.testing import Env, remove_container, remove_runc_root
 
 
 def containerd_pid(daemon: pylibctrd.Daemon) -> int:
@@ -137,20 +137,9 @@ def test_an_exit_while_containerd_is_down_is_recovered_as_dockerds_restore_does(
         assert [e for e, _ in recorder.of(id)] == [EventType.CREATE, EventType.START]
         ctr.delete()
     finally:
-        try:
-            client.load_container(id)
-        except errors.Error:
-            pass
-        else:
-            c = client.load_container(id)
-            try:
-                c.task().force_delete()
-            except errors.Error:
-                pass
-            c.delete()
+        remove_container(client, id)
         client.close()
-        runc_root = Path("/run/containerd/runc") / namespace
-        shutil.rmtree(runc_root, ignore_errors=True)
+        remove_runc_root(namespace)
 
 
 def test_the_embedded_containerd_is_root_only(env: Env) -> None:
