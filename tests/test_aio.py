@@ -383,3 +383,31 @@ def test_sync_event_iterator_ends_when_closed_from_another_thread(env: Env) -> N
         started = time.monotonic()
         assert list(events) == []
         assert time.monotonic() - started < 1.0
+
+
+def test_capture_and_passthrough_work_with_aio(env: Env, tmp_path: Path) -> None:
+    async def main() -> None:
+        async with await connect(env) as client:
+            id = new_id()
+            ctr = await client.new_container(id, env.spec(id, ["sh", "-c", "echo out; echo err >&2"]))
+            try:
+                cap = stdio.Capture()
+                task = await ctr.new_task(attach_stdio=cap)
+                await task.start()
+                await task.wait(timeout=10)
+                assert await asyncio.to_thread(cap.wait, 10)
+                assert (cap.stdout, cap.stderr) == (b"out\n", b"err\n")
+                await task.delete()
+                with open(tmp_path / "out", "wb") as out, open(tmp_path / "err", "wb") as err:
+                    passthrough = stdio.PassThrough(stdout=out, stderr=err)
+                    task = await ctr.new_task(attach_stdio=passthrough)
+                    await task.start()
+                    await task.wait(timeout=10)
+                    assert await asyncio.to_thread(passthrough.wait, 10)
+                    await task.delete()
+                assert (tmp_path / "out").read_bytes() == b"out\n"
+                assert (tmp_path / "err").read_bytes() == b"err\n"
+            finally:
+                await remove(client, id)
+
+    run(main)
