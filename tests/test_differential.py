@@ -121,13 +121,15 @@ def test_same_trace_as_go_libcontainerd(scenario: Path, env: Env, refrunner: Pat
     run = uuid.uuid4().hex[:6]
     paths = {str(env.bundles): "<state>", str(env.rootfs): "<rootfs>", str(env.workdir): "<work>"}
     go_prefix, py_prefix = f"dg{run}-", f"dp{run}-"
+    doc = json.loads(scenario.read_text())
+    unordered = bool(doc.get("unordered_events"))
     # Both runners at once (different ids), which halves the suite's time.
     go_run = GoRun(refrunner, env, scenario, go_prefix)
     try:
-        py = normalize(run_python(env, scenario, py_prefix), py_prefix, paths)
+        py = normalize(run_python(env, scenario, py_prefix), py_prefix, paths, unordered)
     finally:
-        go = normalize(go_run.trace(), go_prefix, paths)
-    steps = json.loads(scenario.read_text())["steps"]
+        go = normalize(go_run.trace(), go_prefix, paths, unordered)
+    steps = doc["steps"]
     go_cmp, py_cmp = honour_known_differences(steps, go), honour_known_differences(steps, py)
     diff = "\n".join(difflib.unified_diff(go_cmp, py_cmp, "go libcontainerd", "pylibctrd",
                                           lineterm=""))

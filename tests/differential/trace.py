@@ -52,11 +52,15 @@ class _Normalizer:
     def step(self, line: dict[str, Any]) -> dict[str, Any]:
         return dict(self.value(line))
 
-    def events(self, events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    def events(self, events: list[dict[str, Any]],
+               unordered: bool = False) -> dict[str, list[dict[str, Any]]]:
+        # The other runner's, running at the same time in the namespace, are not ours.
+        events = [e for e in events if e["container_id"].startswith(self.prefix)]
+        if unordered:  # only scenarios that declare it (parallel groups)
+            events.sort(key=lambda e: (e["container_id"], e["type"], e["process_id"],
+                                       e["exit_code"]))
         grouped: dict[str, list[dict[str, Any]]] = {}
         for e in events:
-            if not e["container_id"].startswith(self.prefix):
-                continue  # the other runner's, running at the same time in the namespace
             container = self.text(e["container_id"])
             process = self.text(e["process_id"])
             grouped.setdefault(container, []).append({
@@ -70,14 +74,17 @@ class _Normalizer:
         return dict(sorted(grouped.items()))
 
 
-def normalize(raw: list[dict[str, Any]], prefix: str, paths: dict[str, str]) -> list[str]:
-    """Canonical JSON lines: one per step, then events per container, then outputs."""
+def normalize(raw: list[dict[str, Any]], prefix: str, paths: dict[str, str],
+              unordered_events: bool = False) -> list[str]:
+    """Canonical JSON lines: one per step, then events per container, then
+    outputs. With unordered_events, each container's events are sorted (for
+    scenarios whose parallel groups make the order a race)."""
     n = _Normalizer(prefix, paths)
     lines = []
     for line in raw:
         if "step" in line:
             lines.append(json.dumps(n.step(line), sort_keys=True))
         else:
-            lines.append(json.dumps({"events": n.events(line["events"])}, sort_keys=True))
+            lines.append(json.dumps({"events": n.events(line["events"], unordered_events)}, sort_keys=True))
             lines.append(json.dumps({"outputs": n.value(line["outputs"])}, sort_keys=True))
     return lines
