@@ -15,7 +15,7 @@ import shutil
 import threading
 from typing import IO, Any, Callable, cast
 
-from . import _ffi
+from . import _ffi, errors
 from ._ffi import Op, call, lib, number_result, op
 from .types import DirectIO
 
@@ -136,6 +136,8 @@ class Capture:
         self._out = bytearray()
         self._err = bytearray()
         self._done: list[threading.Event] = []
+        # The process's stdin; None unless created with with_stdin=True
+        # (as DirectIO.stdin, libcontainerd's nil Stdin).
         self.stdin: IO[bytes] | None = None
 
     def __call__(self, dio: DirectIO) -> DirectIO:
@@ -176,6 +178,11 @@ class PassThrough:
         self._done: list[threading.Event] = []
 
     def __call__(self, dio: DirectIO) -> DirectIO:
+        if self._stdin is not None and dio.stdin is None:
+            # Dropping the input silently would leave the caller guessing.
+            raise errors.InvalidParameter(
+                "PassThrough was given stdin, but the process has none: "
+                "pass with_stdin=True to new_task()/exec()")
         for src, dst in ((dio.stdout, self._stdout), (dio.stderr, self._stderr)):
             if src is not None:
                 done = threading.Event()

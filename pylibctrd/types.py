@@ -89,8 +89,10 @@ class Stats:
 class DirectIO:
     """What an attach_stdio callback receives: the process's stdio FIFOs as
     binary file objects, each None where the process has none (no stdin
-    unless asked for; no stderr with a TTY). Closing `stdin` gives the process
-    EOF the way Moby does (through containerd's CloseIO)."""
+    unless created with `with_stdin=True`; no stderr with a TTY), as
+    libcontainerd's nil streams. Closing `stdin` gives the process EOF the way
+    Moby does (through containerd's CloseIO); writing to it after that raises
+    `ValueError`, as any closed Python file does."""
 
     stdin: IO[bytes] | None
     stdout: IO[bytes] | None

@@ -234,3 +234,31 @@ def test_passthrough_copies_stdin_in_and_output_out(make_container: MakeContaine
     assert err.getvalue() == b"done\n"
     task.delete()
     ctr.delete()
+
+
+def test_passthrough_with_stdin_for_a_process_without_one_says_what_to_do(
+        make_container: MakeContainer) -> None:
+    import io
+
+    ctr = make_container(["true"])
+    through = stdio.PassThrough(stdout=io.BytesIO(), stderr=io.BytesIO(), stdin=io.BytesIO(b"x"))
+    with pytest.raises(errors.InvalidParameter, match="with_stdin=True"):
+        ctr.new_task(attach_stdio=through)
+    with pytest.raises(errors.NotFound):
+        ctr.task()
+    ctr.delete()
+
+
+def test_closed_stdin_raises_valueerror_like_a_python_file(make_container: MakeContainer,
+                                                           recorder: pylibctrd.Recorder) -> None:
+    ctr = make_container(["cat"])
+    cap = stdio.Capture()
+    task = ctr.new_task(with_stdin=True, attach_stdio=cap)
+    assert cap.stdin is not None
+    cap.stdin.close()
+    with pytest.raises(ValueError, match="closed file"):
+        cap.stdin.write(b"late")
+    task.start()
+    assert recorder.wait_for(ctr.id, EventType.EXIT).exit_code == 0
+    task.delete()
+    ctr.delete()

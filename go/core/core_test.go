@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"github.com/docker/docker/libcontainerd/shimopts"
 	"testing"
 
 	"github.com/docker/docker/errdefs"
@@ -35,5 +36,11 @@ func TestRuntimeOptionsUseMobysShimopts(t *testing.T) {
 	}
 	if none, err := RuntimeOptions("io.containerd.runc.v2", nil); err != nil || none != nil {
 		t.Fatalf("no options: %v %v", none, err)
+	}
+	// A wrongly typed value: shimopts' own error, unchanged (what a Go caller sees).
+	bad := map[string]any{"SystemdCgroup": "notabool"}
+	_, want := shimopts.Generate("io.containerd.runc.v2", bad)
+	if _, err := RuntimeOptions("io.containerd.runc.v2", bad); want == nil || err == nil || err.Error() != want.Error() || fmt.Sprintf("%T", err) != fmt.Sprintf("%T", want) {
+		t.Fatalf("got %v, want shimopts' %v", err, want)
 	}
 }

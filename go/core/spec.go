@@ -46,14 +46,11 @@ func validateProcess(p *specs.Process) error {
 
 // RuntimeOptions turns a runtime's options (as in dockerd's runtime config)
 // into the shim's options type, as dockerd does (shimopts.Generate). nil
-// means no options at all.
+// means no options at all. shimopts' error is returned unchanged (class and
+// message), as a Go caller of shimopts sees it.
 func RuntimeOptions(shim string, opts map[string]any) (any, error) {
 	if opts == nil {
 		return nil, nil
 	}
-	out, err := shimopts.Generate(shim, opts)
-	if err != nil {
-		return nil, errdefs.InvalidParameter(errors.New("runtime options for " + shim + " are not valid: " + err.Error()))
-	}
-	return out, nil
+	return shimopts.Generate(shim, opts)
 }

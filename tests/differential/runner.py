@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pylibctrd
@@ -29,16 +30,18 @@ class _Events:
             self.events.append({
                 "type": event.value, "container_id": info.container_id,
                 "process_id": info.process_id, "pid": info.pid, "exit_code": info.exit_code,
-                "has_exited_at": info.exited_at is not None,
+                "has_exited_at": info.exited_at is not None, "error": info.error,
             })
             self.cond.notify_all()
 
-    def wait_for(self, container: str, event: str, process: str | None, timeout: float) -> bool:
+    def wait_for(self, container: str, event: str, process: str | None, timeout: float,
+                 nth: int = 1) -> bool:
+        """Wait until `nth` such events arrived; process None matches any."""
         deadline = time.monotonic() + timeout
         with self.cond:
             while True:
-                if any(e["container_id"] == container and e["type"] == event
-                       and process in (None, e["process_id"]) for e in self.events):
+                if sum(e["container_id"] == container and e["type"] == event
+                       and process in (None, e["process_id"]) for e in self.events) >= nth:
                     return True
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -74,15 +77,17 @@ class _Hold:
 
 
 class Runner:
+    """Holds what a scenario made. Parallel step groups use it from several
+    threads; dict assignments are atomic, which is all they need."""
+
     def __init__(self, address: str, namespace: str, state_dir: str, rootfs: str,
                  prefix: str) -> None:
         self.address, self.ns, self.state_dir = address, namespace, state_dir
         self.rootfs, self.prefix = rootfs, prefix
         self.events = _Events()
         self.clients = {
-            "main": pylibctrd.Client.connect(address, namespace=namespace, state_dir=state_dir,
-                                             backend=self.events),
-            "second": pylibctrd.Client.connect(address, namespace=namespace, state_dir=state_dir),
+            "main": self.connect(self.events),
+            "second": self.connect(None),
         }
         self.containers: dict[str, pylibctrd.Container] = {}
         self.tasks: dict[str, pylibctrd.Task] = {}
@@ -90,6 +95,10 @@ class Runner:
         self.io: dict[str, Any] = {}
         self.attached: list[Any] = []
         self.used: list[str] = []
+
+    def connect(self, backend: pylibctrd.Backend | None) -> pylibctrd.Client:
+        return pylibctrd.Client.connect(self.address, namespace=self.ns,
+                                        state_dir=self.state_dir, backend=backend)
 
     def id(self, name: str) -> str:
         return self.prefix + name
@@ -99,14 +108,29 @@ class Runner:
         return f"{s['container']}/{s['process']}" if s.get("process") else str(s["container"])
 
     def spec(self, s: dict[str, Any]) -> dict[str, Any]:
+        """container_spec with the step's spec fields, as the Go runner applies them."""
         spec = pylibctrd.container_spec(self.rootfs, s.get("args", []), terminal=s.get("tty", False),
+                                        env=s.get("env"), cwd=s.get("cwd") or "/",
                                         cgroups_path="/pylibctrd-diff/" + self.id(s["container"]))
         if s.get("memory_limit"):
             limit = s["memory_limit"]
             spec["linux"]["resources"] = {"memory": {"limit": limit, "swap": limit}}
+        if s.get("user") is not None:
+            spec["process"]["user"] = s["user"]
+        if s.get("rlimits") is not None:
+            spec["process"]["rlimits"] = s["rlimits"]
+        if s.get("readonly_rootfs"):
+            spec["root"]["readonly"] = True
         return spec
 
+    def checkpoint_dir(self, s: dict[str, Any]) -> str:
+        if not s.get("checkpoint"):
+            return ""
+        return os.path.join(os.path.dirname(self.state_dir), "checkpoints", self.id(s["checkpoint"]))
+
     def attach(self, key: str, mode: str | None) -> Any:
+        if mode == "none":
+            return None  # the binding drains output natively and closes stdin
         target = _Hold() if mode == "hold" else stdio.Capture()
 
         def on_attach(dio: pylibctrd.DirectIO) -> Any:
@@ -126,6 +150,16 @@ class Runner:
         if container not in self.used:
             self.used.append(container)
 
+    def keep(self, src: str, alias: str) -> None:
+        """The objects of container `src` also under `alias` (stale handles later)."""
+        if src in self.containers:
+            self.containers[alias] = self.containers[src]
+        if src in self.tasks:
+            self.tasks[alias] = self.tasks[src]
+        for k, p in list(self.procs.items()):
+            if k.startswith(src + "/"):
+                self.procs[alias + k[len(src):]] = p
+
     def do(self, s: dict[str, Any]) -> Any:
         op, c = s["op"], s.get("container", "")
         client = self.clients[s.get("client") or "main"]
@@ -139,11 +173,21 @@ class Runner:
             self.use(c)
             self.containers[c] = client.load_container(self.id(c))
             return "ok"
+        if op == "keep":
+            self.keep(c, s["as"])
+            return "ok"
+        if op == "close_client":
+            client.close()
+            return "ok"
+        if op == "version":
+            v = client.version()
+            return {"version": v.version, "revision": v.revision}
         if op == "delete_container":
             self.containers[c].delete()
             return "ok"
         if op == "new_task":
-            t = self.containers[c].new_task(with_stdin=s.get("stdin", False),
+            t = self.containers[c].new_task(checkpoint_dir=self.checkpoint_dir(s),
+                                            with_stdin=s.get("stdin", False),
                                             attach_stdio=self.attach(c, s.get("io")))
             self.tasks[c] = t
             return {"pid": t.pid}
@@ -160,13 +204,21 @@ class Runner:
             return self.tasks[c].status().value
         if op == "stats":
             stats = self.tasks[c].stats()
-            return {"has_read": stats.read is not None, "metrics": sorted(stats.metrics)}
+            return _stats_values(stats.read is not None, stats.metrics)
         if op == "memory_limit":
-            return self.tasks[c].stats().metrics["memory"]["usage"]["limit"]
+            return _dig(self.tasks[c].stats().metrics, "memory", "usage", "limit")
         if op == "pids":
-            return [p.pid for p in self.tasks[c].pids()]
+            return [{"pid": p.pid, "info": p.info} for p in self.tasks[c].pids()]
+        if op == "summary":
+            return len(self.tasks[c].summary())
         if op == "update_resources":
-            self.tasks[c].update_resources({"memory": {"limit": s["memory_limit"]}})
+            resources = s.get("resources")
+            if resources is None:
+                resources = {"memory": {"limit": s.get("memory_limit", 0)}}
+            self.tasks[c].update_resources(resources)
+            return "ok"
+        if op == "create_checkpoint":
+            self.tasks[c].create_checkpoint(self.checkpoint_dir(s), exit=s.get("exit", False))
             return "ok"
         if op == "exec":
             spec = pylibctrd.process_spec(self.spec(s), s["args"], terminal=s.get("tty", False))
@@ -182,8 +234,10 @@ class Runner:
             return "ok"
         if op in ("delete_task", "delete_process"):
             st = self.proc(s).delete()
-            return {"exit_code": st.exit_code, "has_exited_at": st.exited_at is not None}
+            return {"exit_code": st.exit_code, "has_exited_at": st.exited_at is not None,
+                    "error": st.error}
         if op == "write_stdin":
+            # As a Python caller does: DirectIO.stdin is None without stdin.
             self.io[self.key(s)].stdin.write(s["data"].encode())
             return "ok"
         if op == "close_stdin":
@@ -192,7 +246,7 @@ class Runner:
         if op == "wait_event":
             # paused/resumed/oom carry no process id; exit/create/start default to the init process
             process = s.get("process") or (self.id(c) if s["event"] in PROCESS_EVENTS else None)
-            if not self.events.wait_for(self.id(c), s["event"], process, 30):
+            if not self.events.wait_for(self.id(c), s["event"], process, 30, s.get("nth") or 1):
                 raise _Timeout(f"timeout waiting for {s['event']}")
             return "ok"
         if op == "wait_output":
@@ -204,13 +258,36 @@ class Runner:
             return "ok"
         raise ValueError(f"unknown op {op!r}")
 
+    def outcome(self, s: dict[str, Any]) -> dict[str, Any]:
+        """A step's result, or its error: the binding's class, or the class of
+        any other exception a caller would see (e.g. Python io's ValueError)."""
+        try:
+            if s["op"] == "parallel":
+                return {"result": self.parallel(s["steps"])}
+            return {"result": self.do(s)}
+        except _Timeout as exc:
+            return {"error": {"class": "Unknown", "message": str(exc)}}
+        except Exception as exc:
+            return {"error": {"class": type(exc).__name__, "message": str(exc)}}
+
+    def parallel(self, steps: list[dict[str, Any]]) -> dict[str, Any]:
+        """Runs the steps at once; each outcome's class, sorted (not the order)."""
+        with ThreadPoolExecutor(len(steps)) as pool:
+            done = list(pool.map(self.outcome, steps))
+        return {"outcomes": sorted(f"{s['op']}:{o['error']['class'] if 'error' in o else 'ok'}"
+                                   for s, o in zip(steps, done))}
+
     def files(self) -> dict[str, Any]:
+        """Each bundle dir's entries (and "." itself) with owner and raw mode."""
         out: dict[str, Any] = {}
-        for c in self.used:
+        for c in list(self.used):
+            d = os.path.join(self.state_dir, self.id(c))
             try:
-                out[c] = os.listdir(os.path.join(self.state_dir, self.id(c)))
+                names = os.listdir(d)
             except FileNotFoundError:
                 out[c] = None
+                continue
+            out[c] = {n: _owner(os.path.join(d, n)) for n in [".", *names]}
         return out
 
     def records(self) -> dict[str, Any]:
@@ -225,19 +302,14 @@ class Runner:
         trace: Trace = []
         try:
             for i, s in enumerate(steps):
-                line: dict[str, Any] = {"step": i, "op": s["op"]}
-                try:
-                    line["result"] = self.do(s)
-                except (errors.Error, _Timeout) as exc:
-                    cls = "Unknown" if isinstance(exc, _Timeout) else type(exc).__name__
-                    line["error"] = {"class": cls, "message": str(exc)}
+                line: dict[str, Any] = {"step": i, "op": s["op"], **self.outcome(s)}
                 line["files"] = self.files()
                 if s["op"] in RECORD_OPS:
                     line["record"] = self.records()
                 trace.append(line)
             self.events.settle()
-            outputs = {k: {"stdout": io.stdout.decode("utf-8", "replace"),
-                           "stderr": io.stderr.decode("utf-8", "replace")}
+            # Output as bytes (hex), exactly as captured.
+            outputs = {k: {"stdout": io.stdout.hex(), "stderr": io.stderr.hex()}
                        for k, io in self.io.items()}
             trace.append({"events": list(self.events.events), "outputs": outputs})
         finally:
@@ -245,22 +317,49 @@ class Runner:
         return trace
 
     def cleanup(self) -> None:
-        client = self.clients["main"]
-        for c in self.used:
-            try:
-                ctr = client.load_container(self.id(c))
-            except errors.NotFound:
-                continue
-            try:
-                ctr.task().force_delete()
-            except errors.Error:
-                pass
-            try:
-                ctr.delete()
-            except errors.Error:
-                pass
+        """Removes what the scenario used, through a client of its own (the
+        scenario may have closed its clients)."""
+        with self.connect(None) as client:
+            for c in self.used:
+                try:
+                    ctr = client.load_container(self.id(c))
+                except errors.NotFound:
+                    continue
+                try:
+                    ctr.task().force_delete()
+                except errors.Error:
+                    pass
+                try:
+                    ctr.delete()
+                except errors.Error:
+                    pass
         for cl in self.clients.values():
             cl.close()
+
+
+def _owner(path: str) -> str:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return "gone"
+    return f"{st.st_uid}:{st.st_gid} {st.st_mode:o}"
+
+
+def _dig(m: Any, *path: str) -> Any:
+    for p in path:
+        if not isinstance(m, dict):
+            return None
+        m = m.get(p)
+    return m
+
+
+def _stats_values(has_read: bool, m: dict[str, Any]) -> dict[str, Any]:
+    """The deterministic parts of Stats (cgroup v1 or v2 layout)."""
+    limit = _dig(m, "memory", "usage", "limit")
+    if limit is None:
+        limit = _dig(m, "memory", "usage_limit")
+    return {"has_read": has_read, "metrics": sorted(m), "memory_limit": limit,
+            "pids_current": _dig(m, "pids", "current"), "pids_limit": _dig(m, "pids", "limit")}
 
 
 class _Timeout(Exception):

@@ -1,13 +1,21 @@
 """Normalises a raw trace (from either runner) so that two correct runs of
 one scenario are byte-identical: ids lose the run prefix, paths and pids
-become placeholders, events are grouped per container, records drop times."""
+become placeholders, events are grouped per container, records drop times.
+In messages only two live figures are masked: runc's memory usage when a
+limit is lowered below it, and per-process fd paths."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 VOLATILE_RECORD_FIELDS = {"CreatedAt", "UpdatedAt"}
+# The only figures in messages that differ between two runs of the same Go code.
+LIVE_FIGURES = [
+    (re.compile(r"current usage: \d+, peak usage: \d+"), "current usage: <n>, peak usage: <n>"),
+    (re.compile(r"/proc/self/fd/\d+"), "/proc/self/fd/<n>"),
+]
 
 
 class _Normalizer:
@@ -24,14 +32,16 @@ class _Normalizer:
     def text(self, value: str) -> str:
         for path, name in self.paths.items():
             value = value.replace(path, name)
+        for pattern, mask in LIVE_FIGURES:
+            value = pattern.sub(mask, value)
         return value.replace(self.prefix, "")
 
     def value(self, v: Any, key: str = "") -> Any:
         if isinstance(v, dict):
-            return {k: self.value(x, k) for k, x in v.items() if k not in VOLATILE_RECORD_FIELDS}
+            # keys too: bundle files are named after ids
+            return {self.text(k): self.value(x, k) for k, x in v.items()
+                    if k not in VOLATILE_RECORD_FIELDS}
         if isinstance(v, list):
-            if key == "result":  # pids()
-                return [self.pid(x) if isinstance(x, int) else self.value(x) for x in v]
             return [self.value(x) for x in v]
         if isinstance(v, str):
             return self.text(v)
@@ -40,11 +50,15 @@ class _Normalizer:
         return v
 
     def step(self, line: dict[str, Any]) -> dict[str, Any]:
-        out = self.value(line)
-        out["files"] = {c: sorted(f) if f is not None else None for c, f in out["files"].items()}
-        return dict(out)
+        return dict(self.value(line))
 
-    def events(self, events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    def events(self, events: list[dict[str, Any]],
+               unordered: bool = False) -> dict[str, list[dict[str, Any]]]:
+        # The other runner's, running at the same time in the namespace, are not ours.
+        events = [e for e in events if e["container_id"].startswith(self.prefix)]
+        if unordered:  # only scenarios that declare it (parallel groups)
+            events.sort(key=lambda e: (e["container_id"], e["type"], e["process_id"],
+                                       e["exit_code"]))
         grouped: dict[str, list[dict[str, Any]]] = {}
         for e in events:
             container = self.text(e["container_id"])
@@ -55,18 +69,22 @@ class _Normalizer:
                 "exit_code": e["exit_code"],
                 "pid": self.pid(e["pid"]),
                 "has_exited_at": e["has_exited_at"],
+                "error": self.text(e["error"]) if e["error"] is not None else None,
             })
         return dict(sorted(grouped.items()))
 
 
-def normalize(raw: list[dict[str, Any]], prefix: str, paths: dict[str, str]) -> list[str]:
-    """Canonical JSON lines: one per step, then events per container, then outputs."""
+def normalize(raw: list[dict[str, Any]], prefix: str, paths: dict[str, str],
+              unordered_events: bool = False) -> list[str]:
+    """Canonical JSON lines: one per step, then events per container, then
+    outputs. With unordered_events, each container's events are sorted (for
+    scenarios whose parallel groups make the order a race)."""
     n = _Normalizer(prefix, paths)
     lines = []
     for line in raw:
         if "step" in line:
             lines.append(json.dumps(n.step(line), sort_keys=True))
         else:
-            lines.append(json.dumps({"events": n.events(line["events"])}, sort_keys=True))
+            lines.append(json.dumps({"events": n.events(line["events"], unordered_events)}, sort_keys=True))
             lines.append(json.dumps({"outputs": n.value(line["outputs"])}, sort_keys=True))
     return lines

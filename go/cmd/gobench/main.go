@@ -124,7 +124,7 @@ func (b *bench) exec(t types.Task, container string) error {
 	if !b.rec.WaitFor(container, "exit", id, 30*time.Second) || !out.Wait(10*time.Second) {
 		return fmt.Errorf("exec %s did not finish", id)
 	}
-	if stdout, _ := out.Text(); stdout != "hi\n" {
+	if stdout, _ := out.Bytes(); string(stdout) != "hi\n" {
 		return fmt.Errorf("exec output %q", stdout)
 	}
 	_, err = p.Delete(ctx)

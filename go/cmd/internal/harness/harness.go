@@ -78,6 +78,7 @@ func (r *Recorder) ProcessEvent(_ string, et types.EventType, ei types.EventInfo
 	r.Events = append(r.Events, map[string]any{
 		"type": string(et), "container_id": ei.ContainerID, "process_id": ei.ProcessID,
 		"pid": ei.Pid, "exit_code": ei.ExitCode, "has_exited_at": !ei.ExitedAt.IsZero(),
+		"error": errorText(ei.Error),
 	})
 	r.cond.Broadcast()
 	return nil
@@ -90,18 +91,34 @@ func (r *Recorder) Count() int {
 	return len(r.Events)
 }
 
+func errorText(err error) any {
+	if err == nil {
+		return nil
+	}
+	return err.Error()
+}
+
 // WaitFor waits for an event; an empty process matches any.
 func (r *Recorder) WaitFor(container, event, process string, timeout time.Duration) bool {
+	return r.WaitForNth(container, event, process, 1, timeout)
+}
+
+// WaitForNth waits until n such events arrived.
+func (r *Recorder) WaitForNth(container, event, process string, n int, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	wake := time.AfterFunc(timeout, func() { r.mu.Lock(); r.cond.Broadcast(); r.mu.Unlock() })
 	defer wake.Stop()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for {
+		seen := 0
 		for _, e := range r.Events {
 			if e["container_id"] == container && e["type"] == event && (process == "" || e["process_id"] == process) {
-				return true
+				seen++
 			}
+		}
+		if seen >= n {
+			return true
 		}
 		if time.Now().After(deadline) {
 			return false
@@ -117,11 +134,11 @@ type Output struct {
 	wg             sync.WaitGroup
 }
 
-// Text returns what was captured so far.
-func (o *Output) Text() (string, string) {
+// Bytes returns copies of what was captured so far.
+func (o *Output) Bytes() ([]byte, []byte) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return string(o.Stdout), string(o.Stderr)
+	return append([]byte(nil), o.Stdout...), append([]byte(nil), o.Stderr...)
 }
 
 // Wait waits for EOF on both streams.
@@ -169,6 +186,20 @@ func Attach(hold bool, onAttach func(*cio.DirectIO, *Output)) types.StdioCallbac
 		}
 		return dio, nil
 	}
+}
+
+// Discard is the StdioCallback of a caller that wants no IO: output is
+// drained and dropped, stdin closed.
+func Discard(dio *cio.DirectIO) (cio.IO, error) {
+	if dio.Stdin != nil {
+		dio.Stdin.Close()
+	}
+	for _, r := range []io.ReadCloser{dio.Stdout, dio.Stderr} {
+		if r != nil {
+			go io.Copy(io.Discard, r)
+		}
+	}
+	return dio, nil
 }
 
 // Snapshot copies the events so far.

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/docker/docker/libcontainerd"
+	"github.com/docker/docker/libcontainerd/types"
+
+	"pylibctrd/cmd/internal/harness"
+)
+
+// conn is one libcontainerd client, closable the way dockerd shuts its
+// client down: cancel the context libcontainerd's event stream runs in, then
+// close containerd's client.
+type conn struct {
+	lc     types.Client
+	c8d    *containerd.Client
+	cancel context.CancelFunc
+}
+
+func dial(address, ns, stateDir string, backend types.Backend) (*conn, error) {
+	c8d, err := containerd.New(address, containerd.WithDefaultNamespace(ns), containerd.WithTimeout(30*time.Second))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(namespaces.WithNamespace(context.Background(), ns))
+	lc, err := libcontainerd.NewClient(ctx, c8d, stateDir, ns, backend)
+	if err != nil {
+		cancel()
+		c8d.Close()
+		return nil, err
+	}
+	return &conn{lc: lc, c8d: c8d, cancel: cancel}, nil
+}
+
+func (c *conn) close() error {
+	c.cancel()
+	return c.c8d.Close()
+}
+
+// runner holds what a scenario made; the maps are locked because parallel
+// step groups use them from several goroutines.
+type runner struct {
+	address, ns, stateDir, rootfs, prefix string
+	ctx                                   context.Context
+	events                                *harness.Recorder
+
+	mu         sync.Mutex
+	clients    map[string]*conn
+	containers map[string]types.Container
+	tasks      map[string]types.Task
+	procs      map[string]types.Process
+	dios       map[string]*cio.DirectIO
+	outputs    map[string]*harness.Output
+	used       []string
+}
+
+func newRunner() *runner {
+	return &runner{
+		events:  harness.NewRecorder(),
+		clients: map[string]*conn{}, containers: map[string]types.Container{},
+		tasks: map[string]types.Task{}, procs: map[string]types.Process{},
+		dios: map[string]*cio.DirectIO{}, outputs: map[string]*harness.Output{},
+	}
+}
+
+func (r *runner) id(name string) string { return r.prefix + name }
+
+func key(s Step) string {
+	if s.Process == "" {
+		return s.Container
+	}
+	return s.Container + "/" + s.Process
+}
+
+func (r *runner) client(s Step) types.Client {
+	name := s.Client
+	if name == "" {
+		name = "main"
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.clients[name].lc
+}
+
+func (r *runner) container(s Step) types.Container {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.containers[s.Container]
+}
+
+func (r *runner) setContainer(name string, c types.Container) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.containers[name] = c
+	r.useLocked(name)
+}
+
+func (r *runner) task(s Step) types.Task {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tasks[s.Container]
+}
+
+func (r *runner) setTask(name string, t types.Task) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.tasks[name] = t
+}
+
+// proc is the step's exec, or the task itself without a process name.
+func (r *runner) proc(s Step) types.Process {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.Process == "" {
+		return r.tasks[s.Container]
+	}
+	return r.procs[key(s)]
+}
+
+func (r *runner) setProc(k string, p types.Process) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.procs[k] = p
+}
+
+func (r *runner) dio(s Step) *cio.DirectIO {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dios[key(s)]
+}
+
+func (r *runner) output(s Step) *harness.Output {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.outputs[key(s)]
+}
+
+func (r *runner) snapshotOutputs() map[string]*harness.Output {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]*harness.Output{}
+	for k, v := range r.outputs {
+		out[k] = v
+	}
+	return out
+}
+
+// keep copies the objects of container `from` (its Container, Task and
+// Processes) under the name `as`, so later steps can call stale objects.
+func (r *runner) keep(from, as string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.containers[from]; ok {
+		r.containers[as] = c
+	}
+	if t, ok := r.tasks[from]; ok {
+		r.tasks[as] = t
+	}
+	for k, p := range r.procs {
+		if strings.HasPrefix(k, from+"/") {
+			r.procs[as+"/"+strings.TrimPrefix(k, from+"/")] = p
+		}
+	}
+}
+
+func (r *runner) use(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.useLocked(name)
+}
+
+func (r *runner) useLocked(name string) {
+	for _, c := range r.used {
+		if c == name {
+			return
+		}
+	}
+	r.used = append(r.used, name)
+}
+
+func (r *runner) usedNames() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.used...)
+}
+
+// attach captures output ("capture"), holds the streams unread ("hold"), or
+// does what a caller wanting no IO does ("none": drain output, close stdin).
+func (r *runner) attach(k, mode string) types.StdioCallback {
+	if mode == "none" {
+		return harness.Discard
+	}
+	return harness.Attach(mode == "hold", func(dio *cio.DirectIO, out *harness.Output) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.outputs[k] = out
+		r.dios[k] = dio
+	})
+}

@@ -1,0 +1,337 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd"
+	"github.com/containerd/typeurl/v2"
+	"github.com/docker/docker/libcontainerd"
+	"github.com/docker/docker/libcontainerd/shimopts"
+	"github.com/docker/docker/libcontainerd/types"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"pylibctrd/cmd/internal/harness"
+)
+
+// Step is one scenario step (see tests/scenarios/README.md).
+type Step struct {
+	Op          string              `json:"op"`
+	Container   string              `json:"container"`
+	Process     string              `json:"process"`
+	Client      string              `json:"client"`
+	Args        []string            `json:"args"`
+	TTY         bool                `json:"tty"`
+	Stdin       bool                `json:"stdin"`
+	IO          string              `json:"io"`
+	Labels      map[string]string   `json:"labels"`
+	RuntimeOpts map[string]any      `json:"runtime_options"`
+	MemoryLimit int64               `json:"memory_limit"`
+	Env         []string            `json:"env"`
+	Cwd         string              `json:"cwd"`
+	User        *specs.User         `json:"user"`
+	Rlimits     []specs.POSIXRlimit `json:"rlimits"`
+	ReadOnly    bool                `json:"readonly_rootfs"`
+	Resources   json.RawMessage     `json:"resources"`
+	Checkpoint  string              `json:"checkpoint"`
+	Exit        bool                `json:"exit"`
+	As          string              `json:"as"`
+	Steps       []Step              `json:"steps"`
+	Data        string              `json:"data"`
+	Signal      int                 `json:"signal"`
+	Event       string              `json:"event"`
+	Nth         int                 `json:"nth"`
+	Width       uint32              `json:"width"`
+	Height      uint32              `json:"height"`
+	Seconds     float64             `json:"seconds"`
+}
+
+var recordOps = map[string]bool{"new_container": true, "replace_container": true, "delete_container": true, "load_container": true}
+
+// spec is harness.Spec (what pylibctrd.container_spec builds) with the
+// step's spec fields applied, as tests/differential/runner.py applies them.
+func (r *runner) spec(s Step) *specs.Spec {
+	spec := harness.Spec(r.rootfs, s.Args, s.TTY, "/pylibctrd-diff/"+r.id(s.Container))
+	if s.MemoryLimit != 0 {
+		limit := s.MemoryLimit
+		spec.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &limit}}
+	}
+	if s.Env != nil {
+		spec.Process.Env = s.Env
+	}
+	if s.Cwd != "" {
+		spec.Process.Cwd = s.Cwd
+	}
+	if s.User != nil {
+		spec.Process.User = *s.User
+	}
+	if s.Rlimits != nil {
+		spec.Process.Rlimits = s.Rlimits
+	}
+	if s.ReadOnly {
+		spec.Root.Readonly = true
+	}
+	return spec
+}
+
+// checkpointDir is where a step's named checkpoint lives (next to the bundles).
+func (r *runner) checkpointDir(s Step) string {
+	if s.Checkpoint == "" {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(r.stateDir), "checkpoints", r.id(s.Checkpoint))
+}
+
+func pid(p types.Process) map[string]any { return map[string]any{"pid": p.Pid()} }
+
+func exitStatus(st *containerd.ExitStatus) map[string]any {
+	var msg any
+	if err := st.Error(); err != nil {
+		msg = err.Error()
+	}
+	return map[string]any{"exit_code": st.ExitCode(), "has_exited_at": !st.ExitTime().IsZero(), "error": msg}
+}
+
+func (r *runner) do(ctx context.Context, s Step) (any, error) {
+	name := r.id(s.Container)
+	switch s.Op {
+	case "new_container", "replace_container":
+		r.use(s.Container)
+		var opts []containerd.NewContainerOpts
+		if s.Labels != nil {
+			opts = append(opts, containerd.WithContainerLabels(s.Labels))
+		}
+		var runtimeOptions any
+		if s.RuntimeOpts != nil {
+			var err error
+			if runtimeOptions, err = shimopts.Generate(harness.Shim, s.RuntimeOpts); err != nil {
+				return nil, err
+			}
+		}
+		var c types.Container
+		var err error
+		if s.Op == "new_container" {
+			c, err = r.client(s).NewContainer(ctx, name, r.spec(s), harness.Shim, runtimeOptions, opts...)
+		} else {
+			c, err = libcontainerd.ReplaceContainer(ctx, r.client(s), name, r.spec(s), harness.Shim, runtimeOptions, opts...)
+		}
+		if err != nil {
+			return nil, err
+		}
+		r.setContainer(s.Container, c)
+		return "ok", nil
+	case "load_container":
+		r.use(s.Container)
+		c, err := r.client(s).LoadContainer(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		r.setContainer(s.Container, c)
+		return "ok", nil
+	case "keep":
+		r.keep(s.Container, s.As)
+		return "ok", nil
+	case "close_client":
+		name := s.Client
+		if name == "" {
+			name = "main"
+		}
+		r.mu.Lock()
+		c := r.clients[name]
+		r.mu.Unlock()
+		return "ok", c.close()
+	case "version":
+		v, err := r.client(s).Version(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"version": v.Version, "revision": v.Revision}, nil
+	case "delete_container":
+		return "ok", r.container(s).Delete(ctx)
+	case "new_task":
+		t, err := r.container(s).NewTask(ctx, r.checkpointDir(s), s.Stdin, r.attach(key(s), s.IO))
+		if err != nil {
+			return nil, err
+		}
+		r.setTask(s.Container, t)
+		return pid(t), nil
+	case "task":
+		t, err := r.container(s).Task(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.setTask(s.Container, t)
+		return pid(t), nil
+	case "attach_task":
+		t, err := r.container(s).AttachTask(context.Background(), r.attach(key(s), s.IO))
+		if err != nil {
+			return nil, err
+		}
+		r.setTask(s.Container, t)
+		return pid(t), nil
+	case "start":
+		return "ok", r.task(s).Start(ctx)
+	case "pause":
+		return "ok", r.task(s).Pause(ctx)
+	case "resume":
+		return "ok", r.task(s).Resume(ctx)
+	case "status":
+		st, err := r.task(s).Status(ctx)
+		return string(st.Status), err
+	case "force_delete":
+		return "ok", r.task(s).ForceDelete(ctx)
+	case "stats":
+		st, err := r.task(s).Stats(ctx)
+		if err != nil {
+			return nil, err
+		}
+		// What a caller sees of the metrics as JSON, as pylibctrd hands them over.
+		m, err := asJSON(st.Metrics)
+		if err != nil {
+			return nil, err
+		}
+		return statsValues(!st.Read.IsZero(), m.(map[string]any)), nil
+	case "memory_limit":
+		st, err := r.task(s).Stats(ctx)
+		if err != nil {
+			return nil, err
+		}
+		m, err := asJSON(st.Metrics)
+		if err != nil {
+			return nil, err
+		}
+		return dig(m.(map[string]any), "memory", "usage", "limit"), nil
+	case "pids":
+		pis, err := r.task(s).Pids(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := []map[string]any{}
+		for _, p := range pis {
+			var info any
+			if p.Info != nil {
+				v, err := typeurl.UnmarshalAny(p.Info)
+				if err != nil {
+					return nil, err
+				}
+				if info, err = asJSON(v); err != nil {
+					return nil, err
+				}
+			}
+			out = append(out, map[string]any{"pid": p.Pid, "info": info})
+		}
+		return out, nil
+	case "summary":
+		sum, err := r.task(s).Summary(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return len(sum), nil
+	case "update_resources":
+		var res types.Resources
+		if s.Resources != nil {
+			if err := json.Unmarshal(s.Resources, &res); err != nil {
+				return nil, err
+			}
+		} else {
+			limit := s.MemoryLimit
+			res.Memory = &specs.LinuxMemory{Limit: &limit}
+		}
+		return "ok", r.task(s).UpdateResources(ctx, &res)
+	case "create_checkpoint":
+		return "ok", r.task(s).CreateCheckpoint(ctx, r.checkpointDir(s), s.Exit)
+	case "exec":
+		spec := *r.spec(s).Process
+		spec.Args, spec.Terminal = s.Args, s.TTY
+		p, err := r.task(s).Exec(ctx, s.Process, &spec, s.Stdin, r.attach(key(s), s.IO))
+		if err != nil {
+			return nil, err
+		}
+		r.setProc(key(s), p)
+		return pid(p), nil
+	case "kill":
+		return "ok", r.proc(s).Kill(ctx, syscall.Signal(s.Signal))
+	case "resize":
+		return "ok", r.proc(s).Resize(ctx, s.Width, s.Height)
+	case "delete_task", "delete_process":
+		st, err := r.proc(s).Delete(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return exitStatus(st), nil
+	case "write_stdin":
+		// As a Go caller does: a process without stdin has a nil Stdin (a panic).
+		_, err := r.dio(s).Stdin.Write([]byte(s.Data))
+		return "ok", err
+	case "close_stdin":
+		return "ok", r.dio(s).Stdin.Close()
+	case "wait_event":
+		// paused/resumed/oom carry no process id; exit/create/start default to the init process
+		process := s.Process
+		if process == "" && (s.Event == "exit" || s.Event == "create" || s.Event == "start") {
+			process = name
+		}
+		nth := max(s.Nth, 1)
+		if !r.events.WaitForNth(name, s.Event, process, nth, 30*time.Second) {
+			return nil, fmt.Errorf("timeout waiting for %s", s.Event)
+		}
+		return "ok", nil
+	case "wait_output":
+		if !r.output(s).Wait(15 * time.Second) {
+			return nil, fmt.Errorf("timeout waiting for output")
+		}
+		return "ok", nil
+	case "sleep":
+		time.Sleep(time.Duration(s.Seconds * float64(time.Second)))
+		return "ok", nil
+	}
+	return nil, fmt.Errorf("unknown op %q", s.Op)
+}
+
+// statsValues are the deterministic parts of Stats: which metrics there are,
+// the memory limit and the pids count and limit (cgroup v1 or v2 layout).
+func statsValues(hasRead bool, m map[string]any) map[string]any {
+	keys := []string{}
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	limit := dig(m, "memory", "usage", "limit") // v1
+	if limit == nil {
+		limit = dig(m, "memory", "usage_limit") // v2
+	}
+	return map[string]any{
+		"has_read": hasRead, "metrics": keys, "memory_limit": limit,
+		"pids_current": dig(m, "pids", "current"), "pids_limit": dig(m, "pids", "limit"),
+	}
+}
+
+// asJSON is v as a caller sees it in JSON (numbers kept exact).
+func asJSON(v any) (any, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var out any
+	return out, dec.Decode(&out)
+}
+
+func dig(m map[string]any, path ...string) any {
+	var v any = m
+	for _, p := range path {
+		mm, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = mm[p]
+	}
+	return v
+}
