@@ -104,8 +104,8 @@ def own_daemon(tmp_path: Path) -> Iterator[pylibctrd.Daemon]:
 def test_an_exit_while_containerd_is_down_is_recovered_as_dockerds_restore_does(
         own_daemon: pylibctrd.Daemon, tmp_path: Path) -> None:
     """Moby's supervisor restarts a killed containerd. An exit that happened
-    while it was down never arrives as an event (containerd 1.6 drops the
-    shim's publish, and libcontainerd only resubscribes), exactly as under
+    while it was down may never arrive as an event (containerd 1.6 may drop
+    the shim's publish, and libcontainerd only resubscribes), exactly as under
     dockerd; the task's state and exit code are recoverable the way dockerd's
     restore reads them: status() is STOPPED, delete() returns the exit."""
     namespace = f"reliability-{os.getpid()}"
@@ -134,7 +134,12 @@ def test_an_exit_while_containerd_is_down_is_recovered_as_dockerds_restore_does(
         assert status is pylibctrd.Status.STOPPED
         exit_status = task.delete()
         assert exit_status.exit_code == 3 and exit_status.exited_at is not None
-        assert [e for e, _ in recorder.of(id)] == [EventType.CREATE, EventType.START]
+        # Whether containerd replays the exit after its restart is a race
+        # (the shim's publish against containerd's reload); when it does, it
+        # carries the real exit code.
+        events = recorder.of(id)
+        assert [e for e, _ in events[:2]] == [EventType.CREATE, EventType.START]
+        assert [(e, i.exit_code) for e, i in events[2:]] in ([], [(EventType.EXIT, 3)]), events
         ctr.delete()
     finally:
         remove_container(client, id)
