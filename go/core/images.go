@@ -124,6 +124,9 @@ func (c *Client) ImportImage(ctx context.Context, archive io.Reader, name string
 		if err != nil {
 			return nil, err
 		}
+		if err := c.checkComplete(ctx, before); err != nil {
+			return nil, err
+		}
 		if named != nil {
 			if refs, err = c.tagUntagged(ctx, refs, named); err != nil {
 				return nil, err
@@ -184,6 +187,32 @@ func (c *Client) tagUntagged(ctx context.Context, refs []string, named reference
 	}
 	refs[i] = reference.FamiliarString(named)
 	return refs, nil
+}
+
+// checkComplete refuses an import that left an image without all of its
+// content for this platform. Moby's LoadImage accepts one (it skips missing
+// blobs and the manifests that need them); the container would fail only at
+// create time. A blob whose content does not match its digest is stored
+// under its real digest, so what the manifest names is missing.
+func (c *Client) checkComplete(ctx context.Context, before map[string]containerdimages.Image) error {
+	now, err := c.imageTargets(ctx)
+	if err != nil {
+		return err
+	}
+	cs := c.c8d.ContentStore()
+	for name, img := range now {
+		if old, ok := before[name]; ok && old.Target.Digest == img.Target.Digest {
+			continue
+		}
+		_, _, _, missing, err := containerdimages.Check(ctx, cs, img.Target, platforms.Default())
+		if err != nil {
+			return errdefs.System(fmt.Errorf("checking image %s: %w", name, err))
+		}
+		if len(missing) > 0 {
+			return errdefs.DataLoss(fmt.Errorf("image %s is incomplete: the archive lacks %s (or has a blob whose content does not match that digest)", name, missing[0].Digest))
+		}
+	}
+	return nil
 }
 
 // imageTargets is every image name in the namespace and its target.
