@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from . import _args, _ffi
+from . import images as _images
 from ._ffi import Op, json_result, lib, no_result, number_result, op, stdio_op, text_result
 from ._hub import Hub
 from .daemon import Daemon, default_daemon, default_state_dir
@@ -174,6 +175,39 @@ class Client(_ffi.Owned):
                     for r in json_result(number, data)]
 
         return op(decode, lib().pylibctrd_client_list_containers, self._handle)
+
+    # Images (pylibctrd/images.py): Moby's containerd image service.
+
+    def import_image(self, archive: _images.Archive, *, name: str | None = None) -> list[_images.Image]:
+        """`docker load`: import a `docker save` or OCI image-layout archive
+        (a path or a binary file object, plain or compressed) into containerd
+        and unpack it; `name` tags the archive's untagged image. Nothing of a
+        failed import is left behind."""
+        return _images.run_import(*_images.import_op(self._handle, archive, name))
+
+    def images(self) -> list[_images.Image]:
+        """The images in this namespace, one entry per name."""
+        return _images.images_op(self._handle).run()
+
+    def get_image(self, ref: str) -> _images.Image:
+        """The image `ref` names (name, digest or ID prefix); `NotFound` otherwise."""
+        return _images.get_image_op(self._handle, ref).run()
+
+    def remove_image(self, ref: str) -> None:
+        """`docker rmi` (without --force); `NotFound` when absent, `Conflict`
+        while a rootfs prepared by this client uses the image."""
+        _images.remove_image_op(self._handle, ref).run()
+
+    def prepare_rootfs(self, container_id: str, ref: str) -> str:
+        """Unpack `ref` if needed, make the writable snapshot keyed by
+        `container_id` on Moby's init layer, mount it and return the mount
+        point `<state_dir>-images/rootfs/overlayfs/<container_id>`."""
+        return _images.prepare_rootfs_op(self._handle, container_id, ref).run()
+
+    def release_rootfs(self, container_id: str) -> None:
+        """Unmount the rootfs and remove its snapshots and lease; `Conflict`
+        while the container's task has not stopped."""
+        _images.release_rootfs_op(self._handle, container_id).run()
 
     def load_container(self, id: str) -> Container:
         """An existing container; `NotFound("no such container")` otherwise."""

@@ -1,8 +1,10 @@
 """`make demo`: one container through Moby's libcontainerd on the embedded containerd.
 
-Starts containerd the way dockerd does (Moby's supervisor), runs a busybox
-container and an exec in it, prints their output and every event that
-libcontainerd delivered, and cleans up.
+Starts containerd the way dockerd does (Moby's supervisor), builds a
+one-layer busybox image archive (`docker save` format), imports it into
+containerd's image store and prepares the container's rootfs from it as
+dockerd does, runs a container and an exec in it, prints their output and
+every event that libcontainerd delivered, and cleans up.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
+import time
 import uuid
 
 import pylibctrd
-from pylibctrd import EventInfo, EventType, stdio
+from pylibctrd import EventInfo, EventType, imagebuild, stdio
 
 
 class PrintingRecorder(pylibctrd.Recorder):
@@ -26,8 +30,6 @@ class PrintingRecorder(pylibctrd.Recorder):
 
 def main() -> int:
     logging.basicConfig(level=logging.WARNING, format="  [log %(levelname)s] %(message)s")
-    root = os.environ.get("PYLIBCTRD_ROOT", pylibctrd.daemon.DEFAULT_ROOT)
-    rootfs = pylibctrd.busybox_rootfs(os.path.join(root, "demo-rootfs"))
     events = PrintingRecorder()
     print("starting the embedded containerd (Moby's libcontainerd/supervisor)...")
     with pylibctrd.Client.connect(backend=events) as client:
@@ -35,9 +37,18 @@ def main() -> int:
         assert client.daemon is not None
         print(f"containerd {version.version} at {client.address}")
         id = f"demo-{uuid.uuid4().hex[:8]}"
+        tag = f"pylibctrd-demo/busybox:{id}"
+        with tempfile.TemporaryDirectory() as tmp:
+            archive = imagebuild.busybox_image(os.path.join(tmp, "busybox.tar"), name=tag).path
+            start = time.monotonic()
+            [image] = client.import_image(archive)  # `docker load`
+            print(f"imported {image.name} {image.digest[:19]}... ({image.size} bytes)"
+                  f" in {time.monotonic() - start:.2f}s")
+        rootfs = client.prepare_rootfs(id, image.name)  # snapshot on Moby's init layer, mounted
+        print(f"rootfs {rootfs}")
         spec = pylibctrd.container_spec(
             rootfs, ["sh", "-c", "echo hello from busybox; echo pid=$$ in its own pid namespace; cat"],
-            cgroups_path=f"/pylibctrd-demo/{id}")
+            image=image, cgroups_path=f"/pylibctrd-demo/{id}")
         ctr = client.new_container(id, spec)
         print(f"container {id}: bundle {os.path.join(client.state_dir, id)}")
         try:
@@ -71,8 +82,14 @@ def main() -> int:
             raise
         finally:
             ctr.delete()
+            client.release_rootfs(id)
+            client.remove_image(image.name)
         print(f"{len(events.events)} events delivered by libcontainerd;"
-              f" container deleted, bundle removed: {not os.path.exists(os.path.join(client.state_dir, id))}")
+              f" container deleted, bundle removed: {not os.path.exists(os.path.join(client.state_dir, id))},"
+              f" rootfs released: {not os.path.exists(rootfs)}, image removed")
+    # The command takes a rootfs directory (it has no image verbs yet).
+    root = os.environ.get("PYLIBCTRD_ROOT", pylibctrd.daemon.DEFAULT_ROOT)
+    rootfs = str(pylibctrd.busybox_rootfs(os.path.join(root, "demo-rootfs")))
     # The same from a shell, with the `pylibctrd` command (see README, "Command line"):
     print("\nthe same with the pylibctrd command:\n"
           "  pylibctrd daemon &                  # the embedded containerd, kept running\n"

@@ -9,10 +9,13 @@ import "C"
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"sync"
 	"time"
 	"unsafe"
 
 	"github.com/containerd/containerd"
+	"github.com/docker/docker/errdefs"
 
 	"pylibctrd/bridge"
 	"pylibctrd/core"
@@ -207,6 +210,77 @@ func pylibctrd_client_new_container(out *C.pylibctrd_result, h C.uint64_t, id, s
 			return bridge.None(err)
 		}
 		return bridge.Handle(c.NewContainer(ctx, o))
+	})
+}
+
+// Images (core/images.go).
+
+//export pylibctrd_client_import_image
+func pylibctrd_client_import_image(out *C.pylibctrd_result, h C.uint64_t, path *C.char, fd C.int, name *C.char) C.int {
+	archivePath, tag := goString(path), goString(name)
+	var pipe *os.File // the fd is ours from here on, whatever happens
+	if path == nil {
+		pipe = os.NewFile(uintptr(fd), "archive")
+	}
+	closePipe := sync.OnceFunc(func() {
+		if pipe != nil {
+			pipe.Close()
+		}
+	})
+	rc := on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) {
+		defer closePipe()
+		archive := pipe
+		if archive == nil {
+			f, err := os.Open(archivePath)
+			if os.IsNotExist(err) {
+				return bridge.None(errdefs.NotFound(err))
+			} else if err != nil {
+				return bridge.None(errdefs.InvalidParameter(err))
+			}
+			defer f.Close()
+			archive = f
+		}
+		return bridge.Images(c.ImportImage(ctx, archive, tag))
+	})
+	if rc != C.int(bridge.CodePending) {
+		closePipe() // done, or failed before reading: the writer must not wait
+	}
+	return rc
+}
+
+//export pylibctrd_client_images
+func pylibctrd_client_images(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) { return bridge.Images(c.Images(ctx)) })
+}
+
+//export pylibctrd_client_get_image
+func pylibctrd_client_get_image(out *C.pylibctrd_result, h C.uint64_t, ref *C.char) C.int {
+	r := goString(ref)
+	return on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) {
+		return bridge.OneImage(c.GetImage(ctx, r))
+	})
+}
+
+//export pylibctrd_client_remove_image
+func pylibctrd_client_remove_image(out *C.pylibctrd_result, h C.uint64_t, ref *C.char) C.int {
+	r := goString(ref)
+	return on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) { return bridge.None(c.RemoveImage(ctx, r)) })
+}
+
+//export pylibctrd_client_prepare_rootfs
+func pylibctrd_client_prepare_rootfs(out *C.pylibctrd_result, h C.uint64_t, id, ref *C.char) C.int {
+	containerID, r := goString(id), goString(ref)
+	return on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) {
+		path, err := c.PrepareRootfs(ctx, containerID, r)
+		return bridge.Text(path), err
+	})
+}
+
+//export pylibctrd_client_release_rootfs
+func pylibctrd_client_release_rootfs(out *C.pylibctrd_result, h C.uint64_t, id *C.char) C.int {
+	containerID := goString(id)
+	return on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) {
+		return bridge.None(c.ReleaseRootfs(ctx, containerID))
 	})
 }
 

@@ -45,6 +45,7 @@ type Client struct {
 	cancel    context.CancelFunc
 	timeout   time.Duration
 	closed    atomic.Bool
+	images    imageState // images.go
 }
 
 // ConnectOptions are Connect's arguments.

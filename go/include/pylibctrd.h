@@ -125,6 +125,19 @@ int pylibctrd_client_list_containers(pylibctrd_result *out, uint64_t client);
 int pylibctrd_client_load_container(pylibctrd_result *out, uint64_t client, char *id);
 int pylibctrd_client_new_container(pylibctrd_result *out, uint64_t client, char *id, char *spec, size_t spec_len, char *shim, char *runtime_options, size_t runtime_options_len, char *labels, size_t labels_len, int replace);
 
+/* Images: Moby's containerd image service (daemon/containerd), in the
+ * client's namespace. An image record is {"name", "digest", "size", "config"}.
+ * import_image reads the archive from path, or (path NULL) from fd, which Go
+ * takes over and closes; name "" or a tag for the archive's untagged image.
+ * data: [record] (import_image, images), record (get_image), the mount
+ * point as text (prepare_rootfs). */
+int pylibctrd_client_import_image(pylibctrd_result *out, uint64_t client, char *path, int fd, char *name);
+int pylibctrd_client_images(pylibctrd_result *out, uint64_t client);
+int pylibctrd_client_get_image(pylibctrd_result *out, uint64_t client, char *ref);
+int pylibctrd_client_remove_image(pylibctrd_result *out, uint64_t client, char *ref);
+int pylibctrd_client_prepare_rootfs(pylibctrd_result *out, uint64_t client, char *id, char *ref);
+int pylibctrd_client_release_rootfs(pylibctrd_result *out, uint64_t client, char *id);
+
 /* Container */
 int pylibctrd_container_new_task(pylibctrd_result *out, uint64_t stdio_token, uint64_t container, char *checkpoint_dir, int with_stdin);
 int pylibctrd_container_task(pylibctrd_result *out, uint64_t container);

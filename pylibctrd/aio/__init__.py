@@ -24,6 +24,7 @@ from typing import Any, AsyncIterator, Mapping, TypeVar
 
 from .. import _ffi, errors
 from .. import client as _api
+from .. import images as _images
 from ..daemon import Daemon, adopt_default, default_root_dir, default_state_dir, running_default
 from ..events import Backend
 from ..stdio import AttachStdio, _Stream
@@ -115,6 +116,38 @@ class Client:
 
     async def list_containers(self) -> list[_api.ContainerRecord]:
         return await self._port.run(self._sync._list_containers())
+
+    # Images (pylibctrd/images.py)
+
+    async def import_image(self, archive: _images.Archive, *,
+                           name: str | None = None) -> list[_images.Image]:
+        call, pump = _images.import_op(self._sync._handle, archive, name)
+        if pump is not None:
+            pump.start()
+        try:
+            result = await self._port.run(call)
+        except BaseException:
+            if pump is not None:
+                await asyncio.to_thread(pump.finish)
+            raise
+        if pump is not None:
+            await asyncio.to_thread(pump.finish)
+        return result
+
+    async def images(self) -> list[_images.Image]:
+        return await self._port.run(_images.images_op(self._sync._handle))
+
+    async def get_image(self, ref: str) -> _images.Image:
+        return await self._port.run(_images.get_image_op(self._sync._handle, ref))
+
+    async def remove_image(self, ref: str) -> None:
+        await self._port.run(_images.remove_image_op(self._sync._handle, ref))
+
+    async def prepare_rootfs(self, container_id: str, ref: str) -> str:
+        return await self._port.run(_images.prepare_rootfs_op(self._sync._handle, container_id, ref))
+
+    async def release_rootfs(self, container_id: str) -> None:
+        await self._port.run(_images.release_rootfs_op(self._sync._handle, container_id))
 
     async def load_container(self, id: str) -> Container:
         return Container(await self._port.run(self._sync._load_container(id)), self._port)
