@@ -14,18 +14,19 @@ def raw(prefix: str, state: str, pids: tuple[int, int], event_type: str = "exit"
     c = f"{prefix}a"
     return [
         {"step": 0, "op": "new_container", "result": "ok",
-         "files": {"a": ["config.json", f"{c}-stdout"]},
+         "files": {"a": {"config.json": "0:0 100644", f"{c}-stdout": "0:0 10700"}},
          "record": {"a": {"ID": c, "CreatedAt": "2026-01-01T00:00:00Z", "UpdatedAt": "x",
                           "Spec": {"root": {"path": f"{state}/rootfs"}}}}},
-        {"step": 1, "op": "pids", "result": [pids[0], pids[1]], "files": {"a": None},
-         "pid": pids[0]},
+        {"step": 1, "op": "pids", "result": [{"pid": pids[0], "info": None},
+                                             {"pid": pids[1], "info": None}],
+         "files": {"a": None}, "pid": pids[0]},
         {"events": [
             {"type": "start", "container_id": c, "process_id": c, "pid": pids[0],
-             "exit_code": 0, "has_exited_at": False},
+             "exit_code": 0, "has_exited_at": False, "error": None},
             {"type": "exec-added", "container_id": c, "process_id": f"{prefix}e1", "pid": 0,
-             "exit_code": 0, "has_exited_at": False},
+             "exit_code": 0, "has_exited_at": False, "error": None},
             {"type": event_type, "container_id": c, "process_id": c, "pid": pids[0],
-             "exit_code": 7, "has_exited_at": True},
+             "exit_code": 7, "has_exited_at": True, "error": None},
         ], "outputs": {"a": {"stdout": f"hi from {state}/{c}\n"}}},
     ]
 
@@ -46,8 +47,8 @@ def test_placeholders_and_grouping() -> None:
     record = first["record"]["a"]
     assert record["ID"] == "a" and "CreatedAt" not in record and "UpdatedAt" not in record
     assert record["Spec"]["root"]["path"] == "<state>/rootfs"
-    assert first["files"] == {"a": ["a-stdout", "config.json"]}  # sorted, prefix gone
-    assert pids["result"] == ["<pid1>", "<pid2>"] and pids["pid"] == "<pid1>"
+    assert first["files"] == {"a": {"a-stdout": "0:0 10700", "config.json": "0:0 100644"}}
+    assert [p["pid"] for p in pids["result"]] == ["<pid1>", "<pid2>"] and pids["pid"] == "<pid1>"
     assert [e["process"] for e in events["events"]["a"]] == ["<init>", "e1", "<init>"]
     assert [e["pid"] for e in events["events"]["a"]] == ["<pid1>", "0", "<pid1>"]
     assert outputs == {"outputs": {"a": {"stdout": "hi from <state>/a\n"}}}
