@@ -8,6 +8,8 @@ import gc
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -129,14 +131,28 @@ def test_every_coroutine_on_a_real_container(env: Env) -> None:
     run(main)
 
 
+START_ELSEWHERE = r"""
+import sys
+import pylibctrd
+address, namespace, bundles, rootfs, id = sys.argv[1:6]
+with pylibctrd.Client.connect(address, namespace=namespace, state_dir=bundles) as client:
+    spec = pylibctrd.container_spec(rootfs, ["sh", "-c", "while true; do echo tick; sleep 0.1; done"],
+                                    cgroups_path=f"/pylibctrd-test/{id}")
+    client.new_container(id, spec).new_task().start()
+"""
+
+
 def test_attach_task_and_kill_through_aio(env: Env) -> None:
+    """As dockerd's restore: the task was started by a process that is gone,
+    so this client is its only reader (libcontainerd allows one)."""
+    id = new_id()
+    subprocess.run([sys.executable, "-c", START_ELSEWHERE, env.address, env.namespace,
+                    str(env.bundles), str(env.rootfs), id], check=True, timeout=60)
+
     async def main() -> None:
         async with await connect(env) as client:
-            id = new_id()
-            ctr = await client.new_container(id, env.spec(id, ["sh", "-c", "while true; do echo tick; sleep 0.1; done"]))
             try:
-                task = await ctr.new_task()
-                await task.start()
+                ctr = await client.load_container(id)
                 io = aio.Stdio()
                 attached = await ctr.attach_task(attach_stdio=io)
                 assert io.stdout is not None
