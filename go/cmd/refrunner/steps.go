@@ -187,26 +187,17 @@ func (r *runner) do(ctx context.Context, s Step) (any, error) {
 	case "force_delete":
 		return "ok", r.task(s).ForceDelete(ctx)
 	case "stats":
-		st, err := r.task(s).Stats(ctx)
+		read, m, err := r.metrics(ctx, s)
 		if err != nil {
 			return nil, err
 		}
-		// What a caller sees of the metrics as JSON, as pylibctrd hands them over.
-		m, err := asJSON(st.Metrics)
-		if err != nil {
-			return nil, err
-		}
-		return statsValues(!st.Read.IsZero(), m.(map[string]any)), nil
+		return statsValues(read, m), nil
 	case "memory_limit":
-		st, err := r.task(s).Stats(ctx)
+		_, m, err := r.metrics(ctx, s)
 		if err != nil {
 			return nil, err
 		}
-		m, err := asJSON(st.Metrics)
-		if err != nil {
-			return nil, err
-		}
-		return dig(m.(map[string]any), "memory", "usage", "limit"), nil
+		return dig(m, "memory", "usage", "limit"), nil
 	case "pids":
 		pis, err := r.task(s).Pids(ctx)
 		if err != nil {
@@ -334,4 +325,18 @@ func dig(m map[string]any, path ...string) any {
 		v = mm[p]
 	}
 	return v
+}
+
+// metrics are the task's stats as a caller sees them in JSON (as pylibctrd
+// hands them over), and whether they carry a read time.
+func (r *runner) metrics(ctx context.Context, s Step) (bool, map[string]any, error) {
+	st, err := r.task(s).Stats(ctx)
+	if err != nil {
+		return false, nil, err
+	}
+	m, err := asJSON(st.Metrics)
+	if err != nil {
+		return false, nil, err
+	}
+	return !st.Read.IsZero(), m.(map[string]any), nil
 }
