@@ -255,8 +255,6 @@ class EventStream:
     """`Client.events()`: an iterator of events, ended by `close()` from any
     thread (or by closing the client). Unbounded: consume it or close it."""
 
-    _END = None
-
     def __init__(self, hub: Hub, container_id: str | None) -> None:
         self._hub = hub
         self._container_id = container_id
