@@ -217,6 +217,8 @@ func (b *bench) measure(req request) map[string]any {
 	case "exec":
 		t, id := b.execFixture()
 		result["ns"] = timed(req.N, func() error { return b.exec(t, id) })
+	case "exec_timeline":
+		result["phases"] = b.execTimeline(req.N)
 	case "threads_version":
 		result["wall_ns"], result["ops"] = b.parallel(req.N, b.version), req.N
 	case "threads_lifecycle":
@@ -358,6 +360,7 @@ func main() {
 	received := map[string]int64{}
 	var recvMu sync.Mutex
 	b.rec.OnEvent = func(et types.EventType, ei types.EventInfo) {
+		sawEvent(et, ei)
 		if strings.HasPrefix(ei.ContainerID, b.prefix+"ev") {
 			now := time.Now().UnixNano()
 			recvMu.Lock()
