@@ -209,14 +209,16 @@ def ratios(setup: Setup, n: int, rounds: int, only: list[str]) -> None:
                   flush=True)
         ref = "go-locked" if "go-locked" in every else None
         print(f"\n{'variant':<12} {'p50 us':>8} {'p25':>8} {'p75':>8}"
-              + (f" {'/go-locked':>11} {'(per-round)':>24}" if ref else ""))
+              + (f" {'/go-locked':>11} {'paired':>7} {'(per-round)':>24}" if ref else ""))
         for name, values in every.items():
             q = statistics.quantiles(values, n=4)
             line = f"{name:<12} {q[1] / 1e3:8.0f} {q[0] / 1e3:8.0f} {q[2] / 1e3:8.0f}"
             if ref:
                 overall = statistics.median(values) / statistics.median(every[ref])
+                # the same turn's ops ran back to back: their ratio cancels the drift
+                paired = statistics.median(a / b for a, b in zip(values, every[ref]))
                 rr = [a / b for a, b in zip(per_round[name], per_round[ref])]
-                line += f" {overall:11.3f} {' '.join(f'{x:.2f}' for x in rr):>24}"
+                line += f" {overall:11.3f} {paired:7.3f} {' '.join(f'{x:.2f}' for x in rr):>24}"
             print(line)
     finally:
         for v in variants:
