@@ -18,8 +18,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import statistics
+import resource
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -63,6 +66,67 @@ class ThreadCapture(stdio.Capture):
     def __call__(self, dio: DirectIO) -> DirectIO:
         self.stdin = dio.stdin
         return self._read_in_threads(dio)
+
+
+class IdleThreadsCapture(stdio.Capture):
+    """Native capture, plus two Python threads started in the callback that
+    wait in Python (an Event): the cost of starting threads alone."""
+
+    def __call__(self, dio: DirectIO) -> DirectIO:
+        self.release = threading.Event()
+        self.threads = [threading.Thread(target=self.release.wait, daemon=True) for _ in range(2)]
+        for t in self.threads:
+            t.start()
+        return super().__call__(dio)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        ended = super().wait(timeout)
+        self.release.set()
+        for t in self.threads:
+            t.join()
+        return ended
+
+
+class GoBlockedThreadsCapture(stdio.Capture):
+    """Native capture, plus two Python threads started in the callback that
+    block in a Go call until the output ends (as the old capture threads
+    blocked in Go reads), without reading anything themselves."""
+
+    def __call__(self, dio: DirectIO) -> DirectIO:
+        super().__call__(dio)
+        native = self._native[-1]
+        self.threads = [threading.Thread(target=native.wait, args=(10,), daemon=True)
+                        for _ in range(2)]
+        for t in self.threads:
+            t.start()
+        return dio
+
+    def wait(self, timeout: float | None = None) -> bool:
+        ended = super().wait(timeout)
+        for t in self.threads:
+            t.join()
+        return ended
+
+
+class PyCaptureKind(Variant):
+    """pylibctrd exec with a given Capture class."""
+
+    def __init__(self, peer: PylibctrdPeer, name: str, capture: type[stdio.Capture]) -> None:
+        self.peer, self.name, self.capture = peer, name, capture
+
+    def exec(self, n: int) -> list[int]:
+        task, process = self.peer._exec_fixture()
+
+        def op(_: int) -> None:
+            pid = self.peer.name_()
+            cap = self.capture()
+            proc = task.exec(pid, process, attach_stdio=cap)
+            self.peer.wait_exit(task.id, pid)
+            cap.wait(10)
+            assert cap.stdout == b"hi\n", cap.stdout
+            proc.delete()
+
+        return bench_timed(n, op)
 
 
 class PyThreads(Variant):
@@ -177,6 +241,13 @@ def bench_timed(n: int, op: Callable[[int], object]) -> list[int]:
     return timed(n, op)
 
 
+def _bootstrap(values: list[float], draws: int = 2000) -> tuple[float, float]:
+    """95% bootstrap interval of the median of values."""
+    rng = random.Random(1)
+    meds = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(draws))
+    return meds[int(0.025 * draws)], meds[int(0.975 * draws)]
+
+
 def ratios(setup: Setup, n: int, rounds: int, only: list[str]) -> None:
     ns = f"execgap-{os.getpid()}"
     py = PylibctrdPeer(setup, f"{ns}-py")
@@ -186,6 +257,8 @@ def ratios(setup: Setup, n: int, rounds: int, only: list[str]) -> None:
             "py-capture": lambda: PyCapture(py),
             "py-threads": lambda: PyThreads(py),
             "py-none": lambda: PyNone(py),
+            "py-idle-threads": lambda: PyCaptureKind(py, "py-idle-threads", IdleThreadsCapture),
+            "py-go-threads": lambda: PyCaptureKind(py, "py-go-threads", GoBlockedThreadsCapture),
             "py-aio": lambda: PyAio(setup, f"{ns}-aio"),
             "go": lambda: Go(GoPeer(setup, f"{ns}-go")),
             "go-locked": lambda: Go(GoPeer(setup, f"{ns}-go-locked", locked=True)),
@@ -209,22 +282,31 @@ def ratios(setup: Setup, n: int, rounds: int, only: list[str]) -> None:
                   flush=True)
         ref = "go-locked" if "go-locked" in every else None
         print(f"\n{'variant':<12} {'p50 us':>8} {'p25':>8} {'p75':>8}"
-              + (f" {'/go-locked':>11} {'paired':>7} {'(per-round)':>24}" if ref else ""))
+              + (f" {'/go-locked':>11} {'paired':>7} {'95% CI':>14} {'(per-round)':>24}" if ref else ""))
         for name, values in every.items():
             q = statistics.quantiles(values, n=4)
             line = f"{name:<12} {q[1] / 1e3:8.0f} {q[0] / 1e3:8.0f} {q[2] / 1e3:8.0f}"
             if ref:
                 overall = statistics.median(values) / statistics.median(every[ref])
                 # the same turn's ops ran back to back: their ratio cancels the drift
-                paired = statistics.median(a / b for a, b in zip(values, every[ref]))
+                pairs = [a / b for a, b in zip(values, every[ref])]
+                paired = statistics.median(pairs)
+                lo, hi = _bootstrap(pairs)
                 rr = [a / b for a, b in zip(per_round[name], per_round[ref])]
-                line += f" {overall:11.3f} {paired:7.3f} {' '.join(f'{x:.2f}' for x in rr):>24}"
+                line += (f" {overall:11.3f} {paired:7.3f} [{lo:.3f}, {hi:.3f}]"
+                         f" {' '.join(f'{x:.2f}' for x in rr):>24}")
             print(line)
     finally:
         for v in variants:
-            if not isinstance(v, (PyCapture, PyThreads, PyNone)):
+            if not isinstance(v, (PyCapture, PyThreads, PyNone, PyCaptureKind)):
                 v.close()
         py.close()
+
+
+def _switches() -> int:
+    """This process's context switches so far (voluntary + involuntary)."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_nvcsw + ru.ru_nivcsw
 
 
 PHASES = ["attach", "attached", "exec", "exit_event", "waited", "output", "deleted"]
@@ -248,7 +330,7 @@ class TimelinePeer(PylibctrdPeer):
         for _ in range(n):
             pid = self.name_()
             ph: dict[str, int] = {}
-            cpu0 = time.process_time_ns()
+            cpu0, csw0 = time.process_time_ns(), _switches()
             start = time.perf_counter_ns()
 
             def mark(name: str) -> None:
@@ -274,6 +356,7 @@ class TimelinePeer(PylibctrdPeer):
             proc.delete()
             mark("deleted")
             ph["cpu"] = time.process_time_ns() - cpu0
+            ph["csw"] = _switches() - csw0
             ph["exit_event"] = self.exit_seen.pop(pid) - start
             out.append(ph)
         return out
@@ -288,6 +371,7 @@ def timeline(setup: Setup, n: int, rounds: int) -> None:
         "py-capture": lambda: py.exec_timeline(1, capture=stdio.Capture),
         "py-threads": lambda: py.exec_timeline(1, capture=ThreadCapture),
         "py-none": lambda: py.exec_timeline(1, capture=None),
+        "py-go-threads": lambda: py.exec_timeline(1, capture=GoBlockedThreadsCapture),
         "go": lambda: list(go._serve("exec_timeline", 1)["phases"]),
         "go-locked": lambda: list(locked._serve("exec_timeline", 1)["phases"]),
     }
@@ -311,9 +395,10 @@ def print_timeline(got: dict[str, list[dict[str, int]]]) -> None:
     """Median time (us) at which each phase ended, and the step from the
     phase before, per variant; cpu = the client process's CPU time per exec."""
     names = list(got)
-    print(f"\nmedian us since exec() was called (step from the previous phase), n={len(got[names[0]])}")
+    print(f"\nmedian us since exec() was called (step from the previous phase), n={len(got[names[0]])};"
+          " cpu: the client's CPU us per exec, csw: its context switches per exec")
     print(f"{'phase':<11}" + "".join(f"{k:>20}" for k in names))
-    for phase in PHASES + ["cpu"]:
+    for phase in PHASES + ["cpu", "csw"]:
         cells = []
         for k in names:
             at = [ph[phase] for ph in got[k] if phase in ph]
@@ -324,13 +409,15 @@ def print_timeline(got: dict[str, list[dict[str, int]]]) -> None:
             prev = _previous(got[k], phase)
             step = statistics.median(ph[phase] - ph.get(prev, 0) for ph in got[k] if phase in ph) / 1e3 \
                 if prev is not None else med
-            cells.append(f"{med:>11.0f} ({step:>+6.0f})" if phase != "cpu" else f"{med:>20.0f}")
+            if phase == "csw":
+                med *= 1e3
+            cells.append(f"{med:>11.0f} ({step:>+6.0f})" if phase not in ("cpu", "csw") else f"{med:>20.0f}")
         print(f"{phase:<11}" + "".join(cells))
 
 
 def _previous(phases: list[dict[str, int]], phase: str) -> str | None:
     """The phase before `phase` that this variant records (None for cpu)."""
-    if phase == "cpu":
+    if phase in ("cpu", "csw"):
         return None
     order = [p for p in PHASES if p in phases[0] and p != "exit_event"]
     if phase == "exit_event":

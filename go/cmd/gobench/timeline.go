@@ -28,13 +28,13 @@ func sawEvent(et types.EventType, ei types.EventInfo) {
 	}
 }
 
-// cpuNs is this process's user+system CPU time.
-func cpuNs() int64 {
+// usage is this process's user+system CPU time (ns) and context switches.
+func usage() (cpu, switches int64) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+		return 0, 0
 	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
+	return ru.Utime.Nano() + ru.Stime.Nano(), ru.Nvcsw + ru.Nivcsw
 }
 
 // execTimeline returns, per exec, the ns since its start at which each phase ended.
@@ -47,7 +47,7 @@ func (b *bench) execTimeline(n int) []map[string]int64 {
 		spec := *harness.Spec(b.rootfs, []string{"echo", "hi"}, false, "").Process
 		var output *harness.Output
 		ph := map[string]int64{}
-		cpu0 := cpuNs()
+		cpu0, csw0 := usage()
 		start := time.Now()
 		mark := func(name string) { ph[name] = time.Since(start).Nanoseconds() }
 		p, err := t.Exec(ctx, id, &spec, false, func(dio *cio.DirectIO) (cio.IO, error) {
@@ -74,7 +74,8 @@ func (b *bench) execTimeline(n int) []map[string]int64 {
 			fatal(err)
 		}
 		mark("deleted")
-		ph["cpu"] = cpuNs() - cpu0
+		cpu1, csw1 := usage()
+		ph["cpu"], ph["csw"] = cpu1-cpu0, csw1-csw0
 		if at, ok := timelineExits.LoadAndDelete(id); ok {
 			ph["exit_event"] = at.(time.Time).Sub(start).Nanoseconds()
 		}
