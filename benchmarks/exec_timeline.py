@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
+import re
+import subprocess
 import statistics
 import resource
 import tempfile
@@ -429,9 +432,59 @@ def _previous(phases: list[dict[str, int]], phase: str) -> str | None:
     return prev
 
 
+def traces(setup: Setup, n: int, out_dir: Path) -> None:
+    """A Go execution trace of n execs per variant (run one after the other,
+    not interleaved), and from each the scheduler latency: how long
+    goroutines were runnable but not running, in all, per exec."""
+    from pylibctrd._ffi import call, lib
+
+    ns = f"execgap-{os.getpid()}"
+    py = TimelinePeer(setup, f"{ns}-py")
+    locked = GoPeer(setup, f"{ns}-go-locked", locked=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    try:
+        py.exec_timeline(3, capture=None)
+        locked.exec(3)
+        for name, capture in (("py-capture", stdio.Capture), ("py-threads", ThreadCapture),
+                              ("py-none", None)):
+            paths[name] = out_dir / f"{name}.trace"
+            call(lib().pylibctrd_trace_start, str(paths[name]).encode())
+            try:
+                py.exec_timeline(n, capture=capture)
+            finally:
+                call(lib().pylibctrd_trace_stop)
+        paths["go-locked"] = out_dir / "go-locked.trace"
+        assert locked.server.stdin is not None
+        locked.server.stdin.write(json.dumps({"workload": "exec", "n": n, "locked": True,
+                                              "trace": str(paths["go-locked"])}) + "\n")
+        locked.server.stdin.flush()
+        locked._reply()
+    finally:
+        locked.close()
+        py.close()
+    print(f"\nGo execution traces in {out_dir}; per exec (n={n}):")
+    print(f"{'variant':<12} {'sched latency us':>17} {'syscall block us':>17} {'sync block us':>14}")
+    for name, path in paths.items():
+        cells = [_pprof_total(path, kind) / n for kind in ("sched", "syscall", "sync")]
+        print(f"{name:<12} {cells[0]:>17.0f} {cells[1]:>17.0f} {cells[2]:>14.0f}")
+
+
+def _pprof_total(trace: Path, kind: str) -> float:
+    """Total (us) of `go tool trace -pprof=kind` for a trace."""
+    prof = trace.with_suffix(f".{kind}.pprof")
+    with prof.open("wb") as f:
+        subprocess.run(["go", "tool", "trace", f"-pprof={kind}", str(trace)], stdout=f, check=True)
+    top = subprocess.run(["go", "tool", "pprof", "-top", "-unit=us", str(prof)],
+                         capture_output=True, text=True, check=False).stdout
+    m = re.search(r"of ([\d.]+)us total", top)
+    return float(m.group(1)) if m else 0.0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.exec_timeline")
-    ap.add_argument("mode", choices=["ratios", "timeline"])
+    ap.add_argument("mode", choices=["ratios", "timeline", "trace"])
+    ap.add_argument("--out", type=Path, default=Path("build/exec-traces"), help="trace files (trace)")
     ap.add_argument("--n", type=int, default=40, help="execs per variant per round")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--only", nargs="*", default=[], help="variants (ratios)")
@@ -444,8 +497,10 @@ def main() -> None:
     try:
         if args.mode == "ratios":
             ratios(setup, args.n, args.rounds, args.only)
-        else:
+        elif args.mode == "timeline":
             timeline(setup, args.n, args.rounds)
+        else:
+            traces(setup, args.n, args.out)
     finally:
         try:
             for namespace in sweep_namespaces(setup):

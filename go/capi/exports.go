@@ -486,3 +486,14 @@ func pylibctrd_capture_output(out *C.pylibctrd_result, h C.uint64_t, stream C.in
 		return result{Data: c.Output(int(stream))}, nil
 	})
 }
+
+//export pylibctrd_trace_start
+func pylibctrd_trace_start(out *C.pylibctrd_result, path *C.char) C.int {
+	p := goString(path)
+	return now(out, func(context.Context) (result, error) { return bridge.None(bridge.StartTrace(p)) })
+}
+
+//export pylibctrd_trace_stop
+func pylibctrd_trace_stop(out *C.pylibctrd_result) C.int {
+	return now(out, func(context.Context) (result, error) { return bridge.None(bridge.StopTrace()) })
+}

@@ -179,4 +179,9 @@ int pylibctrd_capture_wait(pylibctrd_result *out, uint64_t capture, int64_t time
 /* data: what stream 0 (stdout) or 1 (stderr) gave so far. */
 int pylibctrd_capture_output(pylibctrd_result *out, uint64_t capture, int stream);
 
+/* Diagnosis only (benchmarks/exec_timeline.py): a Go execution trace
+   (runtime/trace) of the library, written to path until trace_stop. */
+int pylibctrd_trace_start(pylibctrd_result *out, char *path);
+int pylibctrd_trace_stop(pylibctrd_result *out);
+
 #endif

@@ -181,11 +181,16 @@ type request struct {
 	N        int    `json:"n"`
 	Threads  int    `json:"threads"`
 	Locked   bool   `json:"locked"` // run on a goroutine locked to its OS thread, as a cgo callback is
+	Trace    string `json:"trace"`  // write a Go execution trace of this measurement here
 }
 
 // measure runs one client workload and returns its figures.
 func (b *bench) measure(req request) map[string]any {
 	result := map[string]any{}
+	if req.Trace != "" {
+		defer startTrace(req.Trace)()
+		req.Trace = ""
+	}
 	b.locked = req.Locked
 	if req.Locked && !strings.HasPrefix(req.Workload, "threads_") {
 		done := make(chan struct{})

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"runtime/trace"
 	"strings"
 	"sync"
 	"syscall"
@@ -83,4 +85,16 @@ func (b *bench) execTimeline(n int) []map[string]int64 {
 		out = append(out, ph)
 	}
 	return out
+}
+
+// startTrace starts a Go execution trace into path; call what it returns to stop it.
+func startTrace(path string) func() {
+	f, err := os.Create(path)
+	if err != nil {
+		fatal(err)
+	}
+	if err := trace.Start(f); err != nil {
+		fatal(err)
+	}
+	return func() { trace.Stop(); f.Close() }
 }
