@@ -44,6 +44,11 @@ func TestCaptureCollectsBothStreamsToTheirEnd(t *testing.T) {
 	if ended, err := c.Wait(context.Background(), 10*time.Second); !ended || err != nil {
 		t.Fatalf("Wait = %v, %v after both ended", ended, err)
 	}
+	for i := 0; i < 100; i++ { // a zero timeout still sees the end
+		if ended, _ := c.Wait(context.Background(), 0); !ended {
+			t.Fatal("Wait(0) after the end = false")
+		}
+	}
 	if !bytes.Equal(c.Output(0), big) || string(c.Output(1)) != "oops\n" {
 		t.Fatalf("captured %d bytes and %q", len(c.Output(0)), c.Output(1))
 	}
