@@ -69,7 +69,7 @@ func (b *bench) execTimeline(n int) []map[string]int64 {
 			fatal(fmt.Errorf("exec %s output did not end", id))
 		}
 		mark("output")
-		if stdout, _ := output.Text(); stdout != "hi\n" {
+		if stdout, _ := output.Bytes(); string(stdout) != "hi\n" {
 			fatal(fmt.Errorf("exec output %q", stdout))
 		}
 		if _, err := p.Delete(ctx); err != nil {
