@@ -21,6 +21,7 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import statistics
 import resource
@@ -509,6 +510,7 @@ def main() -> None:
             daemon.stop()
             for namespace in sweep_namespaces(setup):
                 remove_runc_root(namespace)
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def sweep_namespaces(setup: Setup) -> list[str]:
