@@ -109,6 +109,11 @@ def chart(results: dict[str, Any], path: Path) -> Path:
     return path
 
 
+# The exec investigation (benchmarks/exec_timeline.py), kept in its own file
+# because its figures come from that script, not from `make bench`.
+EXEC_GAP = Path(__file__).resolve().parent / "exec_gap.md"
+
+
 def write_markdown(results: dict[str, Any], text: str, path: Path) -> None:
     m = results["machine"]
     w = results["workloads"]
@@ -162,4 +167,5 @@ create_delete and exec are slower than grpcio because libcontainerd does more
 round trips than the minimal driver (a lease around container create, a task
 lookup and an Info before delete, exec's FIFO and state handling); the Go peer
 pays the same.
-""")
+
+{EXEC_GAP.read_text()}""")

@@ -5,12 +5,13 @@ An attach callback (`attach_stdio=`) receives a `DirectIO` and returns it; it
 runs synchronously inside `new_task`/`exec`/`attach_task`, so it should start
 readers (threads) rather than read to the end itself. Passing
 `attach_stdio=None` drains and drops the output natively (no Python threads),
-and closes stdin.
+and closes stdin; `Capture` collects it natively (no Python threads either).
 """
 
 from __future__ import annotations
 
 import io
+import math
 import shutil
 import threading
 from typing import IO, Any, Callable, cast
@@ -65,6 +66,11 @@ class _Stream(_ffi.Owned, io.RawIOBase):
 
     def _finalize(self) -> None:
         self.close()  # what io does for a file collected open
+
+    def _disown(self) -> None:
+        """Go took this stream over (a native capture): forget the handle."""
+        self._handle = 0
+        io.RawIOBase.close(self)
 
     # Ops for pylibctrd.aio's streams, which run them in the background.
     def _recv(self, max_bytes: int) -> Op[bytes]:
@@ -123,8 +129,46 @@ def _pump(src: IO[bytes], dst: Callable[[bytes], object], done: threading.Event)
         done.set()
 
 
+def _fifo_of(f: IO[bytes] | None) -> _Stream | None:
+    """The live FIFO stream behind one of our DirectIO's readers (None for
+    anything else, e.g. a DirectIO a caller made of its own files)."""
+    raw: object = f.raw if isinstance(f, io.BufferedReader) else f
+    if isinstance(raw, _Stream) and not raw.closed and raw._handle:
+        return raw
+    return None
+
+
+class _NativeCapture(_ffi.Owned):
+    """stdout and stderr drained into memory by goroutines in Go."""
+
+    @classmethod
+    def start(cls, stdout: IO[bytes] | None, stderr: IO[bytes] | None) -> _NativeCapture | None:
+        """Hand both streams to Go, or None if either is not one of our FIFOs."""
+        raws = [_fifo_of(f) for f in (stdout, stderr)]
+        if any(r is None for r, f in zip(raws, (stdout, stderr)) if f is not None):
+            return None
+        handle, _ = call(lib().pylibctrd_capture_start, raws[0]._handle if raws[0] else 0,
+                         raws[1]._handle if raws[1] else 0)
+        for f, raw in zip((stdout, stderr), raws):
+            if isinstance(f, io.BufferedReader):
+                f.detach()  # the buffered wrapper must not close the FIFO under Go
+            if raw is not None:
+                raw._disown()
+        return cls(handle)
+
+    def wait(self, timeout: float | None) -> bool:
+        ms = -1 if timeout is None else max(0, math.ceil(timeout * 1000))
+        ended, _ = call(lib().pylibctrd_capture_wait, self._handle, ms)
+        return bool(ended)
+
+    def output(self, stream: int) -> bytes:
+        return call(lib().pylibctrd_capture_output, self._handle, stream)[1] or b""
+
+
 class Capture:
-    """attach_stdio that collects stdout and stderr into bytes.
+    """attach_stdio that collects stdout and stderr into bytes. With the
+    FIFOs pylibctrd hands over, Go reads them (no Python thread per stream);
+    with other files, Python threads do.
 
     >>> cap = Capture()
     >>> task = container.new_task(attach_stdio=cap)
@@ -136,12 +180,20 @@ class Capture:
         self._out = bytearray()
         self._err = bytearray()
         self._done: list[threading.Event] = []
+        self._native: list[_NativeCapture] = []
         # The process's stdin; None unless created with with_stdin=True
         # (as DirectIO.stdin, libcontainerd's nil Stdin).
         self.stdin: IO[bytes] | None = None
 
     def __call__(self, dio: DirectIO) -> DirectIO:
         self.stdin = dio.stdin
+        native = _NativeCapture.start(dio.stdout, dio.stderr)
+        if native is not None:
+            self._native.append(native)
+            return dio
+        return self._read_in_threads(dio)
+
+    def _read_in_threads(self, dio: DirectIO) -> DirectIO:
         for src, buf in ((dio.stdout, self._out), (dio.stderr, self._err)):
             if src is None:
                 continue
@@ -153,15 +205,16 @@ class Capture:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until stdout and stderr reached EOF; False on timeout."""
-        return all(done.wait(timeout) for done in self._done)
+        return (all(n.wait(timeout) for n in self._native)
+                and all(done.wait(timeout) for done in self._done))
 
     @property
     def stdout(self) -> bytes:
-        return bytes(self._out)
+        return bytes(self._out) + b"".join(n.output(0) for n in self._native)
 
     @property
     def stderr(self) -> bytes:
-        return bytes(self._err)
+        return bytes(self._err) + b"".join(n.output(1) for n in self._native)
 
 
 class PassThrough:

@@ -262,3 +262,25 @@ def test_closed_stdin_raises_valueerror_like_a_python_file(make_container: MakeC
     assert recorder.wait_for(ctr.id, EventType.EXIT).exit_code == 0
     task.delete()
     ctr.delete()
+
+
+def test_capture_reads_in_go_without_python_threads(make_container: MakeContainer,
+                                                    recorder: pylibctrd.Recorder) -> None:
+    """Capture hands the FIFOs to Go: exec starts no Python thread, and large
+    output on both streams arrives whole."""
+    ctr = make_container(["sleep", "60"])
+    task = ctr.new_task()
+    task.start()
+    spec = pylibctrd.process_spec(pylibctrd.container_spec("/", ["sh"]),
+                                  ["sh", "-c", "yes abc | head -c 300000; echo err >&2"])
+    threads = {t.ident for t in threading.enumerate()}
+    cap = stdio.Capture()
+    proc = task.exec("big", spec, attach_stdio=cap)
+    assert {t.ident for t in threading.enumerate()} == threads
+    recorder.wait_for(ctr.id, EventType.EXIT, process_id="big")
+    assert cap.wait(10)
+    assert cap.stdout == b"abc\n" * 75000 and cap.stderr == b"err\n"
+    assert cap.wait(0)  # ended stays ended
+    proc.delete()
+    task.force_delete()
+    ctr.delete()

@@ -72,6 +72,7 @@ func Init(cb Callbacks, logLevel int) {
 
 // Shutdown stops every callback into Python (interpreter exit).
 func Shutdown(timeout time.Duration) error {
+	defer StopTrace() //nolint:errcheck // a diagnostic trace left running ends with the process
 	if !pythonGate.close(true, timeout) {
 		return Errorf(CodeDeadline, "callbacks still running after %s", timeout)
 	}

@@ -442,3 +442,58 @@ func pylibctrd_stream_close(out *C.pylibctrd_result, h C.uint64_t) C.int {
 		return bridge.None(s.Close())
 	})
 }
+
+//export pylibctrd_capture_start
+func pylibctrd_capture_start(out *C.pylibctrd_result, stdout, stderr C.uint64_t) C.int {
+	return now(out, func(context.Context) (result, error) {
+		// Both are checked before either is taken, so a failure leaves both with Python.
+		for _, h := range []C.uint64_t{stdout, stderr} {
+			if h != 0 {
+				if _, err := bridge.Lookup[*core.Stream](uint64(h)); err != nil {
+					return bridge.None(err)
+				}
+			}
+		}
+		o, err := bridge.TakeStream(uint64(stdout))
+		if err != nil {
+			return bridge.None(err)
+		}
+		e, err := bridge.TakeStream(uint64(stderr))
+		if err != nil {
+			return bridge.None(err)
+		}
+		return bridge.Handle(bridge.NewCapture(o, e), nil)
+	})
+}
+
+//export pylibctrd_capture_wait
+func pylibctrd_capture_wait(out *C.pylibctrd_result, h C.uint64_t, timeoutMs C.int64_t) C.int {
+	return on(out, h, func(ctx context.Context, c *bridge.Capture) (result, error) {
+		ended, err := c.Wait(ctx, millis(timeoutMs))
+		if ended {
+			return bridge.Number(1, nil)
+		}
+		return bridge.Number(0, err)
+	})
+}
+
+//export pylibctrd_capture_output
+func pylibctrd_capture_output(out *C.pylibctrd_result, h C.uint64_t, stream C.int) C.int {
+	return on(out, h, func(_ context.Context, c *bridge.Capture) (result, error) {
+		if stream != 0 && stream != 1 {
+			return bridge.None(bridge.Errorf(bridge.CodeInvalidParameter, "stream must be 0 (stdout) or 1 (stderr), not %d", stream))
+		}
+		return result{Data: c.Output(int(stream))}, nil
+	})
+}
+
+//export pylibctrd_trace_start
+func pylibctrd_trace_start(out *C.pylibctrd_result, path *C.char) C.int {
+	p := goString(path)
+	return now(out, func(context.Context) (result, error) { return bridge.None(bridge.StartTrace(p)) })
+}
+
+//export pylibctrd_trace_stop
+func pylibctrd_trace_stop(out *C.pylibctrd_result) C.int {
+	return now(out, func(context.Context) (result, error) { return bridge.None(bridge.StopTrace()) })
+}

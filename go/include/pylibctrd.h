@@ -171,4 +171,17 @@ int pylibctrd_stream_recv(pylibctrd_result *out, uint64_t stream, size_t max);
 int pylibctrd_stream_write(pylibctrd_result *out, uint64_t stream, char *buf, size_t len);
 int pylibctrd_stream_close(pylibctrd_result *out, uint64_t stream);
 
+/* Native capture (stdio.Capture): Go drains stdout and stderr (either may be
+   0) into memory; the streams pass to it. number: the capture's handle. */
+int pylibctrd_capture_start(pylibctrd_result *out, uint64_t stdout_stream, uint64_t stderr_stream);
+/* number: 1 once every stream ended, 0 if timeout_ms (< 0: none) passed first. */
+int pylibctrd_capture_wait(pylibctrd_result *out, uint64_t capture, int64_t timeout_ms);
+/* data: what stream 0 (stdout) or 1 (stderr) gave so far. */
+int pylibctrd_capture_output(pylibctrd_result *out, uint64_t capture, int stream);
+
+/* Diagnosis only (benchmarks/exec_timeline.py): a Go execution trace
+   (runtime/trace) of the library, written to path until trace_stop. */
+int pylibctrd_trace_start(pylibctrd_result *out, char *path);
+int pylibctrd_trace_stop(pylibctrd_result *out);
+
 #endif

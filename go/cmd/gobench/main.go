@@ -181,11 +181,16 @@ type request struct {
 	N        int    `json:"n"`
 	Threads  int    `json:"threads"`
 	Locked   bool   `json:"locked"` // run on a goroutine locked to its OS thread, as a cgo callback is
+	Trace    string `json:"trace"`  // write a Go execution trace of this measurement here
 }
 
 // measure runs one client workload and returns its figures.
 func (b *bench) measure(req request) map[string]any {
 	result := map[string]any{}
+	if req.Trace != "" {
+		defer startTrace(req.Trace)()
+		req.Trace = ""
+	}
 	b.locked = req.Locked
 	if req.Locked && !strings.HasPrefix(req.Workload, "threads_") {
 		done := make(chan struct{})
@@ -217,6 +222,8 @@ func (b *bench) measure(req request) map[string]any {
 	case "exec":
 		t, id := b.execFixture()
 		result["ns"] = timed(req.N, func() error { return b.exec(t, id) })
+	case "exec_timeline":
+		result["phases"] = b.execTimeline(req.N)
 	case "threads_version":
 		result["wall_ns"], result["ops"] = b.parallel(req.N, b.version), req.N
 	case "threads_lifecycle":
@@ -358,6 +365,7 @@ func main() {
 	received := map[string]int64{}
 	var recvMu sync.Mutex
 	b.rec.OnEvent = func(et types.EventType, ei types.EventInfo) {
+		sawEvent(et, ei)
 		if strings.HasPrefix(ei.ContainerID, b.prefix+"ev") {
 			now := time.Now().UnixNano()
 			recvMu.Lock()
