@@ -3,8 +3,8 @@ libcontainerd directly (go/cmd/refrunner) and through pylibctrd, against the
 same containerd; the normalised traces must be identical.
 
 The one exception is a step marked `"known_difference": "<anchor>"`: its
-error (and only its error) may differ, if the anchor names an entry of the
-README's "Where pylibctrd differs" section. Each runner's error class for it
+outcome (its error or result, and nothing else) may differ, if the anchor
+names an entry of the README's "Where pylibctrd differs" section. Each runner's error class for it
 is still checked against `expect` ({"go": ..., "pylibctrd": ...})."""
 
 from __future__ import annotations
