@@ -36,11 +36,14 @@ def container_spec(rootfs: str | os.PathLike[str], args: Sequence[str] | None = 
     """default_spec() with a root filesystem and a command filled in, as
     dockerd does before NewContainer.
 
-    With `image` (from `client.get_image()`), docker run's rules: `args=None`
-    runs the image's Entrypoint + Cmd, given `args` replace Cmd (Entrypoint +
-    args); the image's Env comes first and `env` overrides it by name; the
-    image's WorkingDir and User apply unless `cwd`/`user` are given (a user
-    name is looked up in the rootfs' /etc/passwd and /etc/group, as Moby does).
+    With `image` (from `client.get_image()`), docker run's rules (Moby's
+    daemon/commit.go merge and oci_linux.go): `args=None` runs the image's
+    Entrypoint + Cmd, given `args` replace Cmd (Entrypoint + args); `env`
+    comes first, then the image's entries whose names it does not set, over
+    the defaults (PATH, TERM); the image's WorkingDir and User apply unless
+    `cwd`/`user` are given. The user (the image's or root) is resolved in the
+    rootfs' /etc/passwd and /etc/group as Moby's getUser does: additionalGids
+    are its gid and then its supplementary groups.
     """
     spec = default_spec()
     spec["root"] = {"path": os.fspath(rootfs), "readonly": False}
@@ -50,7 +53,7 @@ def container_spec(rootfs: str | os.PathLike[str], args: Sequence[str] | None = 
         command = list(config.get("Entrypoint") or []) + list(
             args if args is not None else config.get("Cmd") or [])
         base = [DEFAULT_PATH, *(["TERM=xterm"] if terminal else [])]
-        environment = _merge_env(_merge_env(base, config.get("Env") or []), env or [])
+        environment = _merge_env(base, _docker_run_env(env or [], config.get("Env") or []))
     else:
         if args is None:
             raise TypeError("container_spec() needs args when no image is given")
@@ -64,8 +67,10 @@ def container_spec(rootfs: str | os.PathLike[str], args: Sequence[str] | None = 
     process["terminal"] = terminal
     process["env"] = environment
     user = user if user is not None else config.get("User") or ""
-    process["user"] = _resolve_user(os.fspath(rootfs), user) if user else process.get(
-        "user", {"uid": 0, "gid": 0})
+    if user or image is not None:  # dockerd resolves every container's user, root too
+        process["user"] = _resolve_user(os.fspath(rootfs), user)
+    else:
+        process["user"] = process.get("user", {"uid": 0, "gid": 0})
     if cgroups_path is not None:
         spec["linux"]["cgroupsPath"] = cgroups_path
     return spec
@@ -85,6 +90,15 @@ def _merge_env(base: Sequence[str], overrides: Sequence[str]) -> list[str]:
     return merged
 
 
+def _docker_run_env(user_env: Sequence[str], image_env: Sequence[str]) -> list[str]:
+    """Moby's merge(): the caller's env, then each image entry whose name the
+    caller did not set; the image's alone when the caller gave none."""
+    if not user_env:
+        return list(image_env)
+    names = {e.split("=", 1)[0] for e in user_env}
+    return [*user_env, *(e for e in image_env if e.split("=", 1)[0] not in names)]
+
+
 def _read_db(path: str) -> list[list[str]]:
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -94,16 +108,24 @@ def _read_db(path: str) -> list[list[str]]:
 
 
 def _resolve_user(rootfs: str, spec: str) -> dict[str, Any]:
-    """uid, gid and additional gids for "user[:group]" as moby/sys/user's
-    GetExecUser resolves them from the container's passwd and group files."""
+    """uid, gid and additional gids for "user[:group]" ("" is root) as
+    moby/sys/user's GetExecUser resolves them from the container's passwd and
+    group files, and Moby's getUser lists them: additionalGids is the gid
+    followed by the supplementary groups."""
     name, _, group = spec.partition(":")
     passwd = [e for e in _read_db(os.path.join(rootfs, "etc/passwd")) if len(e) >= 4]
     groups = [e for e in _read_db(os.path.join(rootfs, "etc/group")) if len(e) >= 3]
-    entry = next((e for e in passwd if e[0] == name or e[2] == name), None)
+    if name.isdigit():
+        entry = next((e for e in passwd if e[2].isdigit() and int(e[2]) == int(name)), None)
+    else:
+        entry = next((e for e in passwd if e[2] == "0") if not name else
+                     (e for e in passwd if e[0] == name), None)
     if entry is not None:
         uid, gid, login = int(entry[2]), int(entry[3]), entry[0]
     elif name.isdigit():
         uid, gid, login = int(name), 0, ""
+    elif not name:
+        uid, gid, login = 0, 0, ""
     else:
         raise errors.InvalidParameter(
             f"unable to find user {name}: no matching entries in passwd file")
@@ -118,11 +140,9 @@ def _resolve_user(rootfs: str, spec: str) -> dict[str, Any]:
             raise errors.InvalidParameter(
                 f"unable to find group {group}: no matching entries in group file")
     elif login:
-        extra = [int(g[2]) for g in groups if login in g[3].split(",") and g[2].isdigit()]
-    user: dict[str, Any] = {"uid": uid, "gid": gid}
-    if extra:
-        user["additionalGids"] = extra
-    return user
+        extra = [int(g[2]) for g in groups
+                 if len(g) > 3 and login in g[3].split(",") and g[2].isdigit()]
+    return {"uid": uid, "gid": gid, "additionalGids": [gid, *extra]}
 
 
 def process_spec(spec: dict[str, Any], args: Sequence[str], *, terminal: bool = False) -> dict[str, Any]:

@@ -3,23 +3,27 @@ libcontainerd directly (go/cmd/refrunner) and through pylibctrd, against the
 same containerd; the normalised traces must be identical.
 
 The one exception is a step marked `"known_difference": "<anchor>"`: its
-error (and only its error) may differ, if the anchor names an entry of the
-README's "Where pylibctrd differs" section. Each runner's error class for it
+outcome (its error or result, and nothing else) may differ, if the anchor
+names an entry of the README's "Where pylibctrd differs" section. Each runner's error class for it
 is still checked against `expect` ({"go": ..., "pylibctrd": ...})."""
 
 from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 import subprocess
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pylibctrd import imagebuild
+from pylibctrd.imagebuild import Layer
 from pylibctrd.testing import Env
 from differential.runner import Runner
 from differential.trace import normalize
@@ -42,16 +46,88 @@ def refrunner() -> Path:
     return binary
 
 
+APP_CONFIG = {
+    "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "GREETING=hello from the image", "MODE=image"],
+    "Entrypoint": ["/bin/sh", "-c"],
+    "Cmd": ['echo "$GREETING"; cat /etc/layer2.txt; ls /etc/removed.txt 2>&1; pwd; id; env'],
+    "WorkingDir": "/srv",
+    "User": "nobody",
+    "Labels": {"org.example.layer": "two"},
+}
+
+
+def flip_byte(data: bytes) -> bytes:
+    mid = len(data) // 2
+    return data[:mid] + bytes([data[mid] ^ 0xFF]) + data[mid + 1:]
+
+
+@pytest.fixture(scope="session")
+def image_archives(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The archives the images-* scenarios import, built once with
+    pylibctrd.imagebuild; both runners read these files."""
+    d = tmp_path_factory.mktemp("images")
+    base = imagebuild.busybox_layer(extra_files={"etc/removed.txt": "layer 1 only\n"})
+    app = [base, Layer(files={"etc/layer2.txt": "from layer 2\n", "srv/hello.txt": "hi\n"},
+                       dirs=["srv"], whiteouts=["etc/removed.txt"])]
+    imagebuild.busybox_image(d / "busybox.tar")
+    for fmt in ("docker", "oci"):
+        for compress in (False, True):
+            suffix = "gz" if compress else ""
+            imagebuild.build_image(d / f"app-{fmt}.tar{'.gz' if compress else ''}", app,
+                                   config=APP_CONFIG, name=f"app:{fmt}{suffix}", format=fmt,
+                                   compress=compress)
+    imagebuild.build_image(d / "untagged-oci.tar", app, config=APP_CONFIG, name=None, format="oci")
+    imagebuild.build_image(d / "nocmd.tar", [base], config={}, name="nocmd:1")
+    raw = (d / "app-docker.tar").read_bytes()
+    (d / "truncated.tar").write_bytes(raw[: len(raw) // 2])
+    members, built = imagebuild.image_members(app, config=APP_CONFIG, name="bad:oci", format="oci")
+    blob = "blobs/sha256/" + built.diff_ids[1].split(":", 1)[1]
+    members[blob] = flip_byte(members[blob])
+    imagebuild.write_archive(d / "mismatch-oci.tar", members)
+    members, built = imagebuild.image_members(app, config=APP_CONFIG, name="bad:docker")
+    members[built.diff_ids[1].split(":", 1)[1] + "/layer.tar"] = Layer(files={"x": "other"}).tar()
+    imagebuild.write_archive(d / "mismatch-docker.tar", members)
+    members, built = imagebuild.image_members(app, config=APP_CONFIG, name="bad:noconfig",
+                                              format="oci")
+    del members["blobs/sha256/" + built.config_digest.split(":", 1)[1]]
+    imagebuild.write_archive(d / "noconfig-oci.tar", members)
+    return d
+
+
+def namespace_for(env: Env, doc: dict[str, Any], prefix: str) -> str:
+    """The session's namespace, or one of the runner's own for scenarios
+    with images (image names are per namespace, so two runners at once
+    would share them); the test removes it afterwards."""
+    return f"{env.namespace}-{prefix.rstrip('-')}" if doc.get("own_namespace") else env.namespace
+
+
+def remove_namespace(env: Env, namespace: str) -> None:
+    """containerd refuses to remove a namespace that still holds anything
+    (containers, images, content, snapshots, leases): what a runner left is
+    a failure. Its garbage collector may still be finishing: retry briefly."""
+    deadline = time.monotonic() + 10
+    while True:
+        r = subprocess.run(["ctr", "-a", env.address, "namespaces", "remove", namespace],
+                           capture_output=True, text=True)
+        if r.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"namespace {namespace} not empty: {r.stderr.strip()}")
+        time.sleep(0.2)
+
+
 class GoRun:
     """The reference runner for one scenario, running in the background."""
 
-    def __init__(self, binary: Path, env: Env, scenario: Path, prefix: str) -> None:
+    def __init__(self, binary: Path, env: Env, scenario: Path, prefix: str, namespace: str,
+                 images: Path) -> None:
         # Files, not pipes: nobody reads pipes while the Python runner runs.
         self.out, self.err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [str(binary), "-address", env.address, "-namespace", env.namespace,
+            [str(binary), "-address", env.address, "-namespace", namespace,
              "-state-dir", str(env.bundles), "-rootfs", str(env.rootfs), "-prefix", prefix,
-             "-scenario", str(scenario)],
+             "-scenario", str(scenario), "-images", str(images)],
             stdout=self.out, stderr=self.err)
 
     def trace(self) -> list[dict[str, Any]]:
@@ -66,9 +142,11 @@ class GoRun:
         return [json.loads(line) for line in self.out.read().splitlines()]
 
 
-def run_python(env: Env, scenario: Path, prefix: str) -> list[dict[str, Any]]:
+def run_python(env: Env, scenario: Path, prefix: str, namespace: str,
+               images: Path) -> list[dict[str, Any]]:
     steps = json.loads(scenario.read_text())["steps"]
-    return Runner(env.address, env.namespace, str(env.bundles), str(env.rootfs), prefix).run(steps)
+    return Runner(env.address, namespace, str(env.bundles), str(env.rootfs), prefix,
+                  str(images)).run(steps)
 
 
 def expected(step: dict[str, Any], runner: str) -> str | None:
@@ -88,16 +166,18 @@ def check_expectations(steps: list[dict[str, Any]], trace: list[str], runner: st
 
 
 def honour_known_differences(steps: list[dict[str, Any]], trace: list[str]) -> list[str]:
-    """Replaces the error of each step marked known_difference by its anchor;
-    everything else in the line (and every other line) stays compared."""
+    """Replaces the outcome (error or result) of each step marked
+    known_difference by its anchor; everything else in the line (files,
+    records) and every other line stays compared."""
     out = list(trace)
     for i, step in enumerate(steps):
         anchor = step.get("known_difference")
         if anchor is None:
             continue
         line = json.loads(out[i])
-        if "error" in line:
-            line["error"] = {"known_difference": anchor}
+        line.pop("error", None)
+        line.pop("result", None)
+        line["outcome"] = {"known_difference": anchor}
         out[i] = json.dumps(line, sort_keys=True)
     return out
 
@@ -117,18 +197,26 @@ def test_known_differences_are_documented() -> None:
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.stem for s in SCENARIOS])
-def test_same_trace_as_go_libcontainerd(scenario: Path, env: Env, refrunner: Path) -> None:
+def test_same_trace_as_go_libcontainerd(scenario: Path, env: Env, refrunner: Path,
+                                        image_archives: Path) -> None:
     run = uuid.uuid4().hex[:6]
     paths = {str(env.bundles): "<state>", str(env.rootfs): "<rootfs>", str(env.workdir): "<work>"}
     go_prefix, py_prefix = f"dg{run}-", f"dp{run}-"
     doc = json.loads(scenario.read_text())
     unordered = bool(doc.get("unordered_events"))
+    go_ns, py_ns = namespace_for(env, doc, go_prefix), namespace_for(env, doc, py_prefix)
     # Both runners at once (different ids), which halves the suite's time.
-    go_run = GoRun(refrunner, env, scenario, go_prefix)
+    go_run = GoRun(refrunner, env, scenario, go_prefix, go_ns, image_archives)
     try:
-        py = normalize(run_python(env, scenario, py_prefix), py_prefix, paths, unordered)
+        py = normalize(run_python(env, scenario, py_prefix, py_ns, image_archives), py_prefix,
+                       {py_ns: "<ns>", **paths}, unordered)
     finally:
-        go = normalize(go_run.trace(), go_prefix, paths, unordered)
+        go = normalize(go_run.trace(), go_prefix, {go_ns: "<ns>", **paths}, unordered)
+        for ns in {go_ns, py_ns} - {env.namespace}:
+            remove_namespace(env, ns)
+    if os.environ.get("DIFF_DUMP"):  # a dir: both normalised traces, to compare by hand
+        Path(os.environ["DIFF_DUMP"], scenario.stem + ".go").write_text("\n".join(go))
+        Path(os.environ["DIFF_DUMP"], scenario.stem + ".py").write_text("\n".join(py))
     steps = doc["steps"]
     go_cmp, py_cmp = honour_known_differences(steps, go), honour_known_differences(steps, py)
     diff = "\n".join(difflib.unified_diff(go_cmp, py_cmp, "go libcontainerd", "pylibctrd",

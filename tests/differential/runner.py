@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import stat
 import subprocess
 import sys
 import threading
@@ -81,9 +83,9 @@ class Runner:
     threads; dict assignments are atomic, which is all they need."""
 
     def __init__(self, address: str, namespace: str, state_dir: str, rootfs: str,
-                 prefix: str) -> None:
+                 prefix: str, images_dir: str = "") -> None:
         self.address, self.ns, self.state_dir = address, namespace, state_dir
-        self.rootfs, self.prefix = rootfs, prefix
+        self.rootfs, self.prefix, self.images_dir = rootfs, prefix, images_dir
         self.events = _Events()
         self.clients = {
             "main": self.connect(self.events),
@@ -95,6 +97,7 @@ class Runner:
         self.io: dict[str, Any] = {}
         self.attached: list[Any] = []
         self.used: list[str] = []
+        self.prepared: dict[str, str] = {}  # container -> mount point, released at cleanup
 
     def connect(self, backend: pylibctrd.Backend | None) -> pylibctrd.Client:
         return pylibctrd.Client.connect(self.address, namespace=self.ns,
@@ -117,6 +120,25 @@ class Runner:
             spec["linux"]["resources"] = {"memory": {"limit": limit, "swap": limit}}
         if s.get("user") is not None:
             spec["process"]["user"] = s["user"]
+        if s.get("rlimits") is not None:
+            spec["process"]["rlimits"] = s["rlimits"]
+        if s.get("readonly_rootfs"):
+            spec["root"]["readonly"] = True
+        return spec
+
+    def image_spec(self, client: pylibctrd.Client, s: dict[str, Any]) -> dict[str, Any]:
+        """container_spec(image=) on the rootfs prepared for the container
+        (docker run's rules), then the step's other spec fields."""
+        c = s["container"]
+        rootfs = self.prepared.get(c) or os.path.join(
+            self.state_dir + "-images", "rootfs", "overlayfs", self.id(c))
+        spec = pylibctrd.container_spec(rootfs, s.get("args"), image=client.get_image(s["image"]),
+                                        terminal=s.get("tty", False), env=s.get("env"),
+                                        cwd=s.get("cwd"), user=s.get("user_name"),
+                                        cgroups_path="/pylibctrd-diff/" + self.id(c))
+        if s.get("memory_limit"):
+            limit = s["memory_limit"]
+            spec["linux"]["resources"] = {"memory": {"limit": limit, "swap": limit}}
         if s.get("rlimits") is not None:
             spec["process"]["rlimits"] = s["rlimits"]
         if s.get("readonly_rootfs"):
@@ -166,7 +188,8 @@ class Runner:
         if op in ("new_container", "replace_container"):
             self.use(c)
             create = client.new_container if op == "new_container" else client.replace_container
-            self.containers[c] = create(self.id(c), self.spec(s), runtime_options=s.get("runtime_options"),
+            spec = self.image_spec(client, s) if s.get("image") else self.spec(s)
+            self.containers[c] = create(self.id(c), spec, runtime_options=s.get("runtime_options"),
                                         labels=s.get("labels"))
             return "ok"
         if op == "load_container":
@@ -256,6 +279,30 @@ class Runner:
         if op == "sleep":
             time.sleep(s["seconds"])
             return "ok"
+        if op == "import_image":
+            return [_image(i) for i in client.import_image(
+                os.path.join(self.images_dir, s["archive"]), name=s.get("name"))]
+        if op == "images":
+            return sorted((_image(i) for i in client.images()),
+                          key=lambda i: (i["name"], i["digest"]))
+        if op == "get_image":
+            return _image(client.get_image(s["ref"]))
+        if op == "remove_image":
+            client.remove_image(s["ref"])
+            return "ok"
+        if op == "prepare_rootfs":
+            self.use(c)
+            self.prepared.setdefault(c, "")
+            path = client.prepare_rootfs(self.id(c), s["ref"])
+            self.prepared[c] = path
+            return path
+        if op == "release_rootfs":
+            client.release_rootfs(self.id(c))
+            return "ok"
+        if op == "rootfs":
+            target = os.path.join(self.state_dir + "-images", "rootfs", "overlayfs", self.id(c))
+            return {"mounts": _mounts_under(target),
+                    "files": {p: _describe_file(os.path.join(target, p)) for p in s.get("paths", [])}}
         raise ValueError(f"unknown op {op!r}")
 
     def outcome(self, s: dict[str, Any]) -> dict[str, Any]:
@@ -333,6 +380,19 @@ class Runner:
                     ctr.delete()
                 except errors.Error:
                     pass
+            # Images scenarios run in a namespace of their own, which the
+            # test removes: every rootfs and image goes.
+            for c in self.prepared:
+                try:
+                    client.release_rootfs(self.id(c))
+                except errors.Error:
+                    pass
+            if self.prepared or self.images_dir:
+                for img in client.images():
+                    try:
+                        client.remove_image(img.name or img.digest)
+                    except errors.Error:
+                        pass
         for cl in self.clients.values():
             cl.close()
 
@@ -343,6 +403,66 @@ def _owner(path: str) -> str:
     except FileNotFoundError:
         return "gone"
     return f"{st.st_uid}:{st.st_gid} {st.st_mode:o}"
+
+
+CONFIG_FIELDS = ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "Labels")
+
+
+def _image(img: pylibctrd.Image) -> dict[str, Any]:
+    """An Image as the trace compares it: the config fields docker run uses
+    (absent or empty as None)."""
+    return {"name": img.name, "digest": img.digest, "size": img.size,
+            "config": {k: img.config.get(k) or None for k in CONFIG_FIELDS}}
+
+
+def _unescape(field: str) -> str:
+    """mountinfo's octal escapes (\\040 for a space, ...)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def _mounts_under(target: str) -> list[dict[str, Any]]:
+    """The mountinfo entries at or below target: mount point (relative),
+    root, per-mount options, optional fields without their peer group
+    numbers, type, source and super options."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if "-" not in fields:
+                continue
+            sep = fields.index("-")
+            if sep < 6 or len(fields) < sep + 4:
+                continue
+            rel = os.path.relpath(_unescape(fields[4]), target)
+            if rel == ".." or rel.startswith("../"):
+                continue
+            out.append({"mountpoint": rel, "root": _unescape(fields[3]), "options": fields[5],
+                        "optional": [o.split(":", 1)[0] for o in fields[6:sep]],
+                        "fstype": fields[sep + 1], "source": _unescape(fields[sep + 2]),
+                        "super": fields[sep + 3]})
+    return out
+
+
+def _describe_file(path: str) -> dict[str, Any]:
+    """A path as a caller sees it: type, owner and mode, and a regular
+    file's content (first 4 KiB, hex) or a symlink's target."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return {"type": "absent"}
+    except OSError as exc:
+        return {"type": "error", "error": str(exc)}
+    out: dict[str, Any] = {"owner": _owner(path)}
+    if stat.S_ISREG(st.st_mode):
+        with open(path, "rb") as f:
+            out.update(type="file", content=f.read(4096).hex())
+    elif stat.S_ISLNK(st.st_mode):
+        out.update(type="symlink", target=os.readlink(path))
+    elif stat.S_ISDIR(st.st_mode):
+        out["type"] = "dir"
+    else:
+        out["type"] = "other"
+    return out
 
 
 def _dig(m: Any, *path: str) -> Any:
@@ -372,10 +492,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     for flag in ("address", "namespace", "state-dir", "rootfs", "prefix", "scenario"):
         p.add_argument("--" + flag, required=True)
+    p.add_argument("--images", default="")
     a = p.parse_args()
     with open(a.scenario) as f:
         steps = json.load(f)["steps"]
-    for line in Runner(a.address, a.namespace, a.state_dir, a.rootfs, a.prefix).run(steps):
+    for line in Runner(a.address, a.namespace, a.state_dir, a.rootfs, a.prefix,
+                       a.images).run(steps):
         sys.stdout.write(json.dumps(line) + "\n")
 
 

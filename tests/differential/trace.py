@@ -16,6 +16,11 @@ LIVE_FIGURES = [
     (re.compile(r"current usage: \d+, peak usage: \d+"), "current usage: <n>, peak usage: <n>"),
     (re.compile(r"/proc/self/fd/\d+"), "/proc/self/fd/<n>"),
 ]
+# overlayfs snapshot dirs (in mountinfo's lowerdir/upperdir/workdir): their
+# numbers are containerd's sequence, so each becomes <sN> by first appearance
+# in the run (a layer shared by two rootfs keeps one name).
+SNAPSHOT_MARK = "/io.containerd.snapshotter.v1.overlayfs/snapshots/"
+SNAPSHOT_DIR = re.compile(r"[^\s,:=\"]*/io\.containerd\.snapshotter\.v1\.overlayfs/snapshots/(\d+)")
 
 
 class _Normalizer:
@@ -23,13 +28,19 @@ class _Normalizer:
         self.prefix = prefix
         self.paths = paths
         self.pids: dict[int, str] = {}
+        self.snapshots: dict[str, str] = {}
 
     def pid(self, value: int) -> str:
         if value == 0:
             return "0"
         return self.pids.setdefault(value, f"<pid{len(self.pids) + 1}>")
 
+    def snapshot(self, m: re.Match[str]) -> str:
+        return "<snapshots>/" + self.snapshots.setdefault(m.group(1), f"<s{len(self.snapshots) + 1}>")
+
     def text(self, value: str) -> str:
+        if SNAPSHOT_MARK in value:  # the regex is quadratic on long strings (output hex)
+            value = SNAPSHOT_DIR.sub(self.snapshot, value)
         for path, name in self.paths.items():
             value = value.replace(path, name)
         for pattern, mask in LIVE_FIGURES:
@@ -39,7 +50,9 @@ class _Normalizer:
     def value(self, v: Any, key: str = "") -> Any:
         if isinstance(v, dict):
             # keys too: bundle files are named after ids
-            return {self.text(k): self.value(x, k) for k, x in v.items()
+            # sorted: placeholders are numbered by first appearance, which
+            # must not depend on the order a runner wrote the keys in
+            return {self.text(k): self.value(x, k) for k, x in sorted(v.items())
                     if k not in VOLATILE_RECORD_FIELDS}
         if isinstance(v, list):
             return [self.value(x) for x in v]

@@ -56,3 +56,19 @@ def test_placeholders_and_grouping() -> None:
 
 def test_a_real_difference_survives() -> None:
     assert norm("p-", "/s", (1, 2)) != norm("p-", "/s", (1, 2), event_type="oom")
+
+
+def test_snapshot_dirs_are_named_by_first_appearance() -> None:
+    """containerd's snapshot numbers differ between runs; a layer shared by
+    two rootfs keeps one name, and the layer order stays visible."""
+    def run(root: str, ids: tuple[int, int, int, int]) -> list[str]:
+        snap = root + "/io.containerd.snapshotter.v1.overlayfs/snapshots/"
+        lower, init, upper, upper2 = ids
+        mounts = [f"lowerdir={snap}{init}/fs:{snap}{lower}/fs,upperdir={snap}{upper}/fs",
+                  f"lowerdir={snap}{init + 10}/fs:{snap}{lower}/fs,upperdir={snap}{upper2}/fs"]
+        return normalize([{"step": 0, "op": "rootfs", "result": mounts, "files": {}}], "p-", {})
+    one, other = run("/var/lib/c", (1, 7, 8, 9)), run("/tmp/x/root", (40, 52, 53, 60))
+    assert one == other
+    assert "lowerdir=<snapshots>/<s1>/fs:<snapshots>/<s2>/fs" in one[0]
+    assert "lowerdir=<snapshots>/<s4>/fs:<snapshots>/<s2>/fs" in one[0]
+    assert run("/r", (1, 7, 8, 9)) != run("/r", (1, 7, 8, 1))  # an upper that is a lower

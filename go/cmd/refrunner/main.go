@@ -78,6 +78,7 @@ func main() {
 	flag.StringVar(&r.stateDir, "state-dir", "", "libcontainerd state dir (bundles)")
 	flag.StringVar(&r.rootfs, "rootfs", "", "busybox rootfs")
 	flag.StringVar(&r.prefix, "prefix", "", "prefix for container ids")
+	flag.StringVar(&r.imagesDir, "images", "", "dir of the image archives scenarios import")
 	flag.StringVar(&scenarioPath, "scenario", "", "scenario JSON file")
 	flag.Parse()
 	logrus.SetOutput(os.Stderr)
@@ -161,6 +162,7 @@ func (r *runner) cleanup() {
 		}
 		cancel()
 	}
+	r.cleanupImages(conn)
 	for _, conn := range r.clients {
 		conn.close()
 	}

@@ -48,8 +48,12 @@ func (c *conn) close() error {
 // step groups use them from several goroutines.
 type runner struct {
 	address, ns, stateDir, rootfs, prefix string
+	imagesDir                             string // the archives the test built
 	ctx                                   context.Context
 	events                                *harness.Recorder
+
+	imgOnce sync.Once
+	img     *imageService
 
 	mu         sync.Mutex
 	clients    map[string]*conn
@@ -59,6 +63,7 @@ type runner struct {
 	dios       map[string]*cio.DirectIO
 	outputs    map[string]*harness.Output
 	used       []string
+	prepared   []string // containers with a prepared rootfs, released at cleanup
 }
 
 func newRunner() *runner {
@@ -203,4 +208,41 @@ func (r *runner) attach(k, mode string) types.StdioCallback {
 		r.outputs[k] = out
 		r.dios[k] = dio
 	})
+}
+
+func (r *runner) setPrepared(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.prepared {
+		if c == name {
+			return
+		}
+	}
+	r.prepared = append(r.prepared, name)
+}
+
+// taskState is dockerd's view of whether the step's container is running:
+// "running" or "paused" while its task is, "" otherwise.
+func (r *runner) taskState(s Step) containerState {
+	return func(ctx context.Context, id string) string {
+		c, err := r.client(s).LoadContainer(ctx, id)
+		if err != nil {
+			return ""
+		}
+		t, err := c.Task(ctx)
+		if err != nil {
+			return ""
+		}
+		st, err := t.Status(ctx)
+		if err != nil {
+			return ""
+		}
+		switch st.Status {
+		case containerd.Running:
+			return "running"
+		case containerd.Paused, containerd.Pausing:
+			return "paused"
+		}
+		return ""
+	}
 }

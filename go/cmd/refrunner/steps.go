@@ -12,6 +12,7 @@ import (
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/typeurl/v2"
+	"github.com/docker/docker/api/types/backend"
 	"github.com/docker/docker/libcontainerd"
 	"github.com/docker/docker/libcontainerd/shimopts"
 	"github.com/docker/docker/libcontainerd/types"
@@ -50,6 +51,12 @@ type Step struct {
 	Width       uint32              `json:"width"`
 	Height      uint32              `json:"height"`
 	Seconds     float64             `json:"seconds"`
+	Archive     string              `json:"archive"`
+	Name        string              `json:"name"`
+	Ref         string              `json:"ref"`
+	Image       string              `json:"image"`
+	UserName    string              `json:"user_name"`
+	Paths       []string            `json:"paths"`
 }
 
 var recordOps = map[string]bool{"new_container": true, "replace_container": true, "delete_container": true, "load_container": true}
@@ -58,10 +65,6 @@ var recordOps = map[string]bool{"new_container": true, "replace_container": true
 // step's spec fields applied, as tests/differential/runner.py applies them.
 func (r *runner) spec(s Step) *specs.Spec {
 	spec := harness.Spec(r.rootfs, s.Args, s.TTY, "/pylibctrd-diff/"+r.id(s.Container))
-	if s.MemoryLimit != 0 {
-		limit := s.MemoryLimit
-		spec.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &limit}}
-	}
 	if s.Env != nil {
 		spec.Process.Env = s.Env
 	}
@@ -71,13 +74,40 @@ func (r *runner) spec(s Step) *specs.Spec {
 	if s.User != nil {
 		spec.Process.User = *s.User
 	}
+	r.specFields(s, spec)
+	return spec
+}
+
+// imageSpec is the spec of a container run from image s.Image on the rootfs
+// prepared for it, with docker run's rules (harness.ImageSpec), then the
+// step's other spec fields.
+func (r *runner) imageSpec(ctx context.Context, s Step) (*specs.Spec, error) {
+	img, err := r.images().svc.GetImage(ctx, s.Image, backend.GetImageOpts{})
+	if err != nil {
+		return nil, err
+	}
+	run := harness.RunOptions{Args: s.Args, Env: s.Env, Cwd: s.Cwd, User: s.UserName}
+	spec, err := harness.ImageSpec(r.images().rootfsPath(r.id(s.Container)), img.Config, run, s.TTY,
+		"/pylibctrd-diff/"+r.id(s.Container))
+	if err != nil {
+		return nil, err
+	}
+	r.specFields(s, spec)
+	return spec, nil
+}
+
+// specFields applies the step's memory limit, rlimits and read-only rootfs.
+func (r *runner) specFields(s Step, spec *specs.Spec) {
+	if s.MemoryLimit != 0 {
+		limit := s.MemoryLimit
+		spec.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &limit}}
+	}
 	if s.Rlimits != nil {
 		spec.Process.Rlimits = s.Rlimits
 	}
 	if s.ReadOnly {
 		spec.Root.Readonly = true
 	}
-	return spec
 }
 
 // checkpointDir is where a step's named checkpoint lives (next to the bundles).
@@ -114,12 +144,19 @@ func (r *runner) do(ctx context.Context, s Step) (any, error) {
 				return nil, err
 			}
 		}
+		spec := r.spec(s)
+		if s.Image != "" {
+			var err error
+			if spec, err = r.imageSpec(ctx, s); err != nil {
+				return nil, err
+			}
+		}
 		var c types.Container
 		var err error
 		if s.Op == "new_container" {
-			c, err = r.client(s).NewContainer(ctx, name, r.spec(s), harness.Shim, runtimeOptions, opts...)
+			c, err = r.client(s).NewContainer(ctx, name, spec, harness.Shim, runtimeOptions, opts...)
 		} else {
-			c, err = libcontainerd.ReplaceContainer(ctx, r.client(s), name, r.spec(s), harness.Shim, runtimeOptions, opts...)
+			c, err = libcontainerd.ReplaceContainer(ctx, r.client(s), name, spec, harness.Shim, runtimeOptions, opts...)
 		}
 		if err != nil {
 			return nil, err
@@ -281,6 +318,24 @@ func (r *runner) do(ctx context.Context, s Step) (any, error) {
 	case "sleep":
 		time.Sleep(time.Duration(s.Seconds * float64(time.Second)))
 		return "ok", nil
+	case "import_image":
+		return r.images().load(ctx, filepath.Join(r.imagesDir, s.Archive), s.Name)
+	case "images":
+		return r.images().list(ctx)
+	case "get_image":
+		return r.images().describe(ctx, s.Ref)
+	case "remove_image":
+		// `docker rmi ref`: no force, prune
+		_, err := r.images().svc.ImageDelete(ctx, s.Ref, false, true)
+		return "ok", err
+	case "prepare_rootfs":
+		r.use(s.Container)
+		r.setPrepared(s.Container)
+		return r.images().prepare(ctx, name, s.Ref)
+	case "release_rootfs":
+		return "ok", r.images().release(ctx, r.taskState(s), name)
+	case "rootfs":
+		return inspectRootfs(r.images().rootfsPath(name), s.Paths)
 	}
 	return nil, fmt.Errorf("unknown op %q", s.Op)
 }
