@@ -246,7 +246,7 @@ def cmd_rmi(opts: argparse.Namespace) -> int:
                 client.remove_image(ref)
                 # docker rmi's lines: the name untagged, the image deleted with its last name.
                 if _HEX_ID.fullmatch(ref) is None:
-                    print(f"Untagged: {ref}", flush=True)
+                    print(f"Untagged: {_normalized(ref)}", flush=True)
                 if not _exists(client, image.digest):
                     print(f"Deleted: {image.digest}", flush=True)
             except CLIError as e:
