@@ -87,18 +87,21 @@ def main() -> int:
         print(f"{len(events.events)} events delivered by libcontainerd;"
               f" container deleted, bundle removed: {not os.path.exists(os.path.join(client.state_dir, id))},"
               f" rootfs released: {not os.path.exists(rootfs)}, image removed")
-    # The command takes a rootfs directory (it has no image verbs yet).
+    # The same from a shell, with the `pylibctrd` command (see README, "Command
+    # line"), from an archive kept where the embedded containerd keeps its data.
     root = os.environ.get("PYLIBCTRD_ROOT", pylibctrd.daemon.DEFAULT_ROOT)
-    rootfs = str(pylibctrd.busybox_rootfs(os.path.join(root, "demo-rootfs")))
-    # The same from a shell, with the `pylibctrd` command (see README, "Command line"):
+    os.makedirs(root, exist_ok=True)
+    archive = imagebuild.busybox_image(os.path.join(root, "demo-busybox.tar")).path
     print("\nthe same with the pylibctrd command:\n"
           "  pylibctrd daemon &                  # the embedded containerd, kept running\n"
-          f"  echo 'this line went through stdin' | pylibctrd run -i --rm --name demo --rootfs {rootfs} \\\n"
+          f"  pylibctrd import {archive}   # Loaded image: busybox:latest\n"
+          "  echo 'this line went through stdin' | pylibctrd run -i --rm --name demo busybox \\\n"
           "      sh -c 'echo hello from busybox; cat'\n"
-          f"  pylibctrd run -d --name demo --rootfs {rootfs} sleep 60\n"
+          "  pylibctrd run -d --name demo busybox sleep 60\n"
           "  pylibctrd exec demo sh -c 'ls /bin | wc -l; exit 3'; echo $?\n"
           "  pylibctrd events --filter container=demo   # in another shell, until ^C\n"
-          "  pylibctrd ps; pylibctrd rm -f demo")
+          "  pylibctrd ps; pylibctrd rm -f demo      # rm releases its rootfs snapshot\n"
+          "  pylibctrd rmi busybox")
     return 0
 
 

@@ -16,10 +16,15 @@ namespace, bundle dir and, unless `--pylibctrd-address` is given, containerd):
   container is left in its namespace, then removes what is left.
 - `pylibctrd_rootfs` (session): a busybox root filesystem (a `Path`).
 - `pylibctrd_env` (session): both, as a `pylibctrd.testing.Env` (`spec()`).
+- `pylibctrd_image` (session): busybox-static imported as `busybox:latest`
+  (an `Image`), removed at session end; a rootfs still prepared from it then
+  fails the session (it is released).
 - `pylibctrd_recorder` (function): the `Recorder` backend of `pylibctrd_client`.
 - `pylibctrd_client` (function): a connected `Client`, closed after the test.
 - `pylibctrd_container` (function): `make(args, *, id=None, **spec_kw)`; its
   containers, tasks and execs are force-deleted after the test, pass or fail.
+  `make(None, image=pylibctrd_image)` runs the image's command on a rootfs
+  prepared from it, released after the test.
 
 When this machine cannot run containers (not root, no containerd, shim, runc
 or busybox), the fixtures skip with one reason naming what is missing.
@@ -35,11 +40,16 @@ from typing import Iterator
 
 import pytest
 
+from . import errors, imagebuild
 from .client import Client
 from .daemon import Daemon
 from .events import Recorder
+from .images import Image
 from .rootfs import busybox_rootfs
-from .testing import Containerd, ContainerFactory, Env, missing
+from .testing import Containerd, ContainerFactory, Env, missing, release_prepared
+
+#: The name `pylibctrd_image` has in the session's namespace.
+IMAGE_NAME = "busybox:latest"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -101,9 +111,30 @@ def pylibctrd_env(pylibctrd_daemon: Containerd, pylibctrd_rootfs: Path) -> Env:
     return Env(pylibctrd_daemon, pylibctrd_rootfs)
 
 
-# pylibctrd_image (session): an imported busybox image. It arrives with the
-# images API (client.import_image); like pylibctrd_rootfs it will skip with
-# one reason when images cannot be used here.
+@pytest.fixture(scope="session")
+def pylibctrd_image(pylibctrd_daemon: Containerd,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[Image]:
+    archive = tmp_path_factory.mktemp("image") / "busybox.tar"
+    try:
+        imagebuild.busybox_image(archive, name=IMAGE_NAME)
+    except FileNotFoundError as e:
+        pytest.skip(f"pylibctrd: cannot run containers here: {e}")
+    with pylibctrd_daemon.connect() as client:
+        [image] = client.import_image(archive)
+    archive.unlink()
+    yield image
+    # Before the daemon's teardown (which checks for leftover containers):
+    # a rootfs still prepared from it would keep a mount after the session.
+    left = release_prepared(pylibctrd_daemon)
+    with pylibctrd_daemon.connect() as client:
+        try:
+            client.remove_image(image.name)
+        except errors.NotFound:
+            pass  # a test removed it
+    if left:
+        pytest.fail(f"pylibctrd: the tests left rootfs prepared in namespace"
+                    f" {pylibctrd_daemon.namespace}: {left} (their containers removed and"
+                    " rootfs released now)", pytrace=False)
 
 
 @pytest.fixture

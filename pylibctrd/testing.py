@@ -21,6 +21,7 @@ from . import errors
 from .client import Client, Container
 from .daemon import Daemon
 from .events import Backend
+from .images import Image
 from .rootfs import find_busybox
 from .spec import container_spec
 
@@ -140,9 +141,11 @@ class Env(Containerd):
 class MakeContainer(Protocol):
     """The `pylibctrd_container` fixture: `make(args, **spec_kw)` creates a
     busybox container (spec from `container_spec`) that is removed, with its
-    task and execs, after the test."""
+    task and execs, after the test. With `image=` (an `Image`, e.g.
+    `pylibctrd_image`) its rootfs is prepared from that image (`args=None`:
+    the image's command) and released after the test."""
 
-    def __call__(self, args: list[str], *, id: str | None = None,
+    def __call__(self, args: list[str] | None, *, id: str | None = None,
                  **spec_kw: Any) -> Container: ...
 
 
@@ -153,14 +156,46 @@ class ContainerFactory:
         self.env = env
         self.client = client
         self.made: list[str] = []
+        self.prepared: list[str] = []
 
-    def __call__(self, args: list[str], *, id: str | None = None, **spec_kw: Any) -> Container:
+    def __call__(self, args: list[str] | None, *, id: str | None = None,
+                 **spec_kw: Any) -> Container:
         id = id or f"t-{uuid.uuid4().hex[:12]}"
         self.made.append(id)  # before creating: a half-made container is removed too
-        return self.client.new_container(id, self.env.spec(id, args, **spec_kw))
+        image: Image | None = spec_kw.get("image")
+        if image is None:
+            if args is None:
+                raise TypeError("args are needed without an image")
+            return self.client.new_container(id, self.env.spec(id, args, **spec_kw))
+        rootfs = self.client.prepare_rootfs(id, image.name or image.digest)
+        self.prepared.append(id)
+        spec_kw.setdefault("cgroups_path", f"/pylibctrd-test/{id}")
+        return self.client.new_container(id, container_spec(rootfs, args, **spec_kw))
 
     def cleanup(self) -> None:
-        # A fresh client: the test may have closed its own.
+        # A fresh client: the test may have closed its own. Releasing a rootfs
+        # another client prepared is fine (the mount and lease are shared state).
         with self.env.connect() as cleaner:
             for id in self.made:
                 remove_container(cleaner, id)
+            for id in self.prepared:
+                try:
+                    cleaner.release_rootfs(id)
+                except errors.NotFound:
+                    pass  # the test released it
+
+
+def release_prepared(containerd: Containerd) -> list[str]:
+    """Release every rootfs still prepared under the session's bundle dir
+    (removing the containers on them first); returns their ids."""
+    mounts = Path(f"{containerd.bundles}-images") / "rootfs" / "overlayfs"
+    ids = sorted(p.name for p in mounts.iterdir()) if mounts.is_dir() else []
+    if ids:
+        with containerd.connect() as client:
+            for id in ids:
+                remove_container(client, id)
+                try:
+                    client.release_rootfs(id)
+                except errors.NotFound:
+                    pass
+    return ids

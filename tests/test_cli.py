@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pty
 import shutil
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from typing import Any, Iterator
 import pytest
 
 import pylibctrd
+from pylibctrd import imagebuild
 from pylibctrd.testing import Env, remove_container, remove_runc_root
 
 SCRIPT = Path(sys.executable).parent / "pylibctrd"
@@ -72,6 +74,13 @@ def cli(env: Env) -> Iterator[CLI]:
     with env.connect() as client:
         for id in c.ids:
             remove_container(client, id)
+            try:
+                client.release_rootfs(id)
+            except pylibctrd.errors.NotFound:
+                pass
+        for img in client.images():
+            if img.name.startswith("cli-img-"):
+                client.remove_image(img.name)
 
 
 def listed(env: Env) -> list[str]:
@@ -362,3 +371,142 @@ def test_without_a_daemon_run_starts_one_for_itself(env: Env, own_dirs: dict[str
     assert (r.returncode, r.stdout) == (0, "hi\n"), r.stderr
     assert "starting one for this command" in r.stderr
     assert _containerd_gone(own_dirs["PYLIBCTRD_EXEC_ROOT"])  # no orphan containerd
+
+
+# --- images: import, images, rmi, run IMAGE ----------------------------------------------
+
+def held(env: Env) -> dict[str, list[str]]:
+    """What containerd holds for rootfs in the namespace (`ctr`), and the mounts."""
+    def column(*args: str) -> list[str]:
+        return sorted(line.split()[0] for line in env.ctr(*args).splitlines()[1:] if line.strip())
+    home = f"{env.bundles}-images"
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split()[4] for line in f if home in line]
+    return {"snapshots": column("snapshots", "ls"), "leases": column("leases", "ls"),
+            "mounts": mounts}
+
+
+def image_archive(tmp_path: Path, name: str | None, **config: Any) -> imagebuild.BuiltImage:
+    return imagebuild.busybox_image(tmp_path / f"{uuid.uuid4().hex[:6]}.tar", name=name,
+                                    config=config)
+
+
+def new_image(cli: CLI, tmp_path: Path, **config: Any) -> str:
+    name = f"cli-img-{uuid.uuid4().hex[:8]}:1"
+    built = image_archive(tmp_path, name, **config)
+    assert cli.ok("import", str(built.path)) == f"Loaded image: {name}\n"
+    return name
+
+
+def test_import_images_rmi(cli: CLI, env: Env, tmp_path: Path) -> None:
+    name = f"cli-img-{uuid.uuid4().hex[:8]}:1"
+    built = image_archive(tmp_path, name)
+    r = cli("import", str(built.path))
+    # Not a terminal: no progress, only docker load's line.
+    assert (r.returncode, r.stdout, r.stderr) == (0, f"Loaded image: {name}\n".encode(), b"")
+    [row] = [i for i in cli.json("images") if i["name"] == name]
+    assert row["repository"] == name.split(":")[0] and row["tag"] == "1"
+    assert row["digest"] == built.digest and row["size"] > 1_000_000
+    assert row["config"]["Cmd"] == ["sh"]
+    assert cli.ok("images", "--format", "json") == cli.ok("images", "--json")
+    table = cli.ok("images").splitlines()
+    assert table[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "SIZE"]
+    assert any(line.split()[:3] == [name.split(":")[0], "1", built.digest[7:19]] for line in table)
+    assert built.digest[7:19] in cli.ok("images", "-q").split()
+    # Untagged, named on import, read from stdin.
+    untagged = image_archive(tmp_path, None, Env=["X=1"])
+    other = f"cli-img-{uuid.uuid4().hex[:8]}:2"
+    r = cli("import", "--name", other, "-", input=untagged.path.read_bytes())
+    assert (r.returncode, r.stdout) == (0, f"Loaded image: {other}\n".encode()), r.stderr
+    assert cli.ok("rmi", name, other) == (f"Untagged: {name}\nDeleted: {built.digest}\n"
+                                          f"Untagged: {other}\nDeleted: {untagged.digest}\n")
+    assert [i for i in cli.json("images") if i["name"] in (name, other)] == []
+    r = cli("rmi", name)
+    assert r.returncode == 1 and r.stderr == f"pylibctrd: Error: No such image: {name}\n".encode()
+    r = cli("import", str(tmp_path / "missing.tar"))
+    assert r.returncode == 1 and b"No such file or directory" in r.stderr
+    (tmp_path / "junk.tar").write_bytes(b"not an archive" * 100)
+    r = cli("import", str(tmp_path / "junk.tar"))
+    assert r.returncode == 1 and r.stderr.startswith(b"pylibctrd: Error: ")
+    assert r.stderr.count(b"\n") == 1 and held(env)["leases"] == []
+
+
+def test_import_shows_progress_on_a_terminal_only(cli: CLI, tmp_path: Path) -> None:
+    name = f"cli-img-{uuid.uuid4().hex[:8]}:1"
+    built = image_archive(tmp_path, name)
+    master, slave = pty.openpty()
+    try:
+        r = subprocess.run(cli.argv("import", str(built.path)), stdout=subprocess.PIPE,
+                           stderr=slave, timeout=60)
+        os.close(slave)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the terminal's other side is closed
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(master)
+    assert (r.returncode, r.stdout) == (0, f"Loaded image: {name}\n".encode())
+    size = built.path.stat().st_size / 1e6
+    assert b"reading archive: " in shown and f"/ {size:.3g}MB (100%)".encode() in shown, shown
+    assert shown.endswith(b"\r\x1b[K")  # the progress line is wiped at the end
+
+
+def test_run_image_with_docker_run_rules_and_rm_leaves_nothing(cli: CLI, env: Env,
+                                                               tmp_path: Path) -> None:
+    before = held(env)
+    name = new_image(cli, tmp_path, Env=["FOO=image", "BAR=image"], WorkingDir="/tmp",
+                     User="nobody", Cmd=["sh", "-c", "echo default $FOO $(pwd) $(id -u)"])
+    unpacked = held(env)
+    assert cli.ok("run", "--rm", name) == "default image /tmp 65534\n"
+    r = cli("run", "--rm", "-e", "FOO=cli", "-w", "/", "-u", "0", name, "sh", "-c",
+            'echo "$FOO $BAR $(pwd) $(id -u)"; ls /bin/busybox')
+    assert (r.returncode, r.stdout) == (0, b"cli image / 0\n/bin/busybox\n"), r.stderr
+    r = cli("run", "-i", "--rm", name, "cat", input=b"through stdin\n")
+    assert (r.returncode, r.stdout) == (0, b"through stdin\n")
+    assert cli("run", "--rm", name, "sh", "-c", "exit 3").returncode == 3
+    assert cli("run", "--rm", name, "nonexistent").returncode == 127
+    r = cli("run", "--rm", "cli-img-missing:1")
+    assert r.returncode == 125 and r.stderr.startswith(b"pylibctrd: Error: No such image: ")
+    r = cli("run", "--rm", "-u", "nosuchuser", name, "true")
+    assert r.returncode == 125 and b"unable to find user nosuchuser" in r.stderr
+    # Every run above removed its container and released its rootfs.
+    assert held(env) == unpacked and listed(env) == []
+    assert cli.ok("rmi", name).startswith("Untagged: ")
+    assert held(env) == before
+
+
+def test_run_d_image_then_rm_from_other_processes_releases_the_rootfs(
+        cli: CLI, env: Env, tmp_path: Path) -> None:
+    name = new_image(cli, tmp_path)
+    unpacked = held(env)
+    id = cli.new_id()
+    assert cli.ok("run", "-d", "--name", id, name, "sleep", "60") == f"{id}\n"
+    row = cli.ps()[id]
+    assert (row["image"], row["status"], row["command"]) == (name, "running", ["sleep", "60"])
+    assert row["rootfs"] == f"{env.bundles}-images/rootfs/overlayfs/{id}"
+    assert any(line.split()[:2] == [id, name] for line in cli.ok("ps").splitlines())
+    assert held(env)["leases"] == [id] and held(env)["mounts"] == [row["rootfs"]]
+    assert cli.ok("exec", id, "hostname") == f"{id}\n"
+    # The id is taken: refused before anything is prepared for it.
+    r = cli("run", "--name", id, name, "true")
+    assert r.returncode == 125 and b"already in use" in r.stderr
+    # The image is in use by a container that another process made.
+    r = cli("rmi", name)
+    assert r.returncode == 1 and b"(must force) - container " + id.encode() in r.stderr
+    r = cli("rm", id)
+    assert r.returncode == 1 and b"container is running" in r.stderr
+    assert held(env)["leases"] == [id]
+    assert cli.ok("rm", "-f", id) == f"{id}\n"  # a third process releases it
+    assert held(env) == unpacked and listed(env) == []
+    assert not os.path.exists(row["rootfs"])
+    # Without --rm an exited container keeps its rootfs until `rm`.
+    id = cli.new_id()
+    assert cli.ok("run", "--name", id, name, "true") == ""
+    assert cli.ps()[id]["status"] == "exited" and held(env)["leases"] == [id]
+    assert cli.ok("rm", id) == f"{id}\n"
+    assert held(env) == unpacked

@@ -331,3 +331,31 @@ def test_prepare_twice_and_busy_release(images: pylibctrd.Client, env: Env,
         ctr.delete()
     images.release_rootfs("img-busy")
     images.remove_image("busy:1")
+
+
+def test_release_by_another_client_and_prepare_again(images: pylibctrd.Client, env: Env,
+                                                     recorder: pylibctrd.Recorder,
+                                                     tmp_path: Path) -> None:
+    """Another process (here: another Client, with its own Moby mounter and
+    mount counts) releases a rootfs this client prepared: the mount, lease and
+    snapshots go, and this client neither keeps a stale count (its next
+    prepare of the same id must really mount) nor blocks `remove_image`."""
+    built = busybox(tmp_path, name="other:1")
+    [img] = images.import_image(built.path)
+    unpacked = state(env)["snapshots"]
+    root = images.prepare_rootfs("img-other", "other:1")
+    with env.connect() as other:
+        other.release_rootfs("img-other")
+        assert mounts_under(root) == [] and not os.path.exists(root)
+        assert state(env)["snapshots"] == unpacked and state(env)["leases"] == []
+        root = images.prepare_rootfs("img-other", "other:1")
+        assert os.path.ismount(root)  # mounted again, not just counted
+        spec = pylibctrd.container_spec(root, ["cat", "/etc/passwd"], image=img,
+                                        cgroups_path="/pylibctrd-test/img-other")
+        assert b"root:x:0:0" in run(images, recorder, "img-other", spec)
+        other.release_rootfs("img-other")
+    assert mounts_under(root) == []
+    images.remove_image("other:1")  # no stale record of img-other blocks it
+    with pytest.raises(errors.NotFound):
+        images.release_rootfs("img-other")
+    assert state(env) == baseline(env)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,68 @@ def test_xdist_workers_get_their_own_namespace_and_dirs(pytester: pytest.Pyteste
     (ns0, dir0), (ns1, dir1) = seen
     assert ns0 != ns1 and dir0 != dir1
     assert ns0.endswith("-gw0") and ns1.endswith("-gw1")
+
+
+def ctr_rows(env: Env, namespace: str, *args: str) -> list[str]:
+    """The rows `ctr` lists in another namespace (without the header)."""
+    out = subprocess.run(["ctr", "-a", env.address, "-n", namespace, *args], check=True,
+                         capture_output=True, text=True, timeout=30).stdout
+    return out.splitlines()[1:]
+
+
+def test_image_fixture_imports_once_and_is_removed_at_session_end(
+        pytester: pytest.Pytester, env: Env, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    monkeypatch.setenv("SESSION_FILE", str(tmp_path / "session"))
+    pytester.makepyfile("""
+        import json, os
+        from pylibctrd import EventType, stdio
+
+        def test_image(pylibctrd_image, pylibctrd_client, pylibctrd_daemon):
+            assert pylibctrd_image.name == "busybox:latest"
+            assert pylibctrd_image.config["Cmd"] == ["sh"]
+            assert pylibctrd_client.get_image("busybox") == pylibctrd_image
+            with open(os.environ["SESSION_FILE"], "w") as f:
+                json.dump(pylibctrd_daemon.namespace, f)
+
+        def test_container_from_the_image(pylibctrd_image, pylibctrd_container,
+                                          pylibctrd_recorder, pylibctrd_client):
+            out = stdio.Capture()
+            ctr = pylibctrd_container(None, image=pylibctrd_image)  # the image's sh
+            task = ctr.new_task(with_stdin=True, attach_stdio=out)
+            task.start()
+            out.stdin.write(b"ls /bin/busybox; exit 4\\n")
+            out.stdin.close()
+            assert pylibctrd_recorder.wait_for(ctr.id, EventType.EXIT).exit_code == 4
+            out.wait(10)
+            assert out.stdout == b"/bin/busybox\\n"
+            # left for the fixture: the task, the container and the prepared rootfs
+
+        def test_the_same_image_again(pylibctrd_image, pylibctrd_client):
+            assert [i.name for i in pylibctrd_client.images()] == ["busybox:latest"]
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider",
+                                           f"--pylibctrd-address={env.address}")
+    result.assert_outcomes(passed=3)  # no teardown error: the factory released its rootfs
+    namespace = json.loads((tmp_path / "session").read_text())
+    with pylibctrd.Client.connect(env.address, namespace=namespace,
+                                  state_dir=str(env.bundles)) as c:
+        assert c.images() == [] and c.list_containers() == []
+    for table in ("snapshots", "leases", "content"):
+        assert ctr_rows(env, namespace, table, "ls") == [], table
+
+
+def test_a_rootfs_left_prepared_fails_the_session(pytester: pytest.Pytester, env: Env) -> None:
+    pytester.makepyfile("""
+        def test_leaks(pylibctrd_image, pylibctrd_client):
+            pylibctrd_client.prepare_rootfs("leaked-rootfs", pylibctrd_image.name)
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider",
+                                           f"--pylibctrd-address={env.address}")
+    result.assert_outcomes(passed=1, errors=1)
+    text = result.stdout.str()
+    m = re.search(r"the tests left rootfs prepared in namespace (\S+): \['leaked-rootfs'\]", text)
+    assert m, text
+    assert ctr_rows(env, m.group(1), "leases", "ls") == []
+    with open("/proc/self/mountinfo") as f:
+        assert "leaked-rootfs" not in f.read()

@@ -379,6 +379,11 @@ func (c *Client) GetImage(ctx context.Context, ref string) (Image, error) {
 func (c *Client) RemoveImage(ctx context.Context, ref string) error {
 	s := c.imageService()
 	return c.do(ctx, func(ctx context.Context) error {
+		for _, ctr := range s.ctrs.List() {
+			if err := c.forgetIfReleased(ctx, ctr.ID); err != nil {
+				return err
+			}
+		}
 		_, err := s.svc.ImageDelete(ctx, ref, false, true)
 		return err
 	})
@@ -408,6 +413,7 @@ func (c *Client) PrepareRootfs(ctx context.Context, id, ref string) (string, err
 		if existed {
 			return "", errdefs.Conflict(fmt.Errorf("a rootfs for container %s is already prepared: release it first", id))
 		}
+		s.forgetStale(ctx, id)
 		root := idtools.IdentityMapping{}.RootPair()
 		setupInit := func(path string) error { return initlayer.Setup(path, root) }
 		if err := s.svc.PrepareSnapshot(ctx, id, ref, nil, setupInit); err != nil {
@@ -442,6 +448,9 @@ func (c *Client) ReleaseRootfs(ctx context.Context, id string) error {
 		exists, err := c.leaseExists(ctx, id)
 		if err != nil {
 			return err
+		}
+		if !exists {
+			s.forgetStale(ctx, id) // released elsewhere: only a leftover mount is ours to undo
 		}
 		ctr := &container.Container{ID: id, Driver: Snapshotter}
 		if stored := s.ctrs.Get(id); stored != nil {
@@ -499,4 +508,35 @@ func (c *Client) leaseExists(ctx context.Context, id string) (bool, error) {
 func (c *Client) dropLease(ctx context.Context, id string) {
 	// An error leaves the lease for a later release_rootfs to remove.
 	_ = c.c8d.LeasesService().Delete(context.WithoutCancel(ctx), leases.Lease{ID: id}, leases.SynchronousDelete)
+}
+
+// forgetStale drops what this client remembers of container id's rootfs once
+// its lease is gone, i.e. another client or process released it (the mount
+// is kernel state, so any process may undo it). Moby's mounter counts mounts
+// per process: left as it is, its count would make this client's next Mount
+// of the same id return without mounting anything, and the stale record
+// would make ImageDelete refuse. Callers hold s.ids for id.
+func (s *imageState) forgetStale(ctx context.Context, id string) {
+	stale := s.ctrs.Get(id)
+	if stale == nil {
+		return
+	}
+	// The count drops to zero; whatever is still mounted there is unmounted
+	// (nothing, when the other client released it from the same mount dir).
+	_ = s.svc.Unmount(ctx, stale)
+	s.ctrs.Delete(id)
+}
+
+// forgetIfReleased is forgetStale for a rootfs this client prepared, when
+// its lease no longer exists.
+func (c *Client) forgetIfReleased(ctx context.Context, id string) error {
+	s := c.imageService()
+	s.ids.Lock(id)
+	defer s.ids.Unlock(id)
+	exists, err := c.leaseExists(ctx, id)
+	if err != nil || exists {
+		return err
+	}
+	s.forgetStale(ctx, id)
+	return nil
 }

@@ -2,8 +2,7 @@
 
 Built only on pylibctrd's public API, with argparse (the standard library:
 an embedding application gets no extra dependency from it). Each command
-lives in a module with a `register(subparsers)`; a new one (import, images,
-rmi with the images work) is one more module in `COMMANDS`.
+lives in a module with a `register(subparsers)`, listed in `COMMANDS`.
 """
 
 from __future__ import annotations
@@ -14,10 +13,10 @@ import os
 import sys
 from typing import Sequence
 
-from . import _commands, _daemon, _run
+from . import _commands, _daemon, _images, _run
 from ._common import ADDRESS_ENV, EXIT_CLI, CLIError
 
-COMMANDS = (_run, _commands, _daemon)
+COMMANDS = (_run, _commands, _images, _daemon)
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
@@ -27,7 +26,7 @@ which containerd: --address, else ${ADDRESS_ENV}, else the embedded daemon's soc
 (without -d) starts containerd for its own lifetime and the others fail.
 
 exit codes: run/exec exit with the process's code; 125 when the CLI or containerd
-fails (and for bad usage), 126 when the command cannot be invoked, 127 when it is
+fails, or the image is missing (and for bad usage), 126 when the command cannot be invoked, 127 when it is
 not found. Other commands exit 1 on failure. `pylibctrd COMMAND --help` for more."""
 
 

@@ -15,6 +15,7 @@ import pylibctrd
 from pylibctrd import Status, errors
 
 from . import _spec
+from ._run import release
 from ._common import (
     CLIError, add_format, emit_json, emit_table, iso, load, message, running_task, session,
     task_of,
@@ -204,6 +205,10 @@ def cmd_rm(opts: argparse.Namespace) -> int:
             else:
                 raise CLIError(f"cannot remove container {id}: container is {task.status().value}:"
                                " stop it first or use -f")
+        labels = next((r.labels for r in client.list_containers() if r.id == id), {})
+        if _spec.made_from_image(labels):
+            # Before the record goes: while it exists, a failed release can be retried.
+            release(client, id)
         ctr.delete()
 
     return _each(opts, remove)

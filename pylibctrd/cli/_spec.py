@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import pylibctrd
+from pylibctrd import errors
 
 from ._common import EXIT_CLI, LABEL_PREFIX, CLIError
 
@@ -19,7 +20,8 @@ DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 
 L_COMMAND = LABEL_PREFIX + "command"   # JSON list of args
 L_ROOTFS = LABEL_PREFIX + "rootfs"
-L_IMAGE = LABEL_PREFIX + "image"
+L_IMAGE = LABEL_PREFIX + "image"         # the IMAGE ref `run` was given
+L_IMAGE_DIGEST = LABEL_PREFIX + "image.digest"  # its digest then; the rootfs is released with it
 L_ENV = LABEL_PREFIX + "env"           # JSON list of K=V
 L_USER = LABEL_PREFIX + "user"         # uid:gid
 L_WORKDIR = LABEL_PREFIX + "workdir"
@@ -124,8 +126,33 @@ def build_spec(id: str, rootfs: str, args: Sequence[str], *, env: Sequence[str],
                        " absolute path", EXIT_CLI)
     spec = pylibctrd.container_spec(rootfs, args, terminal=tty, env=env, cwd=workdir,
                                     cgroups_path=f"{cgroup_parent.rstrip('/')}/{id}")
-    spec["hostname"] = id[:63]
     spec["process"]["user"] = {"uid": user[0], "gid": user[1]}
+    return _finish(spec, id, console=console, memory=memory, cpus=cpus, pids_limit=pids_limit)
+
+
+def image_spec(id: str, rootfs: str, image: pylibctrd.Image, args: Sequence[str] | None, *,
+               env: Sequence[str], user: str | None, workdir: str | None, tty: bool,
+               console: tuple[int, int] | None, cgroup_parent: str,
+               memory: int | None = None, cpus: float | None = None,
+               pids_limit: int | None = None) -> dict[str, Any]:
+    """container_spec(image=...) on the prepared `rootfs`: docker run's rules
+    (Entrypoint + CMD or the image's Cmd; the image's Env, WorkingDir and User
+    unless -e/-w/-u say otherwise; names looked up in the image's files)."""
+    if workdir is not None and not os.path.isabs(workdir):
+        raise CLIError(f"the working directory {workdir!r} is invalid: it needs to be an"
+                       " absolute path", EXIT_CLI)
+    try:
+        spec = pylibctrd.container_spec(
+            rootfs, list(args) if args else None, image=image, terminal=tty, env=env,
+            cwd=workdir, user=user, cgroups_path=f"{cgroup_parent.rstrip('/')}/{id}")
+    except errors.Error as e:
+        raise CLIError(str(e), EXIT_CLI) from e
+    return _finish(spec, id, console=console, memory=memory, cpus=cpus, pids_limit=pids_limit)
+
+
+def _finish(spec: dict[str, Any], id: str, *, console: tuple[int, int] | None,
+            memory: int | None, cpus: float | None, pids_limit: int | None) -> dict[str, Any]:
+    spec["hostname"] = id[:63]
     if console is not None:
         spec["process"]["consoleSize"] = {"height": console[0], "width": console[1]}
     resources = spec["linux"].setdefault("resources", {})
@@ -140,14 +167,32 @@ def build_spec(id: str, rootfs: str, args: Sequence[str], *, env: Sequence[str],
 
 
 def labels_for(args: Sequence[str], env: Sequence[str], user: tuple[int, int], workdir: str,
-               *, rootfs: str | None = None, image: str | None = None) -> dict[str, str]:
+               *, rootfs: str | None = None, image: str | None = None,
+               image_digest: str | None = None) -> dict[str, str]:
     labels = {L_COMMAND: json.dumps(list(args)), L_ENV: json.dumps(list(env)),
               L_USER: f"{user[0]}:{user[1]}", L_WORKDIR: workdir}
     if rootfs is not None:
         labels[L_ROOTFS] = rootfs
     if image is not None:
         labels[L_IMAGE] = image
+    if image_digest is not None:
+        labels[L_IMAGE_DIGEST] = image_digest
     return labels
+
+
+def labels_of_spec(spec: dict[str, Any], *, rootfs: str, image: str,
+                   image_digest: str) -> dict[str, str]:
+    """The labels of a container made from an image: what the spec ended up with."""
+    process = spec["process"]
+    user = process.get("user") or {}
+    return labels_for(process["args"], process["env"], (user.get("uid", 0), user.get("gid", 0)),
+                      process.get("cwd") or "/", rootfs=rootfs, image=image,
+                      image_digest=image_digest)
+
+
+def made_from_image(labels: dict[str, str]) -> bool:
+    """Whether `run IMAGE` made the container (its rootfs is to be released)."""
+    return L_IMAGE_DIGEST in labels
 
 
 def exec_spec(labels: dict[str, str], args: Sequence[str], *, env: Sequence[str],
