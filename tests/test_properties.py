@@ -35,7 +35,7 @@ from pylibctrd.testing import Env, remove_container
 
 T = TypeVar("T")
 
-settings.register_profile("quick", max_examples=int(os.environ.get("PYLIBCTRD_HYPOTHESIS_EXAMPLES", 120)), stateful_step_count=10, deadline=None,
+settings.register_profile("quick", max_examples=int(os.environ.get("PYLIBCTRD_HYPOTHESIS_EXAMPLES", 100)), stateful_step_count=10, deadline=None,
                           database=None, suppress_health_check=list(HealthCheck))
 settings.register_profile("soak", max_examples=2000, stateful_step_count=20, deadline=None,
                           database=None, suppress_health_check=list(HealthCheck))
