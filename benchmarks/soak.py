@@ -16,6 +16,7 @@ import argparse
 import gc
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -142,6 +143,7 @@ def run(out: Path, total: int, every: int) -> None:
         sweep(daemon.address, str(bundles), namespace)
         daemon.stop()
         remove_runc_root(namespace)
+        shutil.rmtree(workdir, ignore_errors=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"total": total, "every": every, "rows": rows,
                                "seconds": time.monotonic() - started}, indent=1))
