@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -155,5 +156,19 @@ func TestGateWaitsForCallbacksInFlight(t *testing.T) {
 	}
 	if g.enter() {
 		t.Fatal("closed gate let a callback in")
+	}
+}
+
+func TestRunningOutOfFDsIsASystemErrorNamingTheLimit(t *testing.T) {
+	wrapped := fmt.Errorf("failed to create task for container: %w",
+		&os.PathError{Op: "open", Path: "/x/c-stdout", Err: syscall.EMFILE})
+	_, err := Protect(context.Background(), func(context.Context) (Result, error) { return Result{}, wrapped })
+	if Classify(err) != CodeSystem || !strings.Contains(err.Error(), "RLIMIT_NOFILE") ||
+		!strings.Contains(err.Error(), "too many open files") {
+		t.Fatalf("got %v (class %d)", err, Classify(err))
+	}
+	other := errors.New("plain")
+	if _, err := Protect(context.Background(), func(context.Context) (Result, error) { return Result{}, other }); err != other {
+		t.Fatalf("other errors must pass unchanged, got %v", err)
 	}
 }

@@ -144,7 +144,8 @@ func Protect(ctx context.Context, fn func(ctx context.Context) (Result, error)) 
 			res, err = Result{}, Errorf(CodePanic, "pylibctrd: Go panic: %v", r)
 		}
 	}()
-	return fn(ctx)
+	res, err = fn(ctx)
+	return res, withFDLimit(err)
 }
 
 // Goroutines is the number of goroutines (for leak checks).

@@ -24,7 +24,7 @@ func (c *Container) NewTask(ctx context.Context, checkpointDir string, withStdin
 	if err != nil {
 		return nil, err
 	}
-	return newTask(c.client, t), nil
+	return newTask(c.client, c.ID, t), nil
 }
 
 // Task is libcontainerd's Container.Task.
@@ -33,7 +33,7 @@ func (c *Container) Task(ctx context.Context) (*Task, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newTask(c.client, t), nil
+	return newTask(c.client, c.ID, t), nil
 }
 
 // AttachTask is libcontainerd's Container.AttachTask. libcontainerd opens the
@@ -64,7 +64,7 @@ func (c *Container) AttachTask(ctx context.Context, attach types.StdioCallback) 
 			detach()
 			return nil, r.err
 		}
-		t := newTask(c.client, r.t)
+		t := newTask(c.client, c.ID, r.t)
 		t.detach = detach
 		return t, nil
 	case <-wait.Done():

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"fmt"
 	"syscall"
 
 	"github.com/containerd/containerd"
@@ -48,11 +49,12 @@ func (p *Process) Delete(ctx context.Context) (*containerd.ExitStatus, error) {
 type Task struct {
 	Process
 	task   types.Task
+	id     string             // the container's id: an exec may not take it
 	detach context.CancelFunc // would end an attached task's IO early; the IO lives as long as the client, as in dockerd
 }
 
-func newTask(c *Client, t types.Task) *Task {
-	return &Task{Process: Process{client: c, proc: t}, task: t}
+func newTask(c *Client, id string, t types.Task) *Task {
+	return &Task{Process: Process{client: c, proc: t}, task: t, id: id}
 }
 
 func (t *Task) Start(ctx context.Context) error       { return t.client.do(ctx, t.task.Start) }
@@ -86,6 +88,13 @@ func (t *Task) Exec(ctx context.Context, processID string, spec *specs.Process, 
 	// containerd checks the id: check it first (see NewContainer).
 	if err := identifiers.Validate(processID); err != nil {
 		return nil, errdefs.InvalidParameter(err)
+	}
+	// An exec named like its container gets the init process's FIFOs
+	// (<bundle>/<id>-stdout) and an EXIT event indistinguishable from the
+	// container's own (dockerd's monitor would take it for the container's
+	// exit); containerd accepts it, so refuse it here.
+	if processID == t.id {
+		return nil, errdefs.InvalidParameter(fmt.Errorf("exec id %q is the container's id", processID))
 	}
 	if err := validateProcess(spec); err != nil {
 		return nil, err
