@@ -35,7 +35,10 @@ from pylibctrd.testing import Env, remove_container
 
 T = TypeVar("T")
 
-settings.register_profile("quick", max_examples=int(os.environ.get("PYLIBCTRD_HYPOTHESIS_EXAMPLES", 100)), stateful_step_count=10, deadline=None,
+# make test draws the same sequences every run (derandomize), so that a red CI
+# run replays; the soak draws new ones each time.
+settings.register_profile("quick", max_examples=int(os.environ.get("PYLIBCTRD_HYPOTHESIS_EXAMPLES", 100)),
+                          stateful_step_count=10, deadline=None, derandomize=True,
                           database=None, suppress_health_check=list(HealthCheck))
 settings.register_profile("soak", max_examples=2000, stateful_step_count=20, deadline=None,
                           database=None, suppress_health_check=list(HealthCheck))
@@ -181,6 +184,15 @@ class Lifecycles(RuleBasedStateMachine):
     @rule(data=st.data())
     def resume(self, data: st.DataObject) -> None:
         self.on_task(data, "resume", lambda t: t.resume())
+
+    @precondition(has_tasks)
+    @rule(data=st.data())
+    def pause_then_resume(self, data: st.DataObject) -> None:
+        """A paused task resumed at once: separate pause and resume rules meet
+        in the same example too rarely for 100 examples to reach both."""
+        slot, paused = self.on_task(data, "pause", lambda t: t.pause())
+        if not isinstance(paused, BaseException):
+            self.attempt(self.tasks[slot].resume, "resume")
 
     @precondition(has_tasks)
     @rule(data=st.data(), resources=RESOURCES)
