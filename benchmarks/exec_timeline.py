@@ -133,29 +133,6 @@ class PyCaptureKind(Variant):
         return bench_timed(n, op)
 
 
-class PyThreads(Variant):
-    """pylibctrd with the thread-based capture."""
-
-    name = "py-threads"
-
-    def __init__(self, peer: PylibctrdPeer) -> None:
-        self.peer = peer
-
-    def exec(self, n: int) -> list[int]:
-        task, process = self.peer._exec_fixture()
-
-        def op(_: int) -> None:
-            pid = self.peer.name_()
-            cap = ThreadCapture()
-            proc = task.exec(pid, process, attach_stdio=cap)
-            self.peer.wait_exit(task.id, pid)
-            cap.wait(10)
-            assert cap.stdout == b"hi\n", cap.stdout
-            proc.delete()
-
-        return bench_timed(n, op)
-
-
 class PyNone(Variant):
     """pylibctrd with attach_stdio=None: output drained in Go, no Python thread."""
 
@@ -259,7 +236,7 @@ def ratios(setup: Setup, n: int, rounds: int, only: list[str]) -> None:
     try:
         everything: dict[str, Callable[[], Variant]] = {
             "py-capture": lambda: PyCapture(py),
-            "py-threads": lambda: PyThreads(py),
+            "py-threads": lambda: PyCaptureKind(py, "py-threads", ThreadCapture),
             "py-none": lambda: PyNone(py),
             "py-idle-threads": lambda: PyCaptureKind(py, "py-idle-threads", IdleThreadsCapture),
             "py-go-threads": lambda: PyCaptureKind(py, "py-go-threads", GoBlockedThreadsCapture),
@@ -302,7 +279,7 @@ def ratios(setup: Setup, n: int, rounds: int, only: list[str]) -> None:
             print(line)
     finally:
         for v in variants:
-            if not isinstance(v, (PyCapture, PyThreads, PyNone, PyCaptureKind)):
+            if not isinstance(v, (PyCapture, PyNone, PyCaptureKind)):
                 v.close()
         py.close()
 

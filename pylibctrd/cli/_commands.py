@@ -17,8 +17,8 @@ from pylibctrd import Status, errors
 from . import _spec
 from ._run import release
 from ._common import (
-    CLIError, add_format, emit_json, emit_table, iso, load, message, running_task, session,
-    task_of,
+    CLIError, add_format, each, emit_json, emit_table, iso, load, message, running_task,
+    session, task_of,
 )
 
 if TYPE_CHECKING:
@@ -158,21 +158,12 @@ def _short(text: str, width: int = 30) -> str:
 # --- kill, pause, resume, rm ----------------------------------------------------
 
 def _each(opts: argparse.Namespace, action: Callable[[pylibctrd.Client, str], None]) -> int:
-    """docker's multi-id commands: each id printed when done, each failure
-    one line on stderr; 1 if any failed."""
-    failed = False
-    with session(opts) as client:
-        for id in opts.ids:
-            try:
-                action(client, id)
-                print(id, flush=True)
-            except CLIError as e:
-                failed = True
-                print(f"pylibctrd: Error: {e}", file=sys.stderr, flush=True)
-            except errors.Error as e:
-                failed = True
-                print(f"pylibctrd: Error: {id}: {message(e, id)}", file=sys.stderr, flush=True)
-    return 1 if failed else 0
+    """Each container id printed when its action is done, as docker does."""
+    def act_and_echo(client: pylibctrd.Client, id: str) -> None:
+        action(client, id)
+        print(id, flush=True)
+
+    return each(opts, opts.ids, act_and_echo)
 
 
 def cmd_kill(opts: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import os
 import socket
 import sys
 from datetime import datetime
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import pylibctrd
 from pylibctrd import errors
@@ -40,6 +40,26 @@ def message(exc: BaseException, id: str | None = None) -> str:
     if id is not None and isinstance(exc, errors.NotFound) and id not in text:
         text = f"{text}: {id}"
     return text
+
+
+def each(opts: argparse.Namespace, names: Sequence[str],
+         action: Callable[[pylibctrd.Client, str], None],
+         error_text: Callable[[str, errors.Error], str] = lambda name, e: f"{name}: {message(e, name)}",
+         ) -> int:
+    """docker's multi-name commands (rm, kill, rmi ...): a failure is one line
+    on stderr and the other names are still done; 1 if any failed."""
+    failed = False
+    with session(opts) as client:
+        for name in names:
+            try:
+                action(client, name)
+            except CLIError as e:
+                failed = True
+                print(f"pylibctrd: Error: {e}", file=sys.stderr, flush=True)
+            except errors.Error as e:
+                failed = True
+                print(f"pylibctrd: Error: {error_text(name, e)}", file=sys.stderr, flush=True)
+    return 1 if failed else 0
 
 
 def default_socket() -> str:

@@ -15,7 +15,7 @@ import pylibctrd
 from pylibctrd import errors
 
 from . import _spec
-from ._common import CLIError, add_format, emit_json, emit_table, message, session
+from ._common import CLIError, add_format, each, emit_json, emit_table, message, session
 
 if TYPE_CHECKING:
     Sub = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -228,31 +228,24 @@ def _exists(client: pylibctrd.Client, digest: str) -> bool:
 
 
 def cmd_rmi(opts: argparse.Namespace) -> int:
-    failed = False
-    with session(opts) as client:
-        for ref in opts.refs:
-            try:
-                image = client.get_image(ref)
-                if not opts.force:
-                    names = {i.name for i in client.images() if i.digest == image.digest and i.name}
-                    by_name = _normalized(ref) in names
-                    users = _users(client, image.digest)
-                    # Untagging one of several names never touches the image (docker's rule).
-                    if users and (not by_name or len(names) <= 1):
-                        kind = "repository reference" if by_name else "image"
-                        raise CLIError(
-                            f'conflict: unable to remove {kind} "{ref}" (must force) - container'
-                            f" {users[0]} is using its referenced image {_short_id(image.digest)}")
-                client.remove_image(ref)
-                # docker rmi's lines: the name untagged, the image deleted with its last name.
-                if _HEX_ID.fullmatch(ref) is None:
-                    print(f"Untagged: {_normalized(ref)}", flush=True)
-                if not _exists(client, image.digest):
-                    print(f"Deleted: {image.digest}", flush=True)
-            except CLIError as e:
-                failed = True
-                print(f"pylibctrd: Error: {e}", file=sys.stderr, flush=True)
-            except errors.Error as e:
-                failed = True
-                print(f"pylibctrd: Error: {message(e)}", file=sys.stderr, flush=True)
-    return 1 if failed else 0
+    def remove(client: pylibctrd.Client, ref: str) -> None:
+        image = client.get_image(ref)
+        if not opts.force:
+            names = {i.name for i in client.images() if i.digest == image.digest and i.name}
+            by_name = _normalized(ref) in names
+            users = _users(client, image.digest)
+            # Untagging one of several names never touches the image (docker's rule).
+            if users and (not by_name or len(names) <= 1):
+                kind = "repository reference" if by_name else "image"
+                raise CLIError(
+                    f'conflict: unable to remove {kind} "{ref}" (must force) - container'
+                    f" {users[0]} is using its referenced image {_short_id(image.digest)}")
+        client.remove_image(ref)
+        # docker rmi's lines: the name untagged, the image deleted with its last name.
+        if _HEX_ID.fullmatch(ref) is None:
+            print(f"Untagged: {_normalized(ref)}", flush=True)
+        if not _exists(client, image.digest):
+            print(f"Deleted: {image.digest}", flush=True)
+
+    # Moby's image errors name the reference already.
+    return each(opts, opts.refs, remove, error_text=lambda ref, e: message(e))
