@@ -57,10 +57,10 @@ def test_script_example_runs(index: int, tmp_path: Path, embedded: dict[str, str
         if not had_rootfs:
             shutil.rmtree("/tmp/rootfs", ignore_errors=True)
     assert out.returncode == 0, out.stderr
-    if "import_image(" in script:
-        assert out.stdout == "hello from app\n"
-    elif "aio." in script:
+    if "aio." in script:
         assert out.stdout == "b'hi\\n'\n7\n"
+    elif "import_image(" in script:
+        assert out.stdout == "hello from app\n"
     else:
         lines = out.stdout.splitlines()
         assert lines[0] == "b'hi\\n'" and lines[1].startswith("ExitStatus(exit_code=7,"), lines
