@@ -4,17 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/errdefs"
+	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/grpclog"
 	"google.golang.org/grpc/status"
 
 	"pylibctrd/core"
@@ -170,5 +174,59 @@ func TestRunningOutOfFDsIsASystemErrorNamingTheLimit(t *testing.T) {
 	other := errors.New("plain")
 	if _, err := Protect(context.Background(), func(context.Context) (Result, error) { return Result{}, other }); err != other {
 		t.Fatalf("other errors must pass unchanged, got %v", err)
+	}
+}
+
+type levelsSeen struct {
+	mu   sync.Mutex
+	seen map[string]logrus.Level
+}
+
+func (*levelsSeen) Levels() []logrus.Level { return logrus.AllLevels }
+
+func (h *levelsSeen) Fire(e *logrus.Entry) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	// grpc writes a line to its own level's writer and every lower one:
+	// keep the most severe level each message reached.
+	for _, msg := range []string{"an info", "a warning", "an error"} {
+		if strings.HasSuffix(strings.TrimSpace(e.Message), msg) {
+			if old, ok := h.seen[msg]; !ok || e.Level < old {
+				h.seen[msg] = e.Level
+			}
+		}
+	}
+	return nil
+}
+
+// grpc's lines arrive at dockerd's levels, not at swarmkit's (its init sets
+// grpc's logger too, and would make a reconnect attempt a warning).
+func TestGRPCLogsAtDockerdsLevels(t *testing.T) {
+	installLogBridge()
+	h := &levelsSeen{seen: map[string]logrus.Level{}}
+	logrus.AddHook(h)
+	logrus.SetLevel(logrus.TraceLevel)
+	defer logrus.SetLevel(logrus.InfoLevel)
+	grpclog.Info("an info")
+	grpclog.Warning("a warning")
+	grpclog.Error("an error")
+	want := map[string]logrus.Level{
+		"an info": logrus.TraceLevel, "a warning": logrus.DebugLevel, "an error": logrus.WarnLevel,
+	}
+	// Each writer has its own goroutine: wait for the levels or a deadline.
+	matches := func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return maps.Equal(h.seen, want)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !matches() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for msg, level := range want {
+		if got, ok := h.seen[msg]; !ok || got != level {
+			t.Errorf("%q: level %v (logged: %v), want %v", msg, got, ok, level)
+		}
 	}
 }

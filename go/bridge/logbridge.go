@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/sirupsen/logrus"
+	"google.golang.org/grpc/grpclog"
 )
 
 // Python logging levels, used as the ABI's log levels.
@@ -100,6 +101,13 @@ func installLogBridge() {
 	logBridgeOnce.Do(func() {
 		logrus.SetOutput(io.Discard)
 		logrus.AddHook(logHook{})
+		// grpc's lines at dockerd's levels (cmd/dockerd/grpclog.go: info as
+		// trace, warnings as debug, errors as warnings). Otherwise swarmkit's
+		// init, linked in with Moby's image service, logs every reconnect
+		// attempt (as while the embedded containerd starts) as a warning.
+		l := logrus.WithField("library", "grpc")
+		grpclog.SetLoggerV2(grpclog.NewLoggerV2(l.WriterLevel(logrus.TraceLevel),
+			l.WriterLevel(logrus.DebugLevel), l.WriterLevel(logrus.WarnLevel)))
 	})
 }
 
