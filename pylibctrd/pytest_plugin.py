@@ -16,9 +16,13 @@ namespace, bundle dir and, unless `--pylibctrd-address` is given, containerd):
   container is left in its namespace, then removes what is left.
 - `pylibctrd_rootfs` (session): a busybox root filesystem (a `Path`).
 - `pylibctrd_env` (session): both, as a `pylibctrd.testing.Env` (`spec()`).
-- `pylibctrd_image` (session): busybox-static imported as `busybox:latest`
-  (an `Image`), removed at session end; a rootfs still prepared from it then
-  fails the session (it is released).
+- `pylibctrd_images` (session): `load(archive, *, name=None) -> list[Image]`
+  imports a `docker save` or OCI archive once per session; every image it
+  imported is removed at session end, and a rootfs still prepared then fails
+  the session (it is released).
+- `pylibctrd_image` (session): the one image of the archive given by
+  `--pylibctrd-image ARCHIVE` or the ini option `pylibctrd_image` (relative
+  to the ini file), else busybox-static imported as `busybox:latest`.
 - `pylibctrd_recorder` (function): the `Recorder` backend of `pylibctrd_client`.
 - `pylibctrd_client` (function): a connected `Client`, closed after the test.
 - `pylibctrd_container` (function): `make(args, *, id=None, **spec_kw)`; its
@@ -46,7 +50,9 @@ from .daemon import Daemon
 from .events import Recorder
 from .images import Image
 from .rootfs import busybox_rootfs
-from .testing import Containerd, ContainerFactory, Env, missing, release_prepared
+from .testing import (
+    Containerd, ContainerFactory, Env, SessionImages, missing, release_prepared,
+)
 
 #: The name `pylibctrd_image` has in the session's namespace.
 IMAGE_NAME = "busybox:latest"
@@ -56,6 +62,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("pylibctrd", "pylibctrd fixtures")
     group.addoption("--pylibctrd-address", metavar="SOCK", default=None,
                     help="use the containerd at this socket instead of starting one")
+    group.addoption("--pylibctrd-image", metavar="ARCHIVE", default=None,
+                    help="the image archive (docker save or OCI layout, .tar or .tar.gz)"
+                         " whose one image pylibctrd_image imports, instead of busybox")
+    parser.addini("pylibctrd_image", "the image archive pylibctrd_image imports instead of"
+                  " busybox (relative to this file); --pylibctrd-image overrides it")
 
 
 def _remove_tree(path: str) -> None:
@@ -112,29 +123,54 @@ def pylibctrd_env(pylibctrd_daemon: Containerd, pylibctrd_rootfs: Path) -> Env:
 
 
 @pytest.fixture(scope="session")
-def pylibctrd_image(pylibctrd_daemon: Containerd,
-                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[Image]:
-    archive = tmp_path_factory.mktemp("image") / "busybox.tar"
-    try:
-        imagebuild.busybox_image(archive, name=IMAGE_NAME)
-    except FileNotFoundError as e:
-        pytest.skip(f"pylibctrd: cannot run containers here: {e}")
-    with pylibctrd_daemon.connect() as client:
-        [image] = client.import_image(archive)
-    archive.unlink()
-    yield image
+def pylibctrd_images(pylibctrd_daemon: Containerd) -> Iterator[SessionImages]:
+    images = SessionImages(pylibctrd_daemon)
+    yield images
     # Before the daemon's teardown (which checks for leftover containers):
-    # a rootfs still prepared from it would keep a mount after the session.
+    # a rootfs still prepared from an image would keep a mount after the session.
     left = release_prepared(pylibctrd_daemon)
-    with pylibctrd_daemon.connect() as client:
-        try:
-            client.remove_image(image.name)
-        except errors.NotFound:
-            pass  # a test removed it
+    images.remove_all()
     if left:
         pytest.fail(f"pylibctrd: the tests left rootfs prepared in namespace"
                     f" {pylibctrd_daemon.namespace}: {left} (their containers removed and"
                     " rootfs released now)", pytrace=False)
+
+
+def _configured_archive(config: pytest.Config) -> Path | None:
+    """--pylibctrd-image (relative to the working dir), else the ini option
+    (relative to the ini file), else None."""
+    given: str | None = config.getoption("pylibctrd_image")
+    if given:
+        return Path(given).resolve()
+    ini = str(config.getini("pylibctrd_image") or "")
+    if ini:
+        base = config.inipath.parent if config.inipath is not None else config.rootpath
+        return (base / ini).resolve()
+    return None
+
+
+@pytest.fixture(scope="session")
+def pylibctrd_image(request: pytest.FixtureRequest, pylibctrd_images: SessionImages,
+                    tmp_path_factory: pytest.TempPathFactory) -> Image:
+    archive = _configured_archive(request.config)
+    if archive is None:
+        archive = tmp_path_factory.mktemp("image") / "busybox.tar"
+        try:
+            imagebuild.busybox_image(archive, name=IMAGE_NAME)
+        except FileNotFoundError as e:
+            pytest.skip(f"pylibctrd: cannot run containers here: {e}")
+    elif not archive.is_file():
+        pytest.fail(f"pylibctrd: the image archive {archive} (--pylibctrd-image or ini"
+                    " pylibctrd_image) is not a file", pytrace=False)
+    try:
+        images = pylibctrd_images(archive)
+    except errors.Error as e:
+        pytest.fail(f"pylibctrd: importing {archive}: {e}", pytrace=False)
+    if len(images) != 1:
+        pytest.fail(f"pylibctrd: {archive} holds {len(images)} images"
+                    f" ({', '.join(i.name or i.digest for i in images)}); pylibctrd_image needs"
+                    " one: use pylibctrd_images(archive) for the others", pytrace=False)
+    return images[0]
 
 
 @pytest.fixture

@@ -185,6 +185,33 @@ class ContainerFactory:
                     pass  # the test released it
 
 
+class SessionImages:
+    """What `pylibctrd_images` yields: `load(archive, *, name=None)` imports
+    an image archive once per session (the same path and name again returns
+    the same list); `remove_all()` removes every image it imported."""
+
+    def __init__(self, containerd: Containerd) -> None:
+        self.containerd = containerd
+        self.loaded: dict[tuple[Path, str | None], list[Image]] = {}
+
+    def __call__(self, archive: str | os.PathLike[str], *, name: str | None = None) -> list[Image]:
+        key = (Path(archive).resolve(), name)
+        if key not in self.loaded:
+            with self.containerd.connect() as client:
+                self.loaded[key] = client.import_image(key[0], name=name)
+        return self.loaded[key]
+
+    def remove_all(self) -> None:
+        with self.containerd.connect() as client:
+            for images in self.loaded.values():
+                for image in images:
+                    try:
+                        client.remove_image(image.name or image.digest)
+                    except errors.NotFound:
+                        pass  # a test removed it, or another name's removal did
+        self.loaded.clear()
+
+
 def release_prepared(containerd: Containerd) -> list[str]:
     """Release every rootfs still prepared under the session's bundle dir
     (removing the containers on them first); returns their ids."""

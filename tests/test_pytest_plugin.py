@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import textwrap
 from pathlib import Path
 
 import pytest
 
 import pylibctrd
+from pylibctrd import imagebuild
 from pylibctrd.testing import Env
 
 USES_EVERY_FIXTURE = """
@@ -215,3 +217,63 @@ def test_a_rootfs_left_prepared_fails_the_session(pytester: pytest.Pytester, env
     assert ctr_rows(env, m.group(1), "leases", "ls") == []
     with open("/proc/self/mountinfo") as f:
         assert "leaked-rootfs" not in f.read()
+
+
+USES_THE_USERS_IMAGE = """
+    import json, os
+    from pylibctrd import EventType, stdio
+
+    def test_the_users_image(pylibctrd_image, pylibctrd_images, pylibctrd_container,
+                             pylibctrd_recorder, pylibctrd_client, pylibctrd_daemon):
+        with open(os.environ["SESSION_FILE"], "w") as f:
+            json.dump(pylibctrd_daemon.namespace, f)
+        assert pylibctrd_image.name == "app:latest"
+        out = stdio.Capture()
+        ctr = pylibctrd_container(None, image=pylibctrd_image)  # its Cmd
+        task = ctr.new_task(attach_stdio=out)
+        task.start()
+        assert pylibctrd_recorder.wait_for(ctr.id, EventType.EXIT).exit_code == 0
+        out.wait(10)
+        assert out.stdout == b"hello from app\\n"
+        # Another archive, imported once however often a test asks for it.
+        [other] = pylibctrd_images(os.environ["OTHER"], name="other:1")
+        assert pylibctrd_images(os.environ["OTHER"], name="other:1") == [other]
+        assert sorted(i.name for i in pylibctrd_client.images()) == ["app:latest", "other:1"]
+"""
+
+
+@pytest.mark.parametrize("how", ["option", "ini"])
+def test_the_users_image_archive(pytester: pytest.Pytester, env: Env, how: str,
+                                 monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (pytester.path / "images").mkdir()
+    imagebuild.busybox_image(pytester.path / "images" / "app.tar", name="app:latest",
+                             config={"Cmd": ["echo", "hello from app"]})
+    other = imagebuild.busybox_image(tmp_path / "other.tar", name=None, format="oci")
+    monkeypatch.setenv("SESSION_FILE", str(tmp_path / "session"))
+    monkeypatch.setenv("OTHER", str(other.path))
+    pytester.makepyfile(textwrap.dedent(USES_THE_USERS_IMAGE))
+    args = ["-p", "no:cacheprovider", f"--pylibctrd-address={env.address}"]
+    if how == "option":
+        args.append("--pylibctrd-image=images/app.tar")
+    else:
+        pytester.makeini("[pytest]\npylibctrd_image = images/app.tar\n")
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=1)  # no teardown error: its rootfs was released
+    namespace = json.loads((tmp_path / "session").read_text())
+    with pylibctrd.Client.connect(env.address, namespace=namespace,
+                                  state_dir=str(env.bundles)) as c:
+        assert c.images() == [] and c.list_containers() == []  # both images removed
+    assert ctr_rows(env, namespace, "snapshots", "ls") == []
+
+
+def test_a_missing_image_archive_is_named(pytester: pytest.Pytester, env: Env) -> None:
+    pytester.makepyfile("""
+        def test_a(pylibctrd_image):
+            pass
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider",
+                                           f"--pylibctrd-address={env.address}",
+                                           "--pylibctrd-image=nothing-here.tar")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*pylibctrd: the image archive */nothing-here.tar"
+                                 " (--pylibctrd-image or ini pylibctrd_image) is not a file*"])

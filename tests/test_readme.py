@@ -32,7 +32,7 @@ def test_the_readme_has_the_examples_this_file_runs() -> None:
     assert len(scripts()) == 3, scripts()
     assert any("import_image(" in s for s in scripts())
     assert any("aio.Client.connect(" in s for s in scripts())
-    assert len([b for b in examples() if "def test_" in b]) == 1
+    assert len([b for b in examples() if "def test_" in b]) == 2
 
 
 @pytest.fixture
@@ -70,8 +70,15 @@ def test_script_example_runs(index: int, tmp_path: Path, embedded: dict[str, str
     assert not (state / "containerd.sock").exists()
 
 
-def test_pytest_example_runs(pytester: pytest.Pytester) -> None:
-    [example] = [b for b in examples() if "def test_" in b]
+@pytest.mark.parametrize("index", range(2))
+def test_pytest_example_runs(index: int, pytester: pytest.Pytester) -> None:
+    example = [b for b in examples() if "def test_" in b][index]
     pytester.makepyfile(example)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    args = ["-p", "no:cacheprovider"]
+    if "pylibctrd_image" in example:  # as the README runs it: with the user's archive
+        (pytester.path / "build").mkdir()
+        imagebuild.busybox_image(pytester.path / "build" / "app.tar", name="app:latest",
+                                 config={"Cmd": ["echo", "hello from app"]})
+        args.append("--pylibctrd-image=build/app.tar")
+    result = pytester.runpytest_subprocess(*args)
     result.assert_outcomes(passed=1)
