@@ -37,13 +37,15 @@ DEFAULT_NAMESPACE = "moby"
 
 @dataclass(frozen=True)
 class ContainerRecord:
-    """containerd's record of a container (`ctr containers info`, in part)."""
+    """containerd's record of a container (`ctr containers info`, in part):
+    `spec` is the OCI runtime spec it was created with."""
 
     id: str
     labels: dict[str, str]
     image: str
     runtime: str
     created_at: datetime | None
+    spec: dict[str, Any] | None = None
 
 
 class Client(_ffi.Owned):
@@ -171,7 +173,7 @@ class Client(_ffi.Owned):
     def _list_containers(self) -> Op[list[ContainerRecord]]:
         def decode(number: int, data: bytes | None) -> list[ContainerRecord]:
             return [ContainerRecord(r["id"], r["labels"], r["image"], r["runtime"],
-                                    from_unix_nanos(r["created_at"]))
+                                    from_unix_nanos(r["created_at"]), r["spec"])
                     for r in json_result(number, data)]
 
         return op(decode, lib().pylibctrd_client_list_containers, self._handle)

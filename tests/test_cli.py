@@ -510,3 +510,22 @@ def test_run_d_image_then_rm_from_other_processes_releases_the_rootfs(
     assert cli.ps()[id]["status"] == "exited" and held(env)["leases"] == [id]
     assert cli.ok("rm", id) == f"{id}\n"
     assert held(env) == unpacked
+
+
+def test_inspect_a_container_and_an_image(cli: CLI, env: Env, tmp_path: Path) -> None:
+    id = cli.detached("sleep", "60")
+    [ctr] = json.loads(cli.ok("inspect", id))
+    assert ctr["id"] == id and ctr["status"] == "running" and ctr["pid"] > 0
+    assert ctr["spec"]["process"]["args"] == ["sleep", "60"]  # containerd's record of it
+    assert ctr["spec"]["root"]["path"] == str(env.rootfs)
+    assert ctr["bundle_dir"] == str(env.bundles / id) and Path(ctr["bundle_dir"]).is_dir()
+    assert ctr["labels"]["pylibctrd.command"] == '["sleep", "60"]'
+    name = new_image(cli, tmp_path)
+    [img] = json.loads(cli.ok("inspect", name))
+    assert img == [i for i in cli.json("images") if i["name"] == name][0]
+    # docker's answer for names that match nothing: what was found, one line each, 1.
+    r = cli("inspect", "--type", "container", name, id)
+    assert r.returncode == 1 and [o["id"] for o in json.loads(r.stdout)] == [id]
+    assert r.stderr == f"pylibctrd: Error: no such object: {name}\n".encode()
+    r = cli("inspect", "--type", "image", id, "Not/A Reference")
+    assert r.returncode == 1 and json.loads(r.stdout) == [] and r.stderr.count(b"\n") == 2

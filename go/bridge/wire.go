@@ -229,9 +229,14 @@ func Containers(records []containers.Container, err error) (Result, error) {
 		if labels == nil {
 			labels = map[string]string{}
 		}
+		// The OCI spec is stored as JSON (typeurl's encoding of specs.Spec).
+		var spec json.RawMessage
+		if r.Spec != nil && json.Valid(r.Spec.GetValue()) {
+			spec = r.Spec.GetValue()
+		}
 		out = append(out, map[string]any{
 			"id": r.ID, "labels": labels, "image": r.Image, "runtime": r.Runtime.Name,
-			"created_at": unixNanos(r.CreatedAt),
+			"created_at": unixNanos(r.CreatedAt), "spec": spec,
 		})
 	}
 	return JSON(out)

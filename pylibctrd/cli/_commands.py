@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import signal
 import sys
 import time
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import pylibctrd
 from pylibctrd import Status, errors
 
-from . import _spec
+from . import _images, _spec
 from ._run import release
 from ._common import (
     CLIError, add_format, each, emit_json, emit_table, iso, load, message, running_task,
@@ -87,6 +88,16 @@ def register(sub: Sub) -> None:
     add_format(p)
     p.set_defaults(func=cmd_events)
 
+    p = _parser(sub, "inspect", "details of containers or images, as JSON",
+                "pylibctrd inspect web | jq '.[0].spec.process.args'",
+                "Print a JSON array with one object per name: a container's ps fields, its"
+                " labels, bundle dir and the OCI spec it was created with (containerd's"
+                " record); else an image's images --json fields. A name that matches"
+                " nothing is one line on stderr, and the exit code is 1.")
+    p.add_argument("--type", choices=["container", "image"], help="look only for this kind")
+    p.add_argument("names", nargs="+", metavar="NAME")
+    p.set_defaults(func=cmd_inspect)
+
 
 # --- version ------------------------------------------------------------------
 
@@ -149,6 +160,32 @@ def cmd_ps(opts: argparse.Namespace) -> int:
                      _short(" ".join(r["command"] or [])), r["status"], r["pid"] or ""]
                     for r in rows])
     return 0
+
+
+# --- inspect --------------------------------------------------------------------
+
+def cmd_inspect(opts: argparse.Namespace) -> int:
+    found: list[dict[str, Any]] = []
+    failed = False
+    with session(opts) as client:
+        records = ({r.id: r for r in client.list_containers()}
+                   if opts.type != "image" else {})
+        for name in opts.names:
+            if name in records:
+                r = records[name]
+                found.append({**_describe(client, r), "labels": r.labels,
+                              "bundle_dir": os.path.join(client.state_dir, r.id), "spec": r.spec})
+                continue
+            if opts.type != "container":
+                try:
+                    found.append(_images.record(client.get_image(name)))
+                    continue
+                except (errors.NotFound, errors.InvalidParameter):
+                    pass  # not an image's name either (or not even a reference)
+            failed = True
+            print(f"pylibctrd: Error: no such object: {name}", file=sys.stderr, flush=True)
+    print(json.dumps(found, indent=4), flush=True)  # docker inspect's form
+    return 1 if failed else 0
 
 
 def _short(text: str, width: int = 30) -> str:
