@@ -18,16 +18,18 @@ import logging
 import os
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Concatenate, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
 from . import errors
 
 if TYPE_CHECKING:
+    # Checked only: at run time call() takes plain *args (no **kwargs to pack).
+    from typing_extensions import TypeVarTuple, Unpack
+    Ts = TypeVarTuple("Ts")
     from ._native import FFI, CData, Lib, Result
 
 logger = logging.getLogger("pylibctrd")
 
-P = ParamSpec("P")
 
 _lock = threading.Lock()
 _ffi: FFI | None = None  # pylibctrd._native's ffi and lib, once loaded and initialised
@@ -99,14 +101,13 @@ def _check(ffi: FFI, lib: Lib, rc: int, out: Result) -> tuple[int, bytes | None]
 _local = threading.local()
 
 
-def call(fn: Callable[Concatenate[Result, P], int], *args: P.args,
-         **kwargs: P.kwargs) -> tuple[int, bytes | None]:
+def call(fn: Callable[[Result, Unpack[Ts]], int], *args: Unpack[Ts]) -> tuple[int, bytes | None]:
     """Call `fn` (a function of `lib()`); return (number, data) or raise its error."""
     try:
         out: Result = _local.out
     except AttributeError:
         out = _local.out = _new_result()
-    rc = fn(out, *args, **kwargs)
+    rc = fn(out, *args)
     if rc == 0 and not out.data:
         return out.number, None  # the common case, kept short
     return _check(ffi(), lib(), rc, out)
@@ -224,16 +225,16 @@ class _StdioToken:
 
 
 def call_with_stdio(attach: StdioSink | None,
-                    fn: Callable[Concatenate[Result, int, P], int], *args: P.args,
-                    **kwargs: P.kwargs) -> tuple[int, bytes | None]:
+                    fn: Callable[[Result, int, Unpack[Ts]], int],
+                    *args: Unpack[Ts]) -> tuple[int, bytes | None]:
     """call() for exports that take a stdio token (right after `out`):
     registers `attach` for the duration of the call and re-raises what it
     raised; no `attach` (token 0) drains output and closes stdin in Go."""
     if attach is None:
-        return call(fn, 0, *args, **kwargs)
+        return call(fn, 0, *args)
     stdio = _StdioToken(attach)
     try:
-        return call(fn, stdio.token, *args, **kwargs)
+        return call(fn, stdio.token, *args)
     except errors.Error as err:
         raised = stdio.error(err)
         if raised is not err:
@@ -275,18 +276,14 @@ class Op(Generic[T]):
         return self.decode(number, data)
 
 
-def op(decode: Decode[T], fn: Callable[Concatenate[Result, P], int], *args: P.args,
-       **kwargs: P.kwargs) -> Op[T]:
+def op(decode: Decode[T], fn: Callable[[Result, Unpack[Ts]], int], *args: Unpack[Ts]) -> Op[T]:
     """An Op calling `fn(out, *args)`; mypy checks args against the header."""
-    assert not kwargs
     return Op(decode, fn, args)
 
 
 def stdio_op(decode: Decode[T], attach: StdioSink | None,
-             fn: Callable[Concatenate[Result, int, P], int], *args: P.args,
-             **kwargs: P.kwargs) -> Op[T]:
+             fn: Callable[[Result, int, Unpack[Ts]], int], *args: Unpack[Ts]) -> Op[T]:
     """An Op calling `fn(out, token, *args)` with `attach` behind the token."""
-    assert not kwargs
     return Op(decode, fn, args, stdio=attach) if attach is not None else Op(decode, fn, (0, *args))
 
 

@@ -40,12 +40,10 @@ func run(out *C.pylibctrd_result, fn func(ctx context.Context) (bridge.Result, e
 	}
 	ctx := context.Background()
 	if out.flags&C.PYLIBCTRD_INTERRUPTIBLE != 0 {
-		// Hooked again each time: Python re-installs its own handler
-		// whenever signal.signal(SIGINT, ...) is called.
-		C.pylibctrd_hook_sigint(C.int(bridge.InterruptFD()))
-		var done func()
-		ctx, done = bridge.Interruptible(ctx)
-		defer done()
+		if bridge.SIGINTHookDue() {
+			C.pylibctrd_hook_sigint(C.int(bridge.InterruptFD()))
+		}
+		ctx = bridge.InterruptibleContext()
 	}
 	res, err := bridge.Protect(ctx, fn)
 	return complete(out, res, err)
