@@ -105,6 +105,7 @@ func Connect(ctx context.Context, o ConnectOptions) (*Client, error) {
 		}
 		return nil, errdefs.Unavailable(fmt.Errorf("containerd at %s does not answer: %w", o.Address, err))
 	}
+	holdReserve() // for the FIFO calls (fdguard.go); failing here is no error yet
 	backend := o.Backend
 	if backend == nil {
 		backend = noBackend{}

@@ -19,7 +19,9 @@ type Container struct {
 // NewTask is libcontainerd's Container.NewTask.
 func (c *Container) NewTask(ctx context.Context, checkpointDir string, withStdin bool, attach types.StdioCallback) (*Task, error) {
 	t, err := get(c.client, ctx, func(ctx context.Context) (types.Task, error) {
-		return c.ctr.NewTask(ctx, checkpointDir, withStdin, attach)
+		return withFIFOs(ctx, fifoFDs(withStdin, false), func(ctx context.Context) (types.Task, error) {
+			return c.ctr.NewTask(ctx, checkpointDir, withStdin, attach)
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -48,6 +50,10 @@ func (c *Container) AttachTask(ctx context.Context, attach types.StdioCallback) 
 		return nil, err
 	}
 	defer cancelWait()
+	// Whether the task has stdin is only known inside: assume it has.
+	if err := fdHeadroom(fifoFDs(true, false)); err != nil {
+		return nil, err
+	}
 	lifetime, detach := context.WithCancel(c.client.ctx)
 	type attached struct {
 		t   types.Task
@@ -69,6 +75,7 @@ func (c *Container) AttachTask(ctx context.Context, attach types.StdioCallback) 
 		return t, nil
 	case <-wait.Done():
 		detach()
+		releaseReserve() // for FIFO opens that the detach left pending (fdguard.go)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}

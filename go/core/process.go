@@ -100,7 +100,9 @@ func (t *Task) Exec(ctx context.Context, processID string, spec *specs.Process, 
 		return nil, err
 	}
 	p, err := get(t.client, ctx, func(ctx context.Context) (types.Process, error) {
-		return t.task.Exec(ctx, processID, spec, withStdin, attach)
+		return withFIFOs(ctx, fifoFDs(withStdin, spec.Terminal), func(ctx context.Context) (types.Process, error) {
+			return t.task.Exec(ctx, processID, spec, withStdin, attach)
+		})
 	})
 	if err != nil {
 		return nil, err
