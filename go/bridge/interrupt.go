@@ -19,8 +19,7 @@ import (
 // registration of its own (those were most of a short call's cost).
 var interrupts struct {
 	once    sync.Once
-	fd      int        // the pipe's write end, for the hook; -1 if it could not be made
-	mu      sync.Mutex // serialises replacing current
+	fd      int // the pipe's write end, for the hook; -1 if it could not be made
 	current atomic.Pointer[interruptScope]
 }
 
@@ -64,8 +63,7 @@ func InterruptFD() int {
 // Interrupt cancels every interruptible call in flight; later calls are not
 // affected.
 func Interrupt() {
-	interrupts.mu.Lock()
-	defer interrupts.mu.Unlock()
+	// Swap hands each scope to exactly one caller, who cancels it.
 	if old := interrupts.current.Swap(newInterruptScope()); old != nil {
 		old.cancel()
 	}
