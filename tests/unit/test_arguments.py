@@ -67,7 +67,7 @@ def test_public_api_refuses_bad_arguments_before_go_starts() -> None:
                 pass
             else:
                 raise SystemExit(f"case {i}: no {exc.__name__}")
-        assert _ffi._lib is None, "a check crossed into Go"
+        assert not _ffi.loaded(), "a check crossed into Go"
         print("ok")
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
