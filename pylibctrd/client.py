@@ -13,11 +13,11 @@ import signal as _signal
 from typing import Any, Mapping
 
 from . import images as _images
+from ._faces import ClientFace, ContainerFace, ProcessFace
 from ._hub import EventStream
 from ._ops import (
     DEFAULT_NAMESPACE, RUNC_V2, ClientOps, ContainerOps, ContainerRecord, ProcessOps, TaskOps,
 )
-from .daemon import Daemon
 from .events import Backend
 from .stdio import AttachStdio
 from .types import EventInfo, ExitStatus, ProcessInfo, Stats, Status, Version
@@ -26,16 +26,13 @@ __all__ = ["DEFAULT_NAMESPACE", "RUNC_V2", "Client", "Container", "ContainerReco
            "EventStream", "Process", "Task"]
 
 
-class Client:
+class Client(ClientFace):
     """libcontainerd's Client (`libcontainerd.NewClient`) on one containerd.
 
     Use `Client.connect()`; close it (or use `with`) to stop its event stream:
     once `close()` returns, no callback for it runs any more, and every call
     on it or its objects raises `errors.Closed`.
     """
-
-    def __init__(self, ops: ClientOps) -> None:
-        self._ops = ops
 
     @classmethod
     def connect(cls, address: str | None = None, *, namespace: str = DEFAULT_NAMESPACE,
@@ -50,27 +47,6 @@ class Client:
         """
         return cls(ClientOps.connect(address, namespace, state_dir, backend, timeout,
                                      None).run())
-
-    @property
-    def address(self) -> str:
-        return self._ops.address
-
-    @property
-    def namespace(self) -> str:
-        return self._ops.namespace
-
-    @property
-    def state_dir(self) -> str:
-        return self._ops.state_dir
-
-    @property
-    def daemon(self) -> Daemon | None:
-        """The embedded containerd this client uses (None: one at `address`)."""
-        return self._ops.daemon
-
-    @property
-    def closed(self) -> bool:
-        return self._ops.closed
 
     def close(self) -> None:
         """Stop the event stream and the connection. Waits for running event
@@ -154,18 +130,13 @@ class Client:
         made = self._ops.new_container(id, spec, shim, runtime_options, labels, True)
         return Container(made.run(), self)
 
-    def __repr__(self) -> str:
-        state = "closed" if self.closed else "open"
-        return f"<Client {self.address!r} namespace={self.namespace!r} {state}>"
 
-
-class Container:
+class Container(ContainerFace):
     """libcontainerd's Container."""
 
     def __init__(self, ops: ContainerOps, client: Client) -> None:
-        self._ops = ops
+        super().__init__(ops)
         self.client = client
-        self.id = ops.id
 
     def new_task(self, checkpoint_dir: str = "", with_stdin: bool = False,
                  attach_stdio: AttachStdio | None = None) -> Task:
@@ -185,23 +156,13 @@ class Container:
         """Delete the container and its bundle dir (kept with LIBCONTAINERD_NOCLEAN=1)."""
         self._ops.delete().run()
 
-    def __repr__(self) -> str:
-        return f"<Container {self.id!r}>"
 
-
-class Process:
+class Process(ProcessFace):
     """libcontainerd's Process (an exec'd process; Task extends it)."""
 
     def __init__(self, ops: ProcessOps, container: Container) -> None:
-        self._ops = ops
-        self.id = ops.id
-        self.container_id = ops.container_id
-        self._container = container  # keeps the client alive
-
-    @property
-    def pid(self) -> int:
-        """The system pid."""
-        return self._ops.pid()
+        super().__init__(ops)
+        self._container = container
 
     def kill(self, signal: int = _signal.SIGKILL) -> None:
         """Send a signal (an int or a `signal.Signals`)."""
@@ -219,9 +180,6 @@ class Process:
     def delete(self) -> ExitStatus:
         """Remove the process and return its exit status."""
         return self._ops.delete().run()
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.id!r}>"
 
 
 class Task(Process):

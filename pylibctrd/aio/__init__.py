@@ -26,6 +26,7 @@ from typing import Any, Mapping
 from .. import _ffi
 from .. import client as _sync
 from .. import images as _images
+from .._faces import ClientFace, ContainerFace, ProcessFace
 from .._hub import EventStream
 from .._ops import DEFAULT_NAMESPACE, RUNC_V2, ClientOps, ContainerOps, ProcessOps, TaskOps
 from .._ops import ContainerRecord, check_backend
@@ -39,12 +40,12 @@ __all__ = ["Client", "Container", "Event", "EventStream", "Process", "Stdio", "S
            "StreamWriter", "Task"]
 
 
-class Client:
+class Client(ClientFace):
     """libcontainerd's Client for asyncio. It belongs to the event loop that
     connected it; `close()` (or `async with`) ends it: no callback after."""
 
     def __init__(self, ops: ClientOps, port: _ffi.Port) -> None:
-        self._ops = ops
+        super().__init__(ops)
         self._port = port
         self._sync = _sync.Client(ops)
 
@@ -69,27 +70,6 @@ class Client:
         except BaseException:
             port.close()
             raise
-
-    @property
-    def address(self) -> str:
-        return self._ops.address
-
-    @property
-    def namespace(self) -> str:
-        return self._ops.namespace
-
-    @property
-    def state_dir(self) -> str:
-        return self._ops.state_dir
-
-    @property
-    def daemon(self) -> Daemon | None:
-        """The embedded containerd this client uses (None: one at `address`)."""
-        return self._ops.daemon
-
-    @property
-    def closed(self) -> bool:
-        return self._ops.closed
 
     @property
     def sync(self) -> _sync.Client:
@@ -168,9 +148,6 @@ class Client:
         made = self._ops.new_container(id, spec, shim, runtime_options, labels, True)
         return Container(await self._port.run(made), self)
 
-    def __repr__(self) -> str:
-        return f"<aio.Client {self.address!r} namespace={self.namespace!r}>"
-
 
 def _bind(attach: AttachStdio | None, port: _ffi.Port) -> AttachStdio | None:
     if isinstance(attach, Stdio):
@@ -178,14 +155,13 @@ def _bind(attach: AttachStdio | None, port: _ffi.Port) -> AttachStdio | None:
     return attach
 
 
-class Container:
+class Container(ContainerFace):
     """libcontainerd's Container for asyncio."""
 
     def __init__(self, ops: ContainerOps, client: Client) -> None:
-        self._ops = ops
+        super().__init__(ops)
         self._port = client._port
         self.client = client
-        self.id = ops.id
 
     async def new_task(self, checkpoint_dir: str = "", with_stdin: bool = False,
                        attach_stdio: AttachStdio | None = None) -> Task:
@@ -202,23 +178,14 @@ class Container:
     async def delete(self) -> None:
         await self._port.run(self._ops.delete())
 
-    def __repr__(self) -> str:
-        return f"<aio.Container {self.id!r}>"
 
-
-class Process:
+class Process(ProcessFace):
     """libcontainerd's Process for asyncio (Task extends it)."""
 
     def __init__(self, ops: ProcessOps, container: Container) -> None:
-        self._ops = ops
+        super().__init__(ops)
         self._port = container._port
         self._container = container
-        self.id = ops.id
-        self.container_id = ops.container_id
-
-    @property
-    def pid(self) -> int:
-        return self._ops.pid()
 
     async def kill(self, signal: int = _signal.SIGKILL) -> None:
         await self._port.run(self._ops.kill(signal))
@@ -233,9 +200,6 @@ class Process:
 
     async def delete(self) -> ExitStatus:
         return await self._port.run(self._ops.delete())
-
-    def __repr__(self) -> str:
-        return f"<aio.{type(self).__name__} {self.id!r}>"
 
 
 class Task(Process):

@@ -84,7 +84,11 @@ def test_async_stream_is_fed_from_another_thread_and_ended_by_aclose() -> None:
         hub = Hub(None)
         got = []
         async with EventStream(hub, None, asyncio.get_running_loop()) as stream:
-            threading.Thread(target=lambda: [hub(event(k)) for k in ("create", "start")]).start()
+            def feed() -> None:
+                for kind in ("create", "start"):
+                    hub(event(kind))
+
+            threading.Thread(target=feed).start()
             async for ev in stream:
                 got.append(ev.type)
                 if len(got) == 2:
@@ -105,6 +109,9 @@ def test_a_failing_stream_does_not_stop_the_backend() -> None:
             seen.append(event)
 
     hub = Hub(Backend())
-    hub.subscribe(lambda ev: 1 / 0)  # type: ignore[func-returns-value]
+    def fail(ev: object) -> None:
+        raise RuntimeError("gone")
+
+    hub.subscribe(fail)
     hub(event("start"))
     assert seen == [EventType.START]
