@@ -141,8 +141,9 @@ class ClientOps(_ffi.Owned):
         return op(decode, lib().pylibctrd_client_list_containers, self._handle)
 
     def load_container(self, id: str) -> Op[ContainerOps]:
+        id_c = _args.text(id, "id")
         return op(lambda handle, _: ContainerOps(handle, self, id),
-                  lib().pylibctrd_client_load_container, self._handle, _args.text(id, "id"))
+                  lib().pylibctrd_client_load_container, self._handle, id_c)
 
     def new_container(self, id: str, spec: Mapping[str, Any], shim: str,
                       runtime_options: Mapping[str, Any] | None,
@@ -151,9 +152,10 @@ class ClientOps(_ffi.Owned):
         opts_json = b"" if runtime_options is None else _args.json_object(
             runtime_options, "runtime_options")
         labels_json = b"" if labels is None else _args.json_object(labels, "labels")
+        id_c, shim_c = _args.text(id, "id"), _args.text(shim, "shim")
         return op(lambda handle, _: ContainerOps(handle, self, id),
-                  lib().pylibctrd_client_new_container, self._handle, _args.text(id, "id"),
-                  spec_json, len(spec_json), _args.text(shim, "shim"), opts_json,
+                  lib().pylibctrd_client_new_container, self._handle, id_c,
+                  spec_json, len(spec_json), shim_c, opts_json,
                   len(opts_json), labels_json, len(labels_json), int(replace))
 
     # Images (pylibctrd/images.py holds their decoders).
@@ -223,12 +225,12 @@ class ProcessOps(_ffi.Owned):
         return self._pid
 
     def kill(self, signal: int) -> Op[None]:
-        return op(no_result, lib().pylibctrd_process_kill, self._handle,
-                  _args.c_int(signal, "signal"))
+        signal_c = _args.c_int(signal, "signal")
+        return op(no_result, lib().pylibctrd_process_kill, self._handle, signal_c)
 
     def resize(self, width: int, height: int) -> Op[None]:
-        return op(no_result, lib().pylibctrd_process_resize, self._handle,
-                  _args.uint32(width, "width"), _args.uint32(height, "height"))
+        width_c, height_c = _args.uint32(width, "width"), _args.uint32(height, "height")
+        return op(no_result, lib().pylibctrd_process_resize, self._handle, width_c, height_c)
 
     def delete(self) -> Op[ExitStatus]:
         def decode(number: int, data: bytes | None) -> ExitStatus:
@@ -291,5 +293,5 @@ class TaskOps(ProcessOps):
         return op(no_result, lib().pylibctrd_task_update_resources, self._handle, data, len(data))
 
     def create_checkpoint(self, checkpoint_dir: str, exit: bool) -> Op[None]:
-        return op(no_result, lib().pylibctrd_task_create_checkpoint, self._handle,
-                  _args.text(checkpoint_dir, "checkpoint_dir"), _args.flag(exit, "exit"))
+        dir_c, exit_c = _args.text(checkpoint_dir, "checkpoint_dir"), _args.flag(exit, "exit")
+        return op(no_result, lib().pylibctrd_task_create_checkpoint, self._handle, dir_c, exit_c)

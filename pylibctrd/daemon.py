@@ -72,9 +72,10 @@ def start_op(root_dir: str | os.PathLike[str], state_dir: str | os.PathLike[str]
              log_level: str | None) -> Op[Daemon]:
     """`Daemon.start` as an Op (pylibctrd.aio runs it in the background)."""
     root, state = _args.path(root_dir, "root_dir"), _args.path(state_dir, "state_dir")
+    root_c, state_c = _args.text(root, "root_dir"), _args.text(state, "state_dir")
+    level_c = _args.text(log_level or "", "log_level")
     return op(lambda handle, address: Daemon(handle, (address or b"").decode(), root, state),
-              lib().pylibctrd_daemon_start, _args.text(root, "root_dir"),
-              _args.text(state, "state_dir"), _args.text(log_level or "", "log_level"))
+              lib().pylibctrd_daemon_start, root_c, state_c, level_c)
 
 
 _default: Daemon | None = None

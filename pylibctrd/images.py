@@ -99,22 +99,25 @@ def images_op(client: int) -> Op[list[Image]]:
 
 
 def get_image_op(client: int, ref: str) -> Op[Image]:
+    ref_c = _args.text(ref, "ref")
     return op(lambda n, d: _image(json_result(n, d)), lib().pylibctrd_client_get_image,
-              client, _args.text(ref, "ref"))
+              client, ref_c)
 
 
 def remove_image_op(client: int, ref: str) -> Op[None]:
-    return op(no_result, lib().pylibctrd_client_remove_image, client, _args.text(ref, "ref"))
+    ref_c = _args.text(ref, "ref")
+    return op(no_result, lib().pylibctrd_client_remove_image, client, ref_c)
 
 
 def prepare_rootfs_op(client: int, container_id: str, ref: str) -> Op[str]:
+    id_c, ref_c = _args.text(container_id, "container_id"), _args.text(ref, "ref")
     return op(lambda n, d: text_result(n, d)[0], lib().pylibctrd_client_prepare_rootfs,
-              client, _args.text(container_id, "container_id"), _args.text(ref, "ref"))
+              client, id_c, ref_c)
 
 
 def release_rootfs_op(client: int, container_id: str) -> Op[None]:
-    return op(no_result, lib().pylibctrd_client_release_rootfs, client,
-              _args.text(container_id, "container_id"))
+    id_c = _args.text(container_id, "container_id")
+    return op(no_result, lib().pylibctrd_client_release_rootfs, client, id_c)
 
 
 def run_import(call: Op[list[Image]], pump: Pump | None) -> list[Image]:
