@@ -56,6 +56,11 @@ def test_every_python_block_is_an_example() -> None:
     assert blocks("pycon"), "the versions() session in docs/install.md"
 
 
+def test_the_readme_stays_short() -> None:
+    # The pitch, the two commands, install and two examples; the rest is docs/.
+    assert len(PAGES[0].read_text().splitlines()) < 250
+
+
 @pytest.fixture
 def embedded(tmp_path: Path) -> dict[str, str]:
     """The environment of a user's process whose embedded containerd lives in tmp_path."""
