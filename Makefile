@@ -46,7 +46,8 @@ test-py: build wheel
 	PYLIBCTRD_REQUIRE_WHEEL=1 $(PY) -m pytest tests benchmarks
 
 # Root-free and daemon-free, in seconds: errors, types, specs, argument checks,
-# the differential trace normaliser, versions.
+# the differential trace normaliser, versions, the CLI's parsers, the removal
+# helper's decisions.
 test-unit: build
 	$(PY) -m pytest tests/unit -q
 
