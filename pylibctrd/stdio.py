@@ -14,11 +14,14 @@ import io
 import math
 import shutil
 import threading
-from typing import IO, Any, Callable, cast
+from typing import IO, TYPE_CHECKING, Any, Callable, cast
 
 from . import _ffi, errors
 from ._ffi import Op, call, lib, number_result, op
 from .types import DirectIO
+
+if TYPE_CHECKING:
+    from ._native import CData, Result
 
 AttachStdio = Callable[[DirectIO], object]
 
@@ -39,21 +42,18 @@ class FifoStream(_ffi.Owned, io.RawIOBase):
         return self._writable
 
     def readinto(self, buffer: Any) -> int:
+        return self._transfer(lib().pylibctrd_stream_read, buffer)
+
+    def write(self, data: Any) -> int:
+        return self._transfer(lib().pylibctrd_stream_write, data)
+
+    def _transfer(self, fn: Callable[[Result, int, bytes | CData, int], int], buffer: Any) -> int:
+        """One read or write of the FIFO into or from `buffer`, in place."""
         self._checkClosed()  # Python's io convention: ValueError on a closed file
         view = memoryview(buffer).cast("B")
         if len(view) == 0:
             return 0
-        n, _ = call(lib().pylibctrd_stream_read, self._handle, _ffi.ffi().from_buffer(view),
-                    len(view))
-        return n
-
-    def write(self, data: Any) -> int:
-        self._checkClosed()
-        view = memoryview(data).cast("B")
-        if len(view) == 0:
-            return 0
-        n, _ = call(lib().pylibctrd_stream_write, self._handle, _ffi.ffi().from_buffer(view),
-                    len(view))
+        n, _ = call(fn, self._handle, _ffi.ffi().from_buffer(view), len(view))
         return n
 
     def close(self) -> None:
