@@ -127,8 +127,8 @@ soak-run: build
 	$(SOAK_VENV)/bin/python -m benchmarks.soak --render build/soak.json
 
 soak-suites: build
-	PYLIBCTRD_SOAK=1 PYLIBCTRD_HYPOTHESIS=soak $(PY) -m pytest -s tests/test_properties.py \
-		tests/test_limits.py::test_16_threads_doing_mixed_operations
+	PYLIBCTRD_SOAK=1 PYLIBCTRD_HYPOTHESIS=soak $(PY) -m pytest -s tests/integration/test_properties.py \
+		tests/integration/test_limits.py::test_16_threads_doing_mixed_operations
 
 soak: soak-run soak-suites
 

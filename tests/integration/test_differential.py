@@ -28,8 +28,8 @@ from pylibctrd.testing import Env
 from differential.runner import Runner
 from differential.trace import normalize
 
-ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.json"))
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = sorted((Path(__file__).parents[1] / "scenarios").glob("*.json"))
 
 
 def documented_differences() -> set[str]:
