@@ -3,22 +3,32 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := containerd runc busybox-static tmux
+STRESS_PACKAGES := stress-ng
 STAMP := $(VENV)/.installed
 SOURCES := $(shell find go pylibctrd -name '*.go' -o -name '*.h' -o -name '*.c' -o -name '*.py' -not -name '_native*') go/go.mod go/go.sum setup.py build_ffi.py pyproject.toml
 # What the sdist and wheel are made of (pylibctrd/ without go/cmd's tools).
 DIST_SOURCES := $(SOURCES) MANIFEST.in LICENSE README.md
 
-.PHONY: all system go-deps build test test-go test-py test-unit lint docs demo bench soak soak-run soak-suites clean wheel sdist
+.PHONY: all system system-stress go-deps build test test-stress test-go test-py test-unit lint docs demo bench soak soak-run soak-suites clean wheel sdist
 
 all: build
 
-# Debian packages: containerd, runc, and busybox-static for the test rootfs.
-system:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Debian packages: those of $(1) not installed yet.
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+endef
+
+# Debian packages: containerd, runc, and busybox-static for the test rootfs.
+system:
+	$(call apt_install,$(APT_PACKAGES))
+
+# What only `make test-stress` needs: the CPU load.
+system-stress:
+	$(call apt_install,$(STRESS_PACKAGES))
 
 go-deps:
 	cd go && go mod download
@@ -52,6 +62,23 @@ test-unit: build
 	$(PY) -m pytest tests/unit -q
 
 test: build lint docs test-go test-py
+
+# `make test` $(STRESS_RUNS) times in a row while stress-ng keeps every CPU
+# busy (one CPU-bound worker per CPU: the suite runs at 2x load on a 2-core
+# machine); fails at the first failed run. stress-ng runs in its own session
+# and is stopped with its workers when the loop ends, also on failure or ^C;
+# its --timeout is only a backstop.
+STRESS_RUNS ?= 5
+STRESS_CPUS ?= $(shell nproc)
+test-stress: build system-stress
+	@setsid stress-ng --cpu $(STRESS_CPUS) --timeout 6h --quiet >/dev/null 2>&1 & stress=$$!; \
+	trap 'kill -TERM -- -$$stress 2>/dev/null; wait $$stress 2>/dev/null' EXIT; \
+	trap 'exit 130' INT; trap 'exit 143' TERM; \
+	for i in $$(seq $(STRESS_RUNS)); do \
+		echo "=== make test under stress-ng --cpu $(STRESS_CPUS): run $$i of $(STRESS_RUNS)"; \
+		$(MAKE) test || { echo "=== run $$i of $(STRESS_RUNS) failed"; exit 1; }; \
+	done; \
+	echo "=== $(STRESS_RUNS) runs of make test passed under stress-ng --cpu $(STRESS_CPUS)"
 
 # The documentation site (docs/, mkdocs.yml) into build/site. --strict: a
 # broken link, anchor or API reference fails. mkdocstrings reads the

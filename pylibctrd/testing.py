@@ -4,7 +4,8 @@
 `Containerd` is a test session's containerd (address, namespace, bundle
 dir), `Env` adds the busybox rootfs; `remove_container` and `sweep` leave containerd as it was (no
 container, task or shim left); `missing()` names what this machine lacks to
-run containers. Nothing here needs pytest.
+run containers; `frozen()` stops a process (containerd) for real. Nothing
+here needs pytest.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
+import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Iterator, Protocol
 
 from . import errors
 from .client import Client, Container
@@ -48,6 +52,41 @@ def missing(*, managed: bool = True) -> list[str]:
     except FileNotFoundError:
         reasons.append("no busybox (Debian's busybox-static) for the rootfs")
     return reasons
+
+
+def freeze(pid: int, timeout: float = 10.0) -> None:
+    """Stop process `pid` with SIGSTOP and return once every thread of it has
+    stopped. kill() only starts a group stop: each thread stops when it next
+    runs, and on a busy machine a thread of a "stopped" containerd can still
+    answer a request milliseconds later (seen under stress-ng: an exec that
+    was to hang got through)."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + timeout
+    while not _all_stopped(pid):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"process {pid} not stopped {timeout}s after SIGSTOP")
+        time.sleep(0.001)
+
+
+def _all_stopped(pid: int) -> bool:
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        try:
+            state = stat.read_text().rpartition(")")[2].split()[0]
+        except (OSError, IndexError):
+            continue  # a thread that just ended
+        if state not in "tTZX":  # stopped (or traced), or ended
+            return False
+    return True
+
+
+@contextmanager
+def frozen(pid: int) -> Iterator[None]:
+    """Process `pid` stopped (freeze()) for the duration; SIGCONT after."""
+    freeze(pid)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 def sweep(address: str, state_dir: str, namespace: str) -> list[str]:

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -150,3 +151,22 @@ func Protect(ctx context.Context, fn func(ctx context.Context) (Result, error)) 
 
 // Goroutines is the number of goroutines (for leak checks).
 func Goroutines() int { return runtime.NumGoroutine() }
+
+// GoroutineStacks is every goroutine's id, state and stack as a panic prints
+// them, but the caller's own (for leak checks: ids are never reused, so a
+// goroutine that outlives a call is told apart from one that ended meanwhile
+// and from another that began).
+func GoroutineStacks() []byte {
+	buf := make([]byte, 64<<10)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			// runtime.Stack prints the calling goroutine first.
+			if i := bytes.Index(buf[:n], []byte("\n\n")); i >= 0 {
+				return buf[i+2 : n]
+			}
+			return nil
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}

@@ -70,6 +70,11 @@ func pylibctrd_goroutines(out *C.pylibctrd_result) C.int {
 	return run(out, func(context.Context) (result, error) { return bridge.Number(uint64(bridge.Goroutines()), nil) })
 }
 
+//export pylibctrd_goroutine_stacks
+func pylibctrd_goroutine_stacks(out *C.pylibctrd_result) C.int {
+	return run(out, func(context.Context) (result, error) { return result{Data: bridge.GoroutineStacks()}, nil })
+}
+
 //export pylibctrd_port_open
 func pylibctrd_port_open(out *C.pylibctrd_result) C.int {
 	return now(out, func(context.Context) (result, error) { return bridge.Handle(bridge.NewPort()) })

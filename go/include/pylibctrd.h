@@ -89,6 +89,8 @@ int pylibctrd_set_log_level(pylibctrd_result *out, int level);
 int pylibctrd_release(pylibctrd_result *out, uint64_t handle);
 int pylibctrd_live_handles(pylibctrd_result *out);
 int pylibctrd_goroutines(pylibctrd_result *out);
+/* text: every goroutine's stack as runtime.Stack(all) prints them, but the caller's. */
+int pylibctrd_goroutine_stacks(pylibctrd_result *out);
 int pylibctrd_nop(pylibctrd_result *out);
 int pylibctrd_echo(pylibctrd_result *out, char *data, size_t len);
 int pylibctrd_default_spec(pylibctrd_result *out);

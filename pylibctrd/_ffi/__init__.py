@@ -12,7 +12,9 @@ from .callbacks import (
     EventSink, StdioSink, in_event_callback, register_events, unregister_events,
 )
 from .handles import Owned, release
-from .native import call, ffi, goroutines, lib, live_handles, loaded, set_log_level
+from .native import (
+    call, ffi, goroutine_stacks, goroutines, lib, live_handles, loaded, set_log_level,
+)
 from .op import (
     Op, call_with_stdio, json_result, no_result, number_result, op, stdio_op, text_result,
 )
@@ -20,7 +22,7 @@ from .port import Port
 
 __all__ = [
     "EventSink", "Op", "Owned", "Port", "StdioSink", "call", "call_with_stdio", "ffi",
-    "goroutines", "in_event_callback", "json_result", "lib", "live_handles", "loaded",
+    "goroutine_stacks", "goroutines", "in_event_callback", "json_result", "lib", "live_handles", "loaded",
     "no_result", "number_result", "op", "register_events", "release", "set_log_level",
     "stdio_op", "text_result", "unregister_events",
 ]

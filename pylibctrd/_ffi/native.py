@@ -133,3 +133,9 @@ def live_handles() -> int:
 def goroutines() -> int:
     """How many goroutines the Go runtime has (for leak checks)."""
     return call(lib().pylibctrd_goroutines)[0]
+
+
+def goroutine_stacks() -> str:
+    """Every goroutine's id, state and stack as a Go panic prints them, but
+    the caller's own (for leak checks: see pylibctrd._leaks)."""
+    return (call(lib().pylibctrd_goroutine_stacks)[1] or b"").decode("utf-8", "replace")

@@ -4,9 +4,7 @@ cancellation (against a containerd stopped with SIGSTOP), and the loop rules."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -20,9 +18,9 @@ from typing import Any, Awaitable, Callable, Iterator
 import pytest
 
 import pylibctrd
-from pylibctrd import EventType, _ffi, aio, errors, stdio
+from pylibctrd import EventType, _leaks, aio, errors, stdio
 from pylibctrd.types import Event, EventInfo
-from pylibctrd.testing import Env
+from pylibctrd.testing import Env, frozen
 
 
 def run(coro_fn: Callable[[], Awaitable[None]]) -> None:
@@ -54,27 +52,8 @@ async def remove(client: aio.Client, id: str) -> None:
 def containerd_stopped(env: Env) -> Iterator[None]:
     """containerd frozen with SIGSTOP: calls reach it and hang."""
     assert env.daemon is not None, "needs the containerd this session started"
-    pid = int((Path(env.daemon.state_dir) / "containerd.pid").read_text())
-    os.kill(pid, signal.SIGSTOP)
-    try:
+    with frozen(int((Path(env.daemon.state_dir) / "containerd.pid").read_text())):
         yield
-    finally:
-        os.kill(pid, signal.SIGCONT)
-
-
-def counts() -> tuple[int, int]:
-    gc.collect()
-    return _ffi.live_handles(), _ffi.goroutines()
-
-
-def settle(before: tuple[int, int]) -> tuple[int, int]:
-    """Handles and goroutines once background work has wound down (5 s at most)."""
-    deadline = time.monotonic() + 5
-    now = counts()
-    while now != before and time.monotonic() < deadline:
-        time.sleep(0.1)
-        now = counts()
-    return now
 
 
 def test_every_coroutine_on_a_real_container(env: Env) -> None:
@@ -187,7 +166,7 @@ def test_cancelling_version_new_task_and_exec_on_a_stopped_containerd(env: Env) 
             task = await running.new_task()
             await task.start()
             try:
-                before = counts()
+                before = _leaks.snapshot()
                 calls: list[Callable[[], Awaitable[object]]] = [
                     client.version,
                     lambda: ctr.new_task(attach_stdio=stdio.Capture()),
@@ -203,7 +182,7 @@ def test_cancelling_version_new_task_and_exec_on_a_stopped_containerd(env: Env) 
                         with pytest.raises(asyncio.CancelledError):
                             await pending
                         assert time.monotonic() - started < 0.1
-                assert settle(before) == before
+                _leaks.check(before)
                 assert (await client.version()).version  # the client goes on
             finally:
                 # containerd may have acted on a request it had read before it stopped
@@ -216,11 +195,11 @@ def test_cancelling_version_new_task_and_exec_on_a_stopped_containerd(env: Env) 
 def test_timeout_cancels_like_cancellation(env: Env) -> None:
     async def main() -> None:
         async with await connect(env) as client:
-            before = counts()
+            before = _leaks.snapshot()
             with containerd_stopped(env):
                 with pytest.raises(asyncio.TimeoutError):
                     await asyncio.wait_for(client.version(), 0.2)
-            assert settle(before) == before
+            _leaks.check(before)
 
     run(main)
 
@@ -228,7 +207,7 @@ def test_timeout_cancels_like_cancellation(env: Env) -> None:
 def test_loop_closed_with_calls_in_flight(env: Env) -> None:
     """asyncio.run cancels what is pending when its coroutine ends: the Go
     calls are cancelled too, and nothing is left behind."""
-    before = counts()
+    before = _leaks.snapshot()
 
     async def main() -> None:
         client = await connect(env)
@@ -239,7 +218,7 @@ def test_loop_closed_with_calls_in_flight(env: Env) -> None:
         # returning with the calls (and the client) still open
 
     asyncio.run(main())
-    assert settle(before) == before
+    _leaks.check(before)
 
 
 class SleepyBackend:

@@ -1,6 +1,7 @@
 """Ctrl-C: SIGINT while the main thread is blocked in a pylibctrd call raises
 KeyboardInterrupt within 200 ms, cancels the Go call's context and leaks
-nothing. Each case runs in a child process, so that SIGINT goes to it alone."""
+nothing (no handle, no goroutine begun since the call: pylibctrd._leaks).
+Each case runs in a child process, so that SIGINT goes to it alone."""
 
 from __future__ import annotations
 
@@ -17,19 +18,15 @@ from typing import Iterator
 
 import pytest
 
-from pylibctrd.testing import Env
+from pylibctrd.testing import Env, freeze
 
 CHILD = r'''
-import gc, json, sys, time
+import dataclasses, json, sys
 import pylibctrd
-from pylibctrd import _ffi, stdio
+from pylibctrd import _leaks, stdio
 from pylibctrd.testing import remove_container
 
 case, address, namespace, bundles, rootfs, cid, other = sys.argv[1:8]
-
-def counts():
-    gc.collect()
-    return [_ffi.live_handles(), _ffi.goroutines()]
 
 def say(line):
     print(line, flush=True)
@@ -65,7 +62,7 @@ block = {
     "connect": lambda: pylibctrd.Client.connect(other, namespace=namespace, state_dir=bundles,
                                                 timeout=30),
 }[case]
-before = counts()
+before = _leaks.snapshot()
 say("ready")
 expect("go")
 try:
@@ -78,11 +75,8 @@ if case == "stdin_write":
     # The interrupted write goes on until the process reads or its stdin is
     # closed; closing it ends the write (and releases the stream's handle).
     streams["dio"].stdin.close()
-    before[0] -= 1
-deadline = time.monotonic() + 5
-while counts() != before and time.monotonic() < deadline:
-    time.sleep(0.1)
-say(json.dumps({"before": before, "after": counts()}))
+    before = dataclasses.replace(before, handles=before.handles - 1)
+say(json.dumps(_leaks.settle(before)))
 if client is not None:
     remove_container(client, cid)
     client.close()
@@ -122,7 +116,7 @@ def test_ctrl_c_interrupts_a_blocked_call_at_once(env: Env, silent_socket: str, 
         if needs_stopped:
             assert env.daemon is not None
             stopped = int((Path(env.daemon.state_dir) / "containerd.pid").read_text())
-            os.kill(stopped, signal.SIGSTOP)
+            freeze(stopped)
         child.stdin.write("go\n")
         child.stdin.flush()
         time.sleep(0.5)  # well into the blocking call
@@ -140,7 +134,7 @@ def test_ctrl_c_interrupts_a_blocked_call_at_once(env: Env, silent_socket: str, 
             child.stdin.flush()
         except BrokenPipeError:
             pass
-    counts = json.loads(child.stdout.readline())
-    assert counts["after"] == counts["before"], "handles or goroutines leaked"
+    leaks = json.loads(child.stdout.readline())
+    assert not leaks, "handles or goroutines leaked:\n\n" + "\n\n".join(leaks)
     assert child.stdout.readline().strip() == "done"
     assert child.wait(timeout=30) == 0

@@ -5,7 +5,6 @@ containerd is root-only."""
 
 from __future__ import annotations
 
-import gc
 import os
 import shutil
 import signal
@@ -20,8 +19,8 @@ from typing import Iterator
 import pytest
 
 import pylibctrd
-from pylibctrd import EventType, _ffi, errors, stdio
-from pylibctrd.testing import Env, remove_container, remove_runc_root
+from pylibctrd import EventType, _leaks, errors, stdio
+from pylibctrd.testing import Env, frozen, remove_container, remove_runc_root
 
 
 def containerd_pid(daemon: pylibctrd.Daemon) -> int:
@@ -30,30 +29,14 @@ def containerd_pid(daemon: pylibctrd.Daemon) -> int:
 
 @contextmanager
 def stopped(daemon: pylibctrd.Daemon) -> Iterator[None]:
-    pid = containerd_pid(daemon)
-    os.kill(pid, signal.SIGSTOP)
-    try:
+    with frozen(containerd_pid(daemon)):
         yield
-    finally:
-        os.kill(pid, signal.SIGCONT)
 
 
 def session_daemon(env: Env) -> pylibctrd.Daemon:
     if env.daemon is None:
         pytest.skip("needs the containerd this session started (not --pylibctrd-address)")
     return env.daemon
-
-
-def counts() -> tuple[int, int]:
-    gc.collect()
-    return _ffi.live_handles(), _ffi.goroutines()
-
-
-def settled(before: tuple[int, int]) -> tuple[int, int]:
-    deadline = time.monotonic() + 5
-    while (now := counts()) != before and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return now
 
 
 def test_calls_fail_within_the_timeout_while_containerd_is_stopped_and_recover(env: Env) -> None:
@@ -78,7 +61,7 @@ def test_a_timed_out_attach_leaves_nothing_behind(env: Env) -> None:
         task = ctr.new_task()
         task.start()
         try:
-            before = counts()
+            before = _leaks.snapshot()
             short = pylibctrd.Client.connect(env.address, namespace=env.namespace,
                                              state_dir=str(env.bundles), timeout=0.5)
             loaded = short.load_container(id)
@@ -87,7 +70,7 @@ def test_a_timed_out_attach_leaves_nothing_behind(env: Env) -> None:
                     loaded.attach_task(stdio.Capture())
             short.close()
             del loaded, short
-            assert settled(before) == before
+            _leaks.check(before)
         finally:
             task.force_delete()
             ctr.delete()
