@@ -289,3 +289,11 @@ def wait_healthy(container: Container, timeout: float = 60.0, *,
             raise NotReady(f"{container.id} {why}; last probes:\n{probes or '  (none yet)'}\n"
                            f"last lines:\n{_last_lines(container)}")
         time.sleep(poll)
+
+
+class Readiness:
+    """What the pytest plugin's `pylibctrd_ready` fixture gives."""
+
+    wait_for_log = staticmethod(wait_for_log)
+    wait_healthy = staticmethod(wait_healthy)
+

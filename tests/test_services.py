@@ -16,7 +16,9 @@ import pytest
 import pylibctrd
 from pylibctrd import aio, errors, stdio
 from pylibctrd.services import health_config
-from pylibctrd.testing import ContainerFactory, Env, NotReady, wait_for_log, wait_healthy
+from pylibctrd.testing import (
+    ContainerFactory, Env, NotReady, Readiness, wait_for_log, wait_healthy,
+)
 
 
 @pytest.fixture
@@ -257,12 +259,13 @@ def test_aio_volumes_and_logs(env: Env, run: Run, volume_names: list[str]) -> No
 # Readiness and health
 
 
-def test_wait_for_log_returns_on_the_line_and_times_out_showing_the_last_lines(run: Run) -> None:
+def test_wait_for_log_returns_on_the_line_and_times_out_showing_the_last_lines(
+        run: Run, pylibctrd_ready: Readiness) -> None:
     ctr = run.create(["sh", "-c", "echo starting; sleep 0.5; echo 'ready to accept connections';"
                       " echo warn >&2; sleep 60"])
     task = ctr.new_task(attach_stdio=stdio.Log())
     task.start()
-    line = wait_for_log(ctr, r"ready to accept", timeout=20)
+    line = pylibctrd_ready.wait_for_log(ctr, r"ready to accept", timeout=20)
     assert line.data == b"ready to accept connections\n" and line.stream == "stdout"
     with pytest.raises(NotReady) as raised:
         wait_for_log(ctr, "never printed", timeout=1)

@@ -8,6 +8,7 @@ package core
 // creates them with Moby's local driver (volumes.go) and binds them.
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	mounttypes "github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/errdefs"
+	"github.com/docker/docker/pkg/idtools"
 	volumemounts "github.com/docker/docker/volume/mounts"
 	"github.com/moby/sys/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -99,6 +101,13 @@ func ParseMounts(reqs []MountRequest) ([]userMount, error) {
 			return nil, errdefs.InvalidParameter(fmt.Errorf("Duplicate mount point: %s", mp.Destination))
 		}
 		seen[mp.Destination] = true
+		if mp.Type == mounttypes.TypeBind {
+			// MountPoint.Setup makes a missing -v source directory, as dockerd
+			// does when the container starts (a --mount source must exist).
+			if _, _, err := mp.Setup(context.Background(), "", idtools.CurrentIdentity(), nil); err != nil {
+				return nil, errdefs.InvalidParameter(err)
+			}
+		}
 		m, err := toOCI(parser, mp, r.Tmpfs != "")
 		if err != nil {
 			return nil, errdefs.InvalidParameter(err)

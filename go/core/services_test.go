@@ -45,6 +45,13 @@ func TestMountsAreParsedWithMobysRulesAndMessages(t *testing.T) {
 			t.Errorf("%s: got %v, want InvalidParameter containing %q", c.req, err, c.want)
 		}
 	}
+	made := filepath.Join(src, "made", "by", "v")
+	if _, err := ParseMounts(requests(t, fmt.Sprintf(`[%q]`, made+":/m"))); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(made); err != nil || !fi.IsDir() {
+		t.Fatalf("a -v bind source is made as dockerd makes it: %v", err)
+	}
 	spec := DefaultSpec()
 	reqs := requests(t, fmt.Sprintf(`[%q, "data:/var/data:ro,nocopy", {"Tmpfs":"/dev/shm:size=1m"},
 		{"type":"tmpfs","target":"/scratch","TmpfsOptions":{"SizeBytes":1048576}}]`, src+":/work/ro:ro"))

@@ -11,7 +11,7 @@ from typing import Any
 import pylibctrd
 from pylibctrd import errors
 
-from . import _spec
+from . import _services, _spec
 from ._attach import Attach, foreground, start_error, terminal_size
 from ._common import EXIT_CLI, CLIError, message, running_task, session, task_of
 
@@ -56,6 +56,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                     " container is removed (--rm, rm).",
         epilog=RUN_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     _process_flags(p)
+    _services.add_run_flags(p)
     p.add_argument("--rm", action="store_true",
                    help="remove the container (its task, and its rootfs snapshot from an"
                         " image) when it exits, also on ^C")
@@ -135,6 +136,7 @@ def cmd_run(opts: argparse.Namespace) -> int:
         if not args:
             raise CLIError("no command given", EXIT_CLI)
     _check_process_flags(opts)
+    _services.check_run_flags(opts)
     if opts.detach and opts.rm:
         raise CLIError("--rm with -d is not supported: nobody would be watching the container"
                        " to remove it", EXIT_CLI)
@@ -155,6 +157,7 @@ def cmd_run(opts: argparse.Namespace) -> int:
         if image_ref is not None:
             spec, labels = _from_image(client, id, image_ref, args, opts, console, resources)
         try:
+            spec = _services.apply_run_flags(spec, opts)
             ctr = client.new_container(id, spec, labels=labels)
         except (errors.Error, ValueError) as e:
             if image_ref is not None:
@@ -210,7 +213,8 @@ def _run_attached(client: pylibctrd.Client, ctr: pylibctrd.Container,
     exited = False
 
     def start() -> pylibctrd.Process:
-        task = ctr.new_task(with_stdin=opts.interactive, attach_stdio=attach)
+        logged = attach if opts.rm else _services.logged(attach, opts)  # for `logs`
+        task = ctr.new_task(with_stdin=opts.interactive, attach_stdio=logged)
         task.start()
         return task
 
