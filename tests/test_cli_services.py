@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -88,3 +91,40 @@ def test_logs_of_an_attached_run(cli: CLI) -> None:
     assert r.returncode == 125 and "unknown log opt 'max-sise' for json-file log driver" in r.stderr
     r = cli("logs", "no-such-container")
     assert r.returncode == 1 and "no logs for container no-such-container" in r.stderr
+
+
+def test_run_d_is_held_by_its_monitor_which_records_the_exit(cli: CLI, env: Env) -> None:
+    r = cli("run", "-d", "sh", "-c", "seq 1 300000; echo done >&2; exit 3")
+    id = cli.ids[-1]
+    assert (r.returncode, r.stdout) == (0, f"{id}\n"), r.stderr
+    r = cli("wait", id)
+    assert (r.returncode, r.stdout) == (0, "3\n"), r.stderr
+    # 2 MB: far beyond a pipe, so the container finished only because the monitor read it.
+    r = cli("logs", id)
+    assert r.stdout == "".join(f"{i}\n" for i in range(1, 300001)) and r.stderr == "done\n"
+    [row] = [json.loads(line) for line in cli("ps", "-a", "--json").stdout.splitlines()
+             if json.loads(line)["id"] == id]
+    assert row["exit_code"] == 3 and row["finished"]
+    assert "Exited (3) " in cli("ps", "-a").stdout
+    state = json.loads(Path(f"{env.bundles}-images/containers/{id}/monitor.json").read_text())
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{state['pid']}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{state['pid']}").exists(), "the monitor outlived its container"
+
+
+def test_a_killed_monitor_is_noticed_and_rm_still_cleans_up(cli: CLI, env: Env) -> None:
+    r = cli("run", "-d", "sleep", "60")
+    id = cli.ids[-1]
+    assert r.returncode == 0, r.stderr
+    home = Path(f"{env.bundles}-images/containers/{id}")
+    pid = json.loads((home / "monitor.json").read_text())["pid"]
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    r = cli("wait", id)
+    assert r.returncode == 1 and "has no monitor any more" in r.stderr
+    assert "running (monitor gone)" in cli("ps").stdout
+    assert cli("rm", "-f", id).returncode == 0
+    assert not home.exists()

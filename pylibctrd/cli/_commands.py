@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import pylibctrd
 from pylibctrd import Status, errors
 
-from . import _images, _spec
+from . import _images, _services, _spec
 from ._run import release
 from ._common import (
     CLIError, add_format, each, emit_json, emit_table, iso, load, message, running_task,
@@ -137,7 +137,8 @@ def _describe(client: pylibctrd.Client, record: Any) -> dict[str, Any]:
     command = json.loads(labels.get(_spec.L_COMMAND, "null"))
     return {"id": record.id, "image": labels.get(_spec.L_IMAGE) or record.image or None,
             "rootfs": labels.get(_spec.L_ROOTFS), "command": command, "status": status,
-            "pid": pid or None, "created": iso(record.created_at), "runtime": record.runtime}
+            "pid": pid or None, "created": iso(record.created_at), "runtime": record.runtime,
+            **_services.monitor_fields(client, record.id)}
 
 
 def cmd_ps(opts: argparse.Namespace) -> int:
@@ -157,7 +158,7 @@ def cmd_ps(opts: argparse.Namespace) -> int:
     else:
         emit_table(["CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "PID"],
                    [[r["id"], r["image"] or r["rootfs"] or "",
-                     _short(" ".join(r["command"] or [])), r["status"], r["pid"] or ""]
+                     _short(" ".join(r["command"] or [])), _services.status_text(r), r["pid"] or ""]
                     for r in rows])
     return 0
 

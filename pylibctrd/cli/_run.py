@@ -165,8 +165,7 @@ def cmd_run(opts: argparse.Namespace) -> int:
             raise CLIError(message(e), EXIT_CLI) from e
         if opts.detach:
             try:
-                task = ctr.new_task()
-                task.start()
+                _services.start_detached(client, opts, id)  # its monitor holds the output
             except errors.Error as e:
                 _drop_task(ctr)  # docker keeps the container, created, not its task
                 raise start_error(e) from e

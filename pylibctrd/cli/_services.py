@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pylibctrd
-from pylibctrd import errors, services, stdio
+from pylibctrd import errors, monitor, services, stdio
 
 from ._common import (
     EXIT_CLI, EXIT_ERROR, CLIError, add_format, each, emit_json, emit_table, iso, message, session,
@@ -120,6 +120,42 @@ def logged(attach: Any, opts: argparse.Namespace) -> stdio.Log:
     return log
 
 
+def start_detached(client: pylibctrd.Client, opts: argparse.Namespace, id: str) -> None:
+    """run -d: the container's monitor (pylibctrd.monitor) creates and starts
+    the task and holds its output (logged) after this process exits."""
+    monitor.spawn(client.address, client.namespace, client.state_dir, id,
+                  log_driver=opts.log_driver, log_opts=opts.log_options, timeout=opts.timeout)
+
+
+def monitor_fields(client: pylibctrd.Client, id: str) -> dict[str, Any]:
+    """What the container's monitor recorded, for ps and inspect."""
+    state = monitor.read_state(client.state_dir, id)
+    if state is None:
+        return {}
+    if state.status == "exited":
+        return {"exit_code": state.exit_code, "finished": iso(state.exited_at)}
+    return {"monitor": "running" if state.alive else "gone"}
+
+
+def status_text(row: dict[str, Any]) -> str:
+    """docker ps' STATUS: `Exited (3) 5 seconds ago` where the monitor recorded it."""
+    if row.get("exit_code") is not None and row.get("finished"):
+        ago = time.time() - datetime.fromisoformat(row["finished"].replace("Z", "+00:00")).timestamp()
+        return f"Exited ({row['exit_code']}) {_ago(ago)}"
+    if row.get("monitor") == "gone":
+        return f"{row['status']} (monitor gone)"
+    return str(row["status"])
+
+
+def _ago(seconds: float) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n > 1 else ''} ago"
+    n = max(1, int(seconds))
+    return "Less than a second ago" if seconds < 1 else f"{n} second{'s' if n > 1 else ''} ago"
+
+
 # volume
 
 
@@ -163,6 +199,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     lp.add_argument("-t", "--timestamps", action="store_true", help="show timestamps")
     lp.add_argument("id", metavar="CONTAINER")
     lp.set_defaults(func=cmd_logs)
+
+    wp = sub.add_parser("wait", help="wait for containers run with -d to exit; print their codes",
+                        description="Block until each container's monitor recorded its exit,"
+                                    " then print the exit code (docker wait).",
+                        epilog="example:\n  pylibctrd wait web",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    wp.add_argument("ids", nargs="+", metavar="CONTAINER")
+    wp.set_defaults(func=cmd_wait)
 
 
 def _record(v: services.Volume) -> dict[str, Any]:
@@ -217,6 +261,25 @@ def cmd_volume_inspect(opts: argparse.Namespace) -> int:
             failed = True
             print(f"pylibctrd: Error: get {name}: no such volume", file=sys.stderr)
     print(json.dumps(found, indent=4))
+    return 1 if failed else 0
+
+
+def cmd_wait(opts: argparse.Namespace) -> int:
+    failed = False
+    with session(opts) as client:
+        for id in opts.ids:
+            while True:
+                state = monitor.read_state(client.state_dir, id)
+                if state is not None and state.status == "exited":
+                    print(state.exit_code, flush=True)
+                    break
+                if state is None or not state.alive:
+                    failed = True
+                    why = ("was not run with -d (no monitor recorded its exit)" if state is None
+                           else "has no monitor any more (it was killed): its exit is unknown")
+                    print(f"pylibctrd: Error: {id} {why}", file=sys.stderr, flush=True)
+                    break
+                time.sleep(0.1)
     return 1 if failed else 0
 
 
