@@ -6,7 +6,10 @@ require github.com/docker/docker v26.1.5+incompatible
 
 require github.com/containerd/cgroups/v3 v3.0.3
 
-require github.com/hashicorp/go-uuid v1.0.1 // indirect
+require (
+	github.com/hashicorp/go-uuid v1.0.1 // indirect
+	go.etcd.io/bbolt v1.3.9 // indirect
+)
 
 require (
 	dario.cat/mergo v1.0.0 // indirect
@@ -58,12 +61,12 @@ require (
 	github.com/moby/patternmatcher v0.6.0 // indirect
 	github.com/moby/pubsub v1.0.0 // indirect
 	github.com/moby/swarmkit/v2 v2.0.0-20240412154004-f3ffc0881d0e // indirect
-	github.com/moby/sys/mount v0.3.3 // indirect
+	github.com/moby/sys/mount v0.3.3
 	github.com/moby/sys/mountinfo v0.7.1 // indirect
 	github.com/moby/sys/sequential v0.5.0 // indirect
 	github.com/moby/sys/signal v0.7.0 // indirect
-	github.com/moby/sys/symlink v0.2.0 // indirect
-	github.com/moby/sys/user v0.1.0 // indirect
+	github.com/moby/sys/symlink v0.2.0
+	github.com/moby/sys/user v0.1.0
 	github.com/moby/term v0.5.0 // indirect
 	github.com/morikuni/aec v1.0.0 // indirect
 	github.com/opencontainers/go-digest v1.0.0

@@ -17,11 +17,12 @@ from typing import Any, Mapping
 
 from . import _args, _ffi
 from . import images as _images
+from . import services as _services
 from ._ffi import Op, json_result, lib, no_result, number_result, op, stdio_op, text_result
 from ._hub import Hub
 from .daemon import Daemon, default_daemon, default_state_dir
 from .events import Backend
-from .stdio import AttachStdio, to_sink
+from .stdio import AttachStdio, Log, to_sink
 from .types import ExitStatus, ProcessInfo, Stats, Status, Version, from_unix_nanos
 
 RUNC_V2 = "io.containerd.runc.v2"
@@ -178,6 +179,23 @@ class ClientOps(_ffi.Owned):
     def release_rootfs(self, container_id: str) -> Op[None]:
         return _images.release_rootfs_op(self._handle, container_id)
 
+    # Volumes and logs (pylibctrd/services.py holds their decoders).
+    def create_volume(self, name: str | None,
+                      labels: Mapping[str, str] | None) -> Op[_services.Volume]:
+        return _services.create_volume_op(self._handle, name, labels)
+
+    def volumes(self) -> Op[list[_services.Volume]]:
+        return _services.volumes_op(self._handle)
+
+    def remove_volume(self, name: str) -> Op[None]:
+        return _services.remove_volume_op(self._handle, name)
+
+    def logs(self, container_id: str, follow: bool, since: datetime | float | None,
+             until: datetime | float | None, tail: int | None, timestamps: bool,
+             stdout: bool, stderr: bool) -> Op[_services.LogReaderOps]:
+        return _services.logs_op(self._handle, container_id, follow, since, until, tail,
+                                 timestamps, stdout, stderr)
+
 
 class ContainerOps(_ffi.Owned):
     """One libcontainerd Container."""
@@ -192,6 +210,7 @@ class ContainerOps(_ffi.Owned):
         checkpoint_c = _args.text(checkpoint_dir, "checkpoint_dir")
         stdin_c = _args.flag(with_stdin, "with_stdin")
         self.client.hub.forget_exit(self.id, self.id)
+        self._bind_log(attach_stdio)
         return stdio_op(lambda handle, _: TaskOps(handle, self), to_sink(attach_stdio),
                         lib().pylibctrd_container_new_task, self._handle, checkpoint_c, stdin_c)
 
@@ -200,11 +219,17 @@ class ContainerOps(_ffi.Owned):
                   self._handle)
 
     def attach_task(self, attach_stdio: AttachStdio | None) -> Op[TaskOps]:
+        self._bind_log(attach_stdio)
         return stdio_op(lambda handle, _: TaskOps(handle, self), to_sink(attach_stdio),
                         lib().pylibctrd_container_attach_task, self._handle)
 
     def delete(self) -> Op[None]:
         return op(no_result, lib().pylibctrd_container_delete, self._handle)
+
+    def _bind_log(self, attach_stdio: AttachStdio | None) -> None:
+        """A stdio.Log writes this container's log, in its client's home."""
+        if isinstance(attach_stdio, Log):
+            attach_stdio._bind(self.client, self.id)
 
 
 class ProcessOps(_ffi.Owned):
@@ -283,6 +308,9 @@ class TaskOps(ProcessOps):
         id_c = _args.text(process_id, "process_id")
         spec_json = _args.json_object(process_spec, "process_spec")
         stdin_c = _args.flag(with_stdin, "with_stdin")
+        if isinstance(attach_stdio, Log):
+            raise TypeError("stdio.Log writes a container's log: it is for new_task/attach_task, "
+                            "not exec (dockerd does not log execs)")
         self.hub.forget_exit(self.container_id, process_id)
         return stdio_op(lambda handle, _: ProcessOps(handle, process_id, self.container),
                         to_sink(attach_stdio), lib().pylibctrd_task_exec, self._handle, id_c,
@@ -291,6 +319,16 @@ class TaskOps(ProcessOps):
     def update_resources(self, resources: Mapping[str, Any]) -> Op[None]:
         data = _args.json_object(resources, "resources")
         return op(no_result, lib().pylibctrd_task_update_resources, self._handle, data, len(data))
+
+    # Health checks (pylibctrd/services.py)
+    def start_health(self, healthcheck: Mapping[str, Any]) -> Op[None]:
+        return _services.start_health_op(self._handle, healthcheck)
+
+    def stop_health(self) -> Op[None]:
+        return _services.stop_health_op(self._handle)
+
+    def health(self) -> Op[_services.Health]:
+        return _services.health_op(self._handle)
 
     def create_checkpoint(self, checkpoint_dir: str, exit: bool) -> Op[None]:
         dir_c, exit_c = _args.text(checkpoint_dir, "checkpoint_dir"), _args.flag(exit, "exit")

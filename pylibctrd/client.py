@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 import signal as _signal
+from datetime import datetime
 from typing import Any, Mapping
 
 from . import images as _images
+from . import services as _services
+from .services import Health, LogReader
 from ._faces import ClientFace, ContainerFace, ProcessFace
 from ._hub import EventStream
 from ._ops import (
@@ -106,6 +109,38 @@ class Client(ClientFace):
         """Unmount the rootfs and remove its snapshots and lease; `Conflict`
         while the container's task has not stopped."""
         self._ops.release_rootfs(container_id).run()
+
+    # Volumes and logs (pylibctrd/services.py): Moby's local volume driver and log drivers.
+
+    def create_volume(self, name: str | None = None, *,
+                      labels: Mapping[str, str] | None = None) -> _services.Volume:
+        """`docker volume create`: a named volume with Moby's local driver
+        (an existing one of that name is returned as it is; no name: an
+        anonymous one). `container_spec(mounts=["name:/path"])` also creates
+        it on first use, filled with the image's content at that path."""
+        return self._ops.create_volume(name, labels).run()
+
+    def volumes(self) -> list[_services.Volume]:
+        """`docker volume ls`, by name."""
+        return self._ops.volumes().run()
+
+    def remove_volume(self, name: str) -> None:
+        """`docker volume rm`: `NotFound` when absent, `Conflict("remove <name>:
+        volume is in use - [<ids>]")` while a container mounts it."""
+        self._ops.remove_volume(name).run()
+
+    def logs(self, container_id: str, *, follow: bool = False,
+             since: datetime | float | None = None, until: datetime | float | None = None,
+             tail: int | None = None, timestamps: bool = False, stdout: bool = True,
+             stderr: bool = True) -> LogReader:
+        """`docker logs`: the container's log (written by `stdio.Log`) read
+        back with Moby's driver, as an iterator of `LogLine(stream, time,
+        data)`. `follow` goes on until the output ends (only while this
+        process writes the log); `since`/`until` are datetimes or Unix
+        seconds, `tail` the number of last lines, `timestamps` prefixes each
+        line's data with its time as `docker logs -t`."""
+        return LogReader(self._ops.logs(container_id, follow, since, until, tail,
+                                                  timestamps, stdout, stderr).run())
 
     def load_container(self, id: str) -> Container:
         """An existing container; `NotFound("no such container")` otherwise."""
@@ -232,6 +267,21 @@ class Task(Process):
     def update_resources(self, resources: Mapping[str, Any]) -> None:
         """Update the cgroup limits (OCI LinuxResources dict)."""
         self._ops.update_resources(resources).run()
+
+    def start_health(self, healthcheck: Mapping[str, Any]) -> None:
+        """Probe the container's health with dockerd's semantics, each probe
+        an exec, while this client is open and the task runs: `healthcheck`
+        is docker's HealthConfig (an image's `config["Healthcheck"]`, or
+        `services.health_config("cmd", interval=1)` for `--health-*`)."""
+        self._ops.start_health(healthcheck).run()
+
+    def stop_health(self) -> None:
+        """Stop probing (a probe in flight is killed and deleted)."""
+        self._ops.stop_health().run()
+
+    def health(self) -> Health:
+        """The container's health (`NotFound` unless this client probes it)."""
+        return self._ops.health().run()
 
     def create_checkpoint(self, checkpoint_dir: str, exit: bool = False) -> None:
         """Checkpoint with CRIU into `checkpoint_dir` (needs a working CRIU)."""

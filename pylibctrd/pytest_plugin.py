@@ -25,6 +25,9 @@ namespace, bundle dir and, unless `--pylibctrd-address` is given, containerd):
   to the ini file), else busybox-static imported as `busybox:latest`.
 - `pylibctrd_recorder` (function): the `Recorder` backend of `pylibctrd_client`.
 - `pylibctrd_client` (function): a connected `Client`, closed after the test.
+- `pylibctrd_ready` (function): `.wait_for_log(container, pattern, timeout)`
+  and `.wait_healthy(container, timeout)` (pylibctrd.testing's readiness
+  helpers; `NotReady` shows the last log lines).
 - `pylibctrd_container` (function): `make(args, *, id=None, **spec_kw)`; its
   containers, tasks and execs are force-deleted after the test, pass or fail.
   `make(None, image=pylibctrd_image)` runs the image's command on a rootfs
@@ -51,7 +54,7 @@ from .events import Recorder
 from .images import Image
 from .rootfs import busybox_rootfs
 from .testing import (
-    Containerd, ContainerFactory, Env, SessionImages, missing, release_prepared,
+    Containerd, ContainerFactory, Env, Readiness, SessionImages, missing, release_prepared,
 )
 
 #: The name `pylibctrd_image` has in the session's namespace.
@@ -191,3 +194,12 @@ def pylibctrd_container(pylibctrd_env: Env, pylibctrd_client: Client) -> Iterato
     factory = ContainerFactory(pylibctrd_env, pylibctrd_client)
     yield factory
     factory.cleanup()
+
+
+@pytest.fixture
+def pylibctrd_ready() -> Readiness:
+    """`wait_for_log(container, pattern, timeout=30)` and
+    `wait_healthy(container, timeout=60)` of pylibctrd.testing, which raise
+    `NotReady` showing the container's last log lines."""
+    return Readiness()
+

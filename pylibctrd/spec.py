@@ -32,7 +32,10 @@ DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 def container_spec(rootfs: str | os.PathLike[str], args: Sequence[str] | None = None, *,
                    image: Image | None = None, terminal: bool = False,
                    env: Sequence[str] | None = None, cgroups_path: str | None = None,
-                   cwd: str | None = None, user: str | None = None) -> dict[str, Any]:
+                   cwd: str | None = None, user: str | None = None,
+                   mounts: Sequence[str | Mapping[str, Any]] | None = None,
+                   tmpfs: Mapping[str, str] | None = None,
+                   read_only: bool = False) -> dict[str, Any]:
     """default_spec() with a root filesystem and a command filled in, as
     dockerd does before NewContainer.
 
@@ -44,6 +47,15 @@ def container_spec(rootfs: str | os.PathLike[str], args: Sequence[str] | None = 
     `cwd`/`user` are given. The user (the image's or root) is resolved in the
     rootfs' /etc/passwd and /etc/group as Moby's getUser does: additionalGids
     are its gid and then its supplementary groups.
+
+    `mounts` are `docker run -v` strings ("/host:/ctr:ro", "volname:/data")
+    or `--mount` dicts as docker's API takes them ({"Type": "bind", "Source":
+    ..., "Target": ..., "ReadOnly": True}, "volume", "tmpfs"), `tmpfs` is
+    `--tmpfs` ({"/run": "size=64m"}), `read_only` is `--read-only`: each is
+    parsed and checked by Moby's volume/mounts parser (its messages, as
+    `errors.InvalidParameter`) and laid into the spec as dockerd does. A
+    named volume is created (Moby's local driver) by `new_container`, and
+    filled with the image's content at its path when empty.
     """
     spec = default_spec()
     spec["root"] = {"path": os.fspath(rootfs), "readonly": False}
@@ -73,6 +85,14 @@ def container_spec(rootfs: str | os.PathLike[str], args: Sequence[str] | None = 
         process["user"] = process.get("user", {"uid": 0, "gid": 0})
     if cgroups_path is not None:
         spec["linux"]["cgroupsPath"] = cgroups_path
+    if mounts or tmpfs or read_only:
+        from .services import apply_mounts
+        if isinstance(mounts, (str, bytes)):
+            raise TypeError("mounts must be a list of -v strings or mount dicts")
+        requests: list[Any] = [m if isinstance(m, str) else dict(m) for m in mounts or []]
+        requests += [{"Tmpfs": f"{dest}:{data}" if data else dest}
+                     for dest, data in (tmpfs or {}).items()]
+        spec = apply_mounts(spec, requests, read_only)
     return spec
 
 

@@ -266,3 +266,77 @@ class PassThrough:
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the process's output reached EOF; False on timeout."""
         return all(done.wait(timeout) for done in self._done)
+
+
+class _NativeLog(_ffi.Owned):
+    """A container's log being written by Moby's copier in Go."""
+
+    def wait(self, timeout: float | None) -> bool:
+        ms = -1 if timeout is None else max(0, math.ceil(timeout * 1000))
+        ended, _ = call(lib().pylibctrd_log_wait, self._handle, ms)
+        return bool(ended)
+
+
+class Log:
+    """attach_stdio that writes the container's stdout and stderr to its log
+    through one of Moby's log drivers, fed by Moby's `logger.Copier` in Go
+    (no Python thread): `driver` "json-file" (dockerd's default) or "local",
+    `opts` its `--log-opt`s (`max_size="10m"` is `max-size=10m`; values as
+    docker takes them). Read it back with `client.logs(container_id)`.
+
+    `tee` (e.g. `Capture()` or `PassThrough()`) gets the same output too; the
+    log then waits for it to read. For `new_task`/`attach_task` only (dockerd
+    does not log execs).
+
+    >>> task = container.new_task(attach_stdio=stdio.Log(max_size="1m", max_file="3"))
+    """
+
+    def __init__(self, driver: str = "json-file", *, tee: AttachStdio | None = None,
+                 **opts: str) -> None:
+        self.driver = driver
+        self.opts = {k.replace("_", "-"): str(v) for k, v in opts.items()}
+        self.tee = tee
+        self.stdin: IO[bytes] | None = None
+        self._logs: list[_NativeLog] = []
+        self._target: tuple[Any, str] | None = None  # (ClientOps, container id)
+
+    def _bind(self, client: Any, container_id: str) -> None:
+        """Which container's log to write (pylibctrd._ops sets it)."""
+        self._target = (client, container_id)
+
+    def __call__(self, dio: DirectIO) -> DirectIO:
+        if self._target is None:
+            raise TypeError("stdio.Log is the attach_stdio of a container's task "
+                            "(new_task/attach_task), not of an exec")
+        client, container_id = self._target
+        self.stdin = dio.stdin
+        raws = [_fifo_of(f) for f in (dio.stdout, dio.stderr)]
+        if any(r is None for r, f in zip(raws, (dio.stdout, dio.stderr)) if f is not None):
+            raise TypeError("stdio.Log takes the FIFOs pylibctrd hands over, not other files")
+        opts = _args_json(self.opts)
+        handle, data = call(lib().pylibctrd_log_start, client.handle, container_id.encode(),
+                            self.driver.encode(), opts, len(opts),
+                            raws[0]._handle if raws[0] else 0, raws[1]._handle if raws[1] else 0,
+                            int(self.tee is not None))
+        for f, raw in zip((dio.stdout, dio.stderr), raws):
+            if isinstance(f, io.BufferedReader):
+                f.detach()
+            if raw is not None:
+                raw._disown()
+        self._logs.append(_NativeLog(handle))
+        if self.tee is not None:
+            fds = [int(x) for x in (data or b"-1\0-1").decode().split("\0")]
+            teed = DirectIO(stdin=dio.stdin,
+                            stdout=open(fds[0], "rb") if fds[0] >= 0 else None,
+                            stderr=open(fds[1], "rb") if fds[1] >= 0 else None)
+            self.tee(teed)
+        return dio
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the output ended and the log is closed; False on timeout."""
+        return all(log.wait(timeout) for log in self._logs)
+
+
+def _args_json(opts: dict[str, str]) -> bytes:
+    from . import _args
+    return _args.json_object(opts, "log options")

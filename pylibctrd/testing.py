@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -28,6 +29,7 @@ from .events import Backend
 from .images import Image
 from .removal import remove_container as remove_container
 from .rootfs import find_busybox
+from .services import Health, LogLine
 from .spec import container_spec
 
 #: The binaries a managed containerd needs on PATH (the shim finds runc there).
@@ -242,3 +244,71 @@ def release_prepared(containerd: Containerd) -> list[str]:
             for id in ids:
                 remove_container(client, id, rootfs=True)
     return ids
+
+
+# Readiness: wait until a container says it is ready.
+
+
+class NotReady(errors.Deadline):
+    """A readiness wait gave up (a `TimeoutError`); the message shows the
+    container's last log lines."""
+
+
+def _last_lines(container: Container, n: int = 10) -> str:
+    try:
+        lines = list(container.client.logs(container.id, tail=n))
+    except errors.Error as err:
+        return f"  (no log: {err})"
+    if not lines:
+        return "  (the log is empty)"
+    return "\n".join(f"  {line.stream}: {line.data.decode('utf-8', 'replace').rstrip()}"
+                     for line in lines)
+
+
+def wait_for_log(container: Container, pattern: str | re.Pattern[str],
+                 timeout: float = 30.0) -> LogLine:
+    """Wait until a line of the container's log (written by `stdio.Log`)
+    matches `pattern` (a regex, searched in each line) and return it; raise
+    `NotReady` with the last lines after `timeout` seconds, or when the
+    output ends without a match."""
+    regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+    deadline = time.monotonic() + timeout
+    with container.client.logs(container.id, follow=True) as reader:
+        while (left := deadline - time.monotonic()) > 0:
+            lines = reader.read(timeout=left)
+            if lines is None:
+                raise NotReady(f"{container.id}: the output ended without a line matching "
+                               f"{regex.pattern!r}; last lines:\n{_last_lines(container)}")
+            for line in lines:
+                if regex.search(line.data.decode("utf-8", "replace")):
+                    return line
+    raise NotReady(f"{container.id}: no line matched {regex.pattern!r} within {timeout:g} s; "
+                   f"last lines:\n{_last_lines(container)}")
+
+
+def wait_healthy(container: Container, timeout: float = 60.0, *,
+                 poll: float = 0.1) -> Health:
+    """Wait until the container's health check (`task.start_health`) says
+    healthy and return its state; raise `NotReady` (with the last probe
+    results and log lines) when it turns unhealthy or after `timeout`."""
+    task = container.task()
+    deadline = time.monotonic() + timeout
+    while True:
+        health = task.health()
+        if health.status == "healthy":
+            return health
+        if health.status == "unhealthy" or time.monotonic() >= deadline:
+            why = "is unhealthy" if health.status == "unhealthy" else \
+                f"is still {health.status} after {timeout:g} s"
+            probes = "\n".join(f"  exit {r.exit_code}: {r.output.rstrip()}" for r in health.log)
+            raise NotReady(f"{container.id} {why}; last probes:\n{probes or '  (none yet)'}\n"
+                           f"last lines:\n{_last_lines(container)}")
+        time.sleep(poll)
+
+
+class Readiness:
+    """What the pytest plugin's `pylibctrd_ready` fixture gives."""
+
+    wait_for_log = staticmethod(wait_for_log)
+    wait_healthy = staticmethod(wait_healthy)
+

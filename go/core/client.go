@@ -45,7 +45,8 @@ type Client struct {
 	cancel    context.CancelFunc
 	timeout   time.Duration
 	closed    atomic.Bool
-	images    imageState // images.go
+	images    imageState  // images.go
+	health    healthState // health.go
 }
 
 // ConnectOptions are Connect's arguments.
@@ -207,6 +208,9 @@ func (c *Client) NewContainer(ctx context.Context, o NewContainerOptions) (*Cont
 		return nil, errdefs.InvalidParameter(err)
 	}
 	if err := ValidateSpec(o.Spec); err != nil {
+		return nil, err
+	}
+	if err := c.bindVolumes(ctx, o.Spec); err != nil {
 		return nil, err
 	}
 	var opts []containerd.NewContainerOpts

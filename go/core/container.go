@@ -83,9 +83,14 @@ func (c *Container) AttachTask(ctx context.Context, attach types.StdioCallback) 
 	}
 }
 
-// Delete is libcontainerd's Container.Delete.
+// Delete is libcontainerd's Container.Delete; the container's logs go with
+// it (logs.go), as with `docker rm`.
 func (c *Container) Delete(ctx context.Context) error {
-	return c.client.do(ctx, c.ctr.Delete)
+	if err := c.client.do(ctx, c.ctr.Delete); err != nil {
+		return err
+	}
+	c.client.removeContainerHome(c.ID)
+	return nil
 }
 
 // ListContainers is containerd's record of every container in the client's

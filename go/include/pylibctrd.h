@@ -186,4 +186,46 @@ int pylibctrd_capture_output(pylibctrd_result *out, uint64_t capture, int stream
 int pylibctrd_trace_start(pylibctrd_result *out, char *path);
 int pylibctrd_trace_stop(pylibctrd_result *out);
 
+/* Mounts and volumes (docker run -v/--mount/--tmpfs/--read-only).
+ * spec_apply_mounts: the spec (JSON) with `mounts` laid in as dockerd does,
+ * each parsed by Moby's volume/mounts parser: a JSON list of `-v` strings,
+ * docker API mount objects, or {"Tmpfs": "dest[:data]"}. data: the spec.
+ * Named volumes stay mounts of type "volume" until new_container creates
+ * them (Moby's local driver, under <state_dir>-images/volumes) and binds
+ * them. A volume record is {"name", "driver", "mountpoint", "created_at",
+ * "labels"}; data: record (create_volume), [record] (volumes). name "":
+ * an anonymous volume. */
+int pylibctrd_spec_apply_mounts(pylibctrd_result *out, char *spec, size_t spec_len, char *mounts, size_t mounts_len, int read_only);
+int pylibctrd_client_create_volume(pylibctrd_result *out, uint64_t client, char *name, char *labels, size_t labels_len);
+int pylibctrd_client_volumes(pylibctrd_result *out, uint64_t client);
+int pylibctrd_client_remove_volume(pylibctrd_result *out, uint64_t client, char *name);
+
+/* Logs through Moby's log drivers (json-file, local).
+ * Now only: log_start takes the stdout and stderr streams (either may be 0)
+ * and copies them into container id's logger (Moby's logger.Copier);
+ * driver options as a JSON object of strings. With tee, each stream is also
+ * copied into a pipe whose read end the caller takes over. number: the
+ * log's handle; data: text "<stdout fd>\0<stderr fd>" (-1: none). */
+int pylibctrd_log_start(pylibctrd_result *out, uint64_t client, char *container_id, char *driver, char *opts, size_t opts_len, uint64_t stdout_stream, uint64_t stderr_stream, int tee);
+/* number: 1 once both streams ended and the logger closed, 0 if timeout_ms (< 0: none) passed first. */
+int pylibctrd_log_wait(pylibctrd_result *out, uint64_t log, int64_t timeout_ms);
+/* docker logs: number: a log reader's handle. since/until: Unix ns (0: none); tail < 0: all. */
+int pylibctrd_client_logs(pylibctrd_result *out, uint64_t client, char *container_id, int follow, int64_t since_ns, int64_t until_ns, int64_t tail, int stdout_stream, int stderr_stream);
+/* data: records of 1 byte stream (1 stdout, 2 stderr), 8 bytes time (Unix
+ * ns), 4 bytes length (both little-endian), the line; about max bytes at
+ * most, none if timeout_ms (< 0: none) passed first. number: 1 once the
+ * log ended. */
+int pylibctrd_logs_next(pylibctrd_result *out, uint64_t reader, size_t max, int64_t timeout_ms);
+int pylibctrd_logs_close(pylibctrd_result *out, uint64_t reader);
+
+/* Health checks of a task this client runs, with dockerd's semantics (each
+ * probe an exec). config: docker's HealthConfig as JSON ({"Test",
+ * "Interval", "Timeout", "StartPeriod", "StartInterval", "Retries"},
+ * durations in ns). task_health data: {"status", "failing_streak", "log":
+ * [{"start", "end", "exit_code", "output"}]} (the last 5 results);
+ * NOT_FOUND when the client does not probe the container. */
+int pylibctrd_task_start_health(pylibctrd_result *out, uint64_t task, char *config, size_t len);
+int pylibctrd_task_stop_health(pylibctrd_result *out, uint64_t task);
+int pylibctrd_task_health(pylibctrd_result *out, uint64_t task);
+
 #endif

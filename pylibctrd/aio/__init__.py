@@ -21,11 +21,14 @@ import asyncio
 import io
 import os
 import signal as _signal
+from datetime import datetime
 from typing import Any, Mapping
 
 from .. import _ffi
 from .. import client as _sync
 from .. import images as _images
+from .. import services as _services
+from ..services import Health
 from .._faces import ClientFace, ContainerFace, ProcessFace
 from .._hub import EventStream
 from .._ops import DEFAULT_NAMESPACE, RUNC_V2, ClientOps, ContainerOps, ProcessOps, TaskOps
@@ -36,7 +39,8 @@ from ..events import Backend
 from ..stdio import AttachStdio, FifoStream
 from ..types import DirectIO, Event, EventInfo, ExitStatus, ProcessInfo, Stats, Status, Version
 
-__all__ = ["Client", "Container", "Event", "EventStream", "Process", "Stdio", "StreamReader",
+__all__ = ["Client", "Container", "Event", "EventStream", "LogReader", "Process", "Stdio",
+           "StreamReader",
            "StreamWriter", "Task"]
 
 
@@ -132,6 +136,28 @@ class Client(ClientFace):
 
     async def release_rootfs(self, container_id: str) -> None:
         await self._port.run(self._ops.release_rootfs(container_id))
+
+    # Volumes and logs (pylibctrd/services.py)
+
+    async def create_volume(self, name: str | None = None, *,
+                            labels: Mapping[str, str] | None = None) -> _services.Volume:
+        return await self._port.run(self._ops.create_volume(name, labels))
+
+    async def volumes(self) -> list[_services.Volume]:
+        return await self._port.run(self._ops.volumes())
+
+    async def remove_volume(self, name: str) -> None:
+        await self._port.run(self._ops.remove_volume(name))
+
+    def logs(self, container_id: str, *, follow: bool = False,
+             since: datetime | float | None = None, until: datetime | float | None = None,
+             tail: int | None = None, timestamps: bool = False, stdout: bool = True,
+             stderr: bool = True) -> LogReader:
+        """As `pylibctrd.Client.logs`, an async iterator: `async for line in
+        client.logs(id, follow=True)`."""
+        opened = self._ops.logs(container_id, follow, since, until, tail, timestamps,
+                                stdout, stderr)
+        return LogReader(opened, self._port)
 
     async def load_container(self, id: str) -> Container:
         return Container(await self._port.run(self._ops.load_container(id)), self)
@@ -244,8 +270,67 @@ class Task(Process):
     async def update_resources(self, resources: Mapping[str, Any]) -> None:
         await self._port.run(self._ops.update_resources(resources))
 
+    async def start_health(self, healthcheck: Mapping[str, Any]) -> None:
+        await self._port.run(self._ops.start_health(healthcheck))
+
+    async def stop_health(self) -> None:
+        await self._port.run(self._ops.stop_health())
+
+    async def health(self) -> Health:
+        return await self._port.run(self._ops.health())
+
     async def create_checkpoint(self, checkpoint_dir: str, exit: bool = False) -> None:
         await self._port.run(self._ops.create_checkpoint(checkpoint_dir, exit))
+
+
+class LogReader:
+    """`aio.Client.logs()`: an async iterator of `LogLine`s."""
+
+    def __init__(self, opened: _ffi.Op[_services.LogReaderOps], port: _ffi.Port) -> None:
+        self._open: _ffi.Op[_services.LogReaderOps] | None = opened
+        self._ops: _services.LogReaderOps | None = None
+        self._port = port
+        self._lines: list[_services.LogLine] = []
+
+    def __aiter__(self) -> LogReader:
+        return self
+
+    async def _reader(self) -> _services.LogReaderOps:
+        if self._ops is None:
+            assert self._open is not None
+            self._ops, self._open = await self._port.run(self._open), None
+        return self._ops
+
+    async def __anext__(self) -> _services.LogLine:
+        ops = await self._reader()
+        while not self._lines:
+            if ops.ended:
+                raise StopAsyncIteration
+            self._lines = await self._port.run(ops.next_op(1 << 20, None))
+            self._lines.reverse()
+        return self._lines.pop()
+
+    async def read(self, timeout: float | None = None) -> list[_services.LogLine] | None:
+        """As `pylibctrd.services.LogReader.read`."""
+        ops = await self._reader()
+        if self._lines:
+            lines, self._lines = self._lines[::-1], []
+            return lines
+        if ops.ended:
+            return None
+        lines = await self._port.run(ops.next_op(1 << 20, timeout))
+        return None if not lines and ops.ended else lines
+
+    def close(self) -> None:
+        if self._ops is not None:
+            self._ops.close()
+        self._open = None
+
+    async def __aenter__(self) -> LogReader:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
 
 
 class StreamReader:

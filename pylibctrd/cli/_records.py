@@ -9,6 +9,7 @@ import pylibctrd
 from pylibctrd import errors
 from pylibctrd.client import ContainerRecord
 
+from . import _services
 from ._common import iso, task_of
 from ._spec import L_IMAGE
 
@@ -27,7 +28,8 @@ def container_row(client: pylibctrd.Client, record: ContainerRecord) -> dict[str
     return {"id": record.id, "image": record.labels.get(L_IMAGE) or record.image or None,
             "rootfs": (spec.get("root") or {}).get("path"),
             "command": (spec.get("process") or {}).get("args"), "status": status,
-            "pid": pid or None, "created": iso(record.created_at), "runtime": record.runtime}
+            "pid": pid or None, "created": iso(record.created_at), "runtime": record.runtime,
+            **_services.monitor_fields(client, record.id)}
 
 
 def split_name(name: str) -> tuple[str, str]:

@@ -16,7 +16,7 @@ PAIRS = [(pylibctrd.Client, aio.Client), (pylibctrd.Container, aio.Container),
          (pylibctrd.Process, aio.Process), (pylibctrd.Task, aio.Task)]
 # Names only one face has, and why.
 ONLY_AIO = {"sync"}  # the same client for blocking calls from a thread
-NOT_COROUTINES = {"events"}  # returns the stream at once, in both faces
+NOT_COROUTINES = {"events", "logs"}  # return the stream at once, in both faces
 
 
 def public(cls: type) -> dict[str, Any]:

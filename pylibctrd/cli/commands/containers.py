@@ -15,7 +15,7 @@ import pylibctrd
 from pylibctrd import Status, errors
 from pylibctrd.removal import remove_container
 
-from .. import _spec
+from .. import _services, _spec
 from .._attach import Attach, foreground, start_error, terminal_size
 from .._common import (
     EXIT_CLI, AddCommand, CLIError, add_format, each, emit_json, emit_table, load, message,
@@ -45,6 +45,7 @@ def register(add_command: AddCommand) -> None:
                     " rules for the command, env, workdir and user; it is released when the"
                     " container is removed (--rm, rm).")
     _process_flags(p)
+    _services.add_run_flags(p)
     p.add_argument("--rm", action="store_true",
                    help="remove the container (its task, and its rootfs snapshot from an"
                         " image) when it exits, also on ^C")
@@ -153,6 +154,7 @@ def cmd_run(opts: argparse.Namespace) -> int:
         if not args:
             raise CLIError("no command given", EXIT_CLI)
     _check_process_flags(opts)
+    _services.check_run_flags(opts)
     if opts.detach and opts.rm:
         raise CLIError("--rm with -d is not supported: nobody would be watching the container"
                        " to remove it", EXIT_CLI)
@@ -169,6 +171,7 @@ def cmd_run(opts: argparse.Namespace) -> int:
         if image_ref is not None:
             spec, labels = _from_image(client, id, image_ref, args, options)
         try:
+            spec = _services.apply_run_flags(spec, opts)
             ctr = client.new_container(id, spec, labels=labels)
         except (errors.Error, ValueError) as e:
             if image_ref is not None:
@@ -176,8 +179,7 @@ def cmd_run(opts: argparse.Namespace) -> int:
             raise CLIError(message(e), EXIT_CLI) from e
         if opts.detach:
             try:
-                task = ctr.new_task()
-                task.start()
+                _services.start_detached(client, opts, id)  # its monitor holds the output
             except errors.Error as e:
                 _drop_task(ctr)  # docker keeps the container, created, not its task
                 raise start_error(e) from e
@@ -219,7 +221,8 @@ def _run_attached(client: pylibctrd.Client, ctr: pylibctrd.Container,
     exited = False
 
     def start() -> pylibctrd.Process:
-        task = ctr.new_task(with_stdin=opts.interactive, attach_stdio=attach)
+        logged = attach if opts.rm else _services.logged(attach, opts)  # for `logs`
+        task = ctr.new_task(with_stdin=opts.interactive, attach_stdio=logged)
         task.start()
         return task
 
@@ -303,7 +306,8 @@ def cmd_ps(opts: argparse.Namespace) -> int:
     else:
         emit_table(["CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "PID"],
                    [[r["id"], r["image"] or r["rootfs"] or "",
-                     _short(" ".join(r["command"] or [])), r["status"], r["pid"] or ""]
+                     _short(" ".join(r["command"] or [])), _services.status_text(r),
+                     r["pid"] or ""]
                     for r in rows])
     return 0
 
