@@ -112,7 +112,7 @@ class Runner:
 
     def spec(self, s: dict[str, Any]) -> dict[str, Any]:
         """container_spec with the step's spec fields, as the Go runner applies them."""
-        spec = pylibctrd.container_spec(self.rootfs, s.get("args", []), terminal=s.get("tty", False),
+        spec = pylibctrd.container_spec(self.rootfs, s.get("args") or [], terminal=s.get("tty", False),
                                         env=s.get("env"), cwd=s.get("cwd") or "/",
                                         cgroups_path="/pylibctrd-diff/" + self.id(s["container"]))
         if s.get("memory_limit"):
@@ -124,7 +124,7 @@ class Runner:
             spec["process"]["rlimits"] = s["rlimits"]
         if s.get("readonly_rootfs"):
             spec["root"]["readonly"] = True
-        return spec
+        return merge_patch(spec, s.get("spec_patch"))
 
     def image_spec(self, client: pylibctrd.Client, s: dict[str, Any]) -> dict[str, Any]:
         """container_spec(image=) on the rootfs prepared for the container
@@ -143,7 +143,7 @@ class Runner:
             spec["process"]["rlimits"] = s["rlimits"]
         if s.get("readonly_rootfs"):
             spec["root"]["readonly"] = True
-        return spec
+        return merge_patch(spec, s.get("spec_patch"))
 
     def checkpoint_dir(self, s: dict[str, Any]) -> str:
         if not s.get("checkpoint"):
@@ -244,7 +244,10 @@ class Runner:
             self.tasks[c].create_checkpoint(self.checkpoint_dir(s), exit=s.get("exit", False))
             return "ok"
         if op == "exec":
-            spec = pylibctrd.process_spec(self.spec(s), s["args"], terminal=s.get("tty", False))
+            container = dict(s, spec_patch=None)  # the patch is the process spec's
+            spec = merge_patch(pylibctrd.process_spec(self.spec(container), s.get("args") or [],
+                                                      terminal=s.get("tty", False)),
+                               s.get("spec_patch"))
             p = self.tasks[c].exec(s["process"], spec, with_stdin=s.get("stdin", False),
                                    attach_stdio=self.attach(self.key(s), s.get("io")))
             self.procs[self.key(s)] = p
@@ -329,6 +332,9 @@ class Runner:
         out: dict[str, Any] = {}
         for c in list(self.used):
             d = os.path.join(self.state_dir, self.id(c))
+            if not _inside(self.state_dir, d):
+                out[c] = "outside"  # not a bundle dir of the state dir
+                continue
             try:
                 names = os.listdir(d)
             except FileNotFoundError:
@@ -395,6 +401,37 @@ class Runner:
                         pass
         for cl in self.clients.values():
             cl.close()
+        # Bundle dirs libcontainerd made for ids containerd then refused
+        # (empty; the Go runner removes its own the same way).
+        for c in self.used:
+            _remove_empty_bundle(self.state_dir, self.id(c))
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch (null removes a member), as the Go runner
+    applies a step's spec_patch."""
+    if not isinstance(patch, dict):
+        return patch if patch is not None or target is None else target
+    out = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge_patch(out.get(k), v)
+    return out
+
+
+def _inside(base: str, path: str) -> bool:
+    return os.path.normpath(path).startswith(os.path.normpath(base) + os.sep)
+
+
+def _remove_empty_bundle(state_dir: str, id: str) -> None:
+    """rmdir the bundle dir of id and its first component, if empty dirs."""
+    for d in (os.path.join(state_dir, id), os.path.join(state_dir, id.split("/", 1)[0])):
+        try:
+            os.rmdir(os.path.normpath(d))
+        except OSError:
+            pass
 
 
 def _owner(path: str) -> str:

@@ -57,13 +57,15 @@ type Step struct {
 	Image       string              `json:"image"`
 	UserName    string              `json:"user_name"`
 	Paths       []string            `json:"paths"`
+	SpecPatch   json.RawMessage     `json:"spec_patch"`
 }
 
 var recordOps = map[string]bool{"new_container": true, "replace_container": true, "delete_container": true, "load_container": true}
 
 // spec is harness.Spec (what pylibctrd.container_spec builds) with the
-// step's spec fields applied, as tests/differential/runner.py applies them.
-func (r *runner) spec(s Step) *specs.Spec {
+// step's spec fields applied, as tests/differential/runner.py applies them
+// (spec_patch last, see specFields).
+func (r *runner) spec(s Step) (*specs.Spec, error) {
 	spec := harness.Spec(r.rootfs, s.Args, s.TTY, "/pylibctrd-diff/"+r.id(s.Container))
 	if s.Env != nil {
 		spec.Process.Env = s.Env
@@ -74,8 +76,7 @@ func (r *runner) spec(s Step) *specs.Spec {
 	if s.User != nil {
 		spec.Process.User = *s.User
 	}
-	r.specFields(s, spec)
-	return spec
+	return spec, r.specFields(s, spec)
 }
 
 // imageSpec is the spec of a container run from image s.Image on the rootfs
@@ -92,12 +93,12 @@ func (r *runner) imageSpec(ctx context.Context, s Step) (*specs.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.specFields(s, spec)
-	return spec, nil
+	return spec, r.specFields(s, spec)
 }
 
-// specFields applies the step's memory limit, rlimits and read-only rootfs.
-func (r *runner) specFields(s Step, spec *specs.Spec) {
+// specFields applies the step's memory limit, rlimits and read-only rootfs,
+// then its spec_patch (a JSON merge patch: any spec a Go caller can build).
+func (r *runner) specFields(s Step, spec *specs.Spec) error {
 	if s.MemoryLimit != 0 {
 		limit := s.MemoryLimit
 		spec.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &limit}}
@@ -108,6 +109,7 @@ func (r *runner) specFields(s Step, spec *specs.Spec) {
 	if s.ReadOnly {
 		spec.Root.Readonly = true
 	}
+	return harness.MergePatch(spec, s.SpecPatch)
 }
 
 // checkpointDir is where a step's named checkpoint lives (next to the bundles).
@@ -144,15 +146,17 @@ func (r *runner) do(ctx context.Context, s Step) (any, error) {
 				return nil, err
 			}
 		}
-		spec := r.spec(s)
+		var spec *specs.Spec
+		var err error
 		if s.Image != "" {
-			var err error
-			if spec, err = r.imageSpec(ctx, s); err != nil {
-				return nil, err
-			}
+			spec, err = r.imageSpec(ctx, s)
+		} else {
+			spec, err = r.spec(s)
+		}
+		if err != nil {
+			return nil, err
 		}
 		var c types.Container
-		var err error
 		if s.Op == "new_container" {
 			c, err = r.client(s).NewContainer(ctx, name, spec, harness.Shim, runtimeOptions, opts...)
 		} else {
@@ -275,9 +279,18 @@ func (r *runner) do(ctx context.Context, s Step) (any, error) {
 	case "create_checkpoint":
 		return "ok", r.task(s).CreateCheckpoint(ctx, r.checkpointDir(s), s.Exit)
 	case "exec":
-		spec := *r.spec(s).Process
+		container := s
+		container.SpecPatch = nil // the patch is the process spec's
+		cspec, err := r.spec(container)
+		if err != nil {
+			return nil, err
+		}
+		spec := cspec.Process
 		spec.Args, spec.Terminal = s.Args, s.TTY
-		p, err := r.task(s).Exec(ctx, s.Process, &spec, s.Stdin, r.attach(key(s), s.IO))
+		if err := harness.MergePatch(&spec, s.SpecPatch); err != nil {
+			return nil, err
+		}
+		p, err := r.task(s).Exec(ctx, s.Process, spec, s.Stdin, r.attach(key(s), s.IO))
 		if err != nil {
 			return nil, err
 		}
