@@ -19,6 +19,7 @@ from pylibctrd import EventInfo, EventType, errors, stdio
 
 Trace = list[dict[str, Any]]
 PROCESS_EVENTS = {"exit", "create", "start"}
+IMAGE_ID = re.compile(r"\{(id|hex|hex12):([^}]+)\}")
 RECORD_OPS = {"new_container", "replace_container", "delete_container", "load_container"}
 
 
@@ -144,6 +145,15 @@ class Runner:
         if s.get("readonly_rootfs"):
             spec["root"]["readonly"] = True
         return merge_patch(spec, s.get("spec_patch"))
+
+    @staticmethod
+    def ref(client: pylibctrd.Client, ref: str) -> str:
+        """An image ref with {id:NAME}, {hex:NAME} or {hex12:NAME} replaced by
+        that image's id (sha256:...), its hex or the hex's first 12 digits."""
+        def resolve(m: re.Match[str]) -> str:
+            digest = client.get_image(m.group(2)).digest
+            return {"id": digest, "hex": digest[7:], "hex12": digest[7:19]}[m.group(1)]
+        return IMAGE_ID.sub(resolve, ref)
 
     def checkpoint_dir(self, s: dict[str, Any]) -> str:
         if not s.get("checkpoint"):
@@ -289,14 +299,14 @@ class Runner:
             return sorted((_image(i) for i in client.images()),
                           key=lambda i: (i["name"], i["digest"]))
         if op == "get_image":
-            return _image(client.get_image(s["ref"]))
+            return _image(client.get_image(self.ref(client, s["ref"])))
         if op == "remove_image":
-            client.remove_image(s["ref"])
+            client.remove_image(self.ref(client, s["ref"]))
             return "ok"
         if op == "prepare_rootfs":
             self.use(c)
             self.prepared.setdefault(c, "")
-            path = client.prepare_rootfs(self.id(c), s["ref"])
+            path = client.prepare_rootfs(self.id(c), self.ref(client, s["ref"]))
             self.prepared[c] = path
             return path
         if op == "release_rootfs":

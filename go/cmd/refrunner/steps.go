@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"syscall"
 	"time"
@@ -336,15 +337,27 @@ func (r *runner) do(ctx context.Context, s Step) (any, error) {
 	case "images":
 		return r.images().list(ctx)
 	case "get_image":
-		return r.images().describe(ctx, s.Ref)
+		ref, err := r.ref(ctx, s.Ref)
+		if err != nil {
+			return nil, err
+		}
+		return r.images().describe(ctx, ref)
 	case "remove_image":
+		ref, err := r.ref(ctx, s.Ref)
+		if err != nil {
+			return nil, err
+		}
 		// `docker rmi ref`: no force, prune
-		_, err := r.images().svc.ImageDelete(ctx, s.Ref, false, true)
+		_, err = r.images().svc.ImageDelete(ctx, ref, false, true)
 		return "ok", err
 	case "prepare_rootfs":
+		ref, err := r.ref(ctx, s.Ref)
+		if err != nil {
+			return nil, err
+		}
 		r.use(s.Container)
 		r.setPrepared(s.Container)
-		return r.images().prepare(ctx, name, s.Ref)
+		return r.images().prepare(ctx, name, ref)
 	case "release_rootfs":
 		return "ok", r.images().release(ctx, r.taskState(s), name)
 	case "rootfs":
@@ -407,4 +420,29 @@ func (r *runner) metrics(ctx context.Context, s Step) (bool, map[string]any, err
 		return false, nil, err
 	}
 	return !st.Read.IsZero(), m.(map[string]any), nil
+}
+
+var imageID = regexp.MustCompile(`\{(id|hex|hex12):([^}]+)\}`)
+
+// ref replaces {id:NAME}, {hex:NAME} and {hex12:NAME} in an image ref by
+// that image's id (sha256:...), its hex or the hex's first 12 digits.
+func (r *runner) ref(ctx context.Context, ref string) (string, error) {
+	var err error
+	out := imageID.ReplaceAllStringFunc(ref, func(m string) string {
+		g := imageID.FindStringSubmatch(m)
+		img, e := r.images().svc.GetImage(ctx, g[2], backend.GetImageOpts{})
+		if e != nil {
+			err = e
+			return m
+		}
+		id := img.ID().String()
+		switch g[1] {
+		case "hex":
+			return id[7:]
+		case "hex12":
+			return id[7:19]
+		}
+		return id
+	})
+	return out, err
 }
