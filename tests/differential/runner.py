@@ -125,7 +125,8 @@ class Runner:
             spec["process"]["rlimits"] = s["rlimits"]
         if s.get("readonly_rootfs"):
             spec["root"]["readonly"] = True
-        return merge_patch(spec, s.get("spec_patch"))
+        patched: dict[str, Any] = merge_patch(spec, s.get("spec_patch"))
+        return patched
 
     def image_spec(self, client: pylibctrd.Client, s: dict[str, Any]) -> dict[str, Any]:
         """container_spec(image=) on the rootfs prepared for the container
@@ -144,7 +145,8 @@ class Runner:
             spec["process"]["rlimits"] = s["rlimits"]
         if s.get("readonly_rootfs"):
             spec["root"]["readonly"] = True
-        return merge_patch(spec, s.get("spec_patch"))
+        patched: dict[str, Any] = merge_patch(spec, s.get("spec_patch"))
+        return patched
 
     @staticmethod
     def ref(client: pylibctrd.Client, ref: str) -> str:
