@@ -349,7 +349,7 @@ class Runner:
                 continue
             try:
                 names = os.listdir(d)
-            except FileNotFoundError:
+            except (FileNotFoundError, ValueError):  # ValueError: a NUL in the name
                 out[c] = None
                 continue
             out[c] = {n: _owner(os.path.join(d, n)) for n in [".", *names]}
@@ -358,8 +358,12 @@ class Runner:
     def records(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for c in self.used:
-            r = subprocess.run(["ctr", "-a", self.address, "-n", self.ns, "containers", "info",
-                                self.id(c)], capture_output=True, text=True)
+            try:
+                r = subprocess.run(["ctr", "-a", self.address, "-n", self.ns, "containers",
+                                    "info", self.id(c)], capture_output=True, text=True)
+            except ValueError:  # a NUL in the id (Go's exec fails the same way)
+                out[c] = None
+                continue
             out[c] = json.loads(r.stdout) if r.returncode == 0 else None
         return out
 
@@ -388,7 +392,7 @@ class Runner:
             for c in self.used:
                 try:
                     ctr = client.load_container(self.id(c))
-                except errors.NotFound:
+                except (errors.NotFound, errors.InvalidParameter):
                     continue
                 try:
                     ctr.task().force_delete()
@@ -442,7 +446,7 @@ def _remove_empty_bundle(state_dir: str, id: str) -> None:
     for d in (os.path.join(state_dir, id), os.path.join(state_dir, id.split("/", 1)[0])):
         try:
             os.rmdir(os.path.normpath(d))
-        except OSError:
+        except (OSError, ValueError):
             pass
 
 
