@@ -8,7 +8,7 @@ SOURCES := $(shell find go pylibctrd -name '*.go' -o -name '*.h' -o -name '*.c' 
 # What the sdist and wheel are made of (pylibctrd/ without go/cmd's tools).
 DIST_SOURCES := $(SOURCES) MANIFEST.in LICENSE README.md
 
-.PHONY: all system go-deps build test test-go test-py test-unit lint demo bench soak soak-run soak-suites clean wheel sdist
+.PHONY: all system go-deps build test test-go test-py test-unit lint docs demo bench soak soak-run soak-suites clean wheel sdist
 
 all: build
 
@@ -46,11 +46,28 @@ test-py: build wheel
 	PYLIBCTRD_REQUIRE_WHEEL=1 $(PY) -m pytest tests benchmarks
 
 # Root-free and daemon-free, in seconds: errors, types, specs, argument checks,
-# the differential trace normaliser, versions.
+# the differential trace normaliser, versions, the CLI's parsers, the removal
+# helper's decisions.
 test-unit: build
 	$(PY) -m pytest tests/unit -q
 
-test: build lint test-go test-py
+test: build lint docs test-go test-py
+
+# The documentation site (docs/, mkdocs.yml) into build/site. --strict: a
+# broken link, anchor or API reference fails. mkdocstrings reads the
+# docstrings from the source (griffe), so the Go library is never loaded.
+DOCS_VENV := .venv-docs
+DOCS_STAMP := $(DOCS_VENV)/.installed
+# ruff formats the signatures in the API reference.
+DOCS_PACKAGES := mkdocs==1.6.1 mkdocs-material==9.8.2 mkdocstrings==1.0.8 mkdocstrings-python==2.0.11 ruff==0.17.6
+
+$(DOCS_STAMP): Makefile
+	test -x $(DOCS_VENV)/bin/python || python3 -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/python -m pip install -q $(DOCS_PACKAGES)
+	touch $@
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict
 
 # Release artefacts in dist/: an sdist (go/ sources included: pip builds it
 # where Go and gcc are), and a wheel that needs neither, built from that sdist
@@ -90,6 +107,7 @@ demo: build
 BENCH_VENV := .venv-bench
 BENCH_PY := $(BENCH_VENV)/bin/python
 
+# Writes docs/benchmarks.md and its chart docs/benchmarks.png (and benchmarks/results.json).
 bench: build
 	test -x $(BENCH_PY) || python3 -m venv $(BENCH_VENV)
 	$(BENCH_PY) -m pip install -q "containerd==1.5.3" "protobuf<3.21" grpcio matplotlib
@@ -97,7 +115,7 @@ bench: build
 	$(BENCH_PY) -m benchmarks --write-md
 
 # Long runs, not part of `make test`: 2,000 lifecycles + 2,000 execs measured
-# every 200 (SOAK.md + soak.png; fails unless the last 1,000 are flat), then the
+# every 200 (docs/soak.md + docs/soak.png; fails unless the last 1,000 are flat), then the
 # hypothesis suite at 2,000 examples and 16 threads for 60 s. matplotlib lives
 # in its own venv: the plot is all it is for.
 SOAK_VENV := .venv-soak
@@ -109,10 +127,10 @@ soak-run: build
 	$(SOAK_VENV)/bin/python -m benchmarks.soak --render build/soak.json
 
 soak-suites: build
-	PYLIBCTRD_SOAK=1 PYLIBCTRD_HYPOTHESIS=soak $(PY) -m pytest -s tests/test_properties.py \
-		tests/test_limits.py::test_16_threads_doing_mixed_operations
+	PYLIBCTRD_SOAK=1 PYLIBCTRD_HYPOTHESIS=soak $(PY) -m pytest -s tests/integration/test_properties.py \
+		tests/integration/test_limits.py::test_16_threads_doing_mixed_operations
 
 soak: soak-run soak-suites
 
 clean:
-	rm -rf build dist $(VENV) $(BENCH_VENV) $(SOAK_VENV) pylibctrd/_native* pylibctrd/libpylibctrd.so *.egg-info
+	rm -rf build dist $(VENV) $(BENCH_VENV) $(SOAK_VENV) $(DOCS_VENV) pylibctrd/_native* pylibctrd/libpylibctrd.so *.egg-info

@@ -25,6 +25,7 @@ from pylibctrd.testing import remove_runc_root, sweep
 from .peers import GOBENCH, ROOT, GoPeer, GrpcPeer, Peer, PylibctrdPeer, Setup
 
 HERE = Path(__file__).resolve().parent
+DOCS = ROOT / "docs"
 
 FULL = {"version": 1000, "load": 1000, "create_delete": 40, "lifecycle": 40, "exec": 40,
         "threads_version": 4000, "threads_lifecycle": 16, "events": 200, "events_burst": 3000,
@@ -267,7 +268,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="tiny counts: a smoke run of the harness")
-    ap.add_argument("--write-md", action="store_true", help="put the table into BENCHMARKS.md")
+    ap.add_argument("--write-md", action="store_true", help="write docs/benchmarks.md and its chart docs/benchmarks.png")
     ap.add_argument("--render", action="store_true", help="measure nothing: report the results in --out again")
     ap.add_argument("--out", default=str(HERE / "results.json"))
     ap.add_argument("--memory-child", choices=["pylibctrd", "grpcio"], help=argparse.SUPPRESS)
@@ -287,10 +288,11 @@ def main() -> None:
         Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
     text = table(results)
     print(text + "\n\n" + targets_table(results))
-    png = chart(results, Path(args.out).with_suffix(".png"))
+    # With --write-md the chart goes beside docs/benchmarks.md, which shows it.
+    png = chart(results, DOCS / "benchmarks.png" if args.write_md else Path(args.out).with_suffix(".png"))
     print(f"results: {args.out}; chart: {png}")
     if args.write_md:
-        write_markdown(results, text, ROOT / "BENCHMARKS.md")
+        write_markdown(results, text, DOCS / "benchmarks.md")
 
 
 if __name__ == "__main__":

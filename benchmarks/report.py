@@ -1,4 +1,4 @@
-"""Table, chart and BENCHMARKS.md from a results dict."""
+"""Table, chart and docs/benchmarks.md from a results dict."""
 
 from __future__ import annotations
 
@@ -131,7 +131,9 @@ op (lifecycle, exec) or every few ops (unary calls), rotating who goes first,
 so that this noisy machine's drift falls on all of them alike. Ratios are
 pylibctrd's median time over the peer's: below 1 means pylibctrd is faster;
 throughput workloads use time per operation. Full figures:
-`benchmarks/results.json`; chart: `benchmarks/results.png`.
+`benchmarks/results.json`; the chart below is `docs/benchmarks.png`.
+
+![pylibctrd's time ratios against grpcio and Go](benchmarks.png)
 
 Machine: {m['cpu']}, {m['cores']} cores, kernel {m['kernel']}, Python {m['python']},
 {m['go']}, {m['containerd']}; run on {m['date']}.

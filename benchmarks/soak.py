@@ -3,7 +3,7 @@ output in one process, measured every 200 of each: open fds, threads, Go
 handles, goroutines, RSS, bundle dirs, runc state dirs, shims, mounts.
 
     python -m benchmarks.soak --run build/soak.json      # the run (pylibctrd's venv, root)
-    python -m benchmarks.soak --render build/soak.json   # SOAK.md + soak.png (needs matplotlib)
+    python -m benchmarks.soak --render build/soak.json   # docs/soak.md + docs/soak.png (needs matplotlib)
 
 --render exits 1 when the growth over the last 1,000 is not flat: fds,
 threads, handles, goroutines, bundle dirs, runc dirs, shims and mounts must
@@ -28,6 +28,8 @@ from typing import Any
 TOTAL = 2000
 EVERY = 200
 RSS_SLACK_KIB = 5 * 1024
+# The report and its plot (soak.png beside it) are pages of the docs site.
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 EXACT = ["fds", "python_threads", "go_handles", "goroutines", "bundle_dirs", "runc_dirs",
          "shims", "mounts"]
 # Go's runtime starts an OS thread (an M) when all are busy in syscalls or
@@ -239,7 +241,7 @@ def main() -> int:
     mode.add_argument("--render", metavar="JSON", type=Path)
     parser.add_argument("--total", type=int, default=TOTAL)
     parser.add_argument("--every", type=int, default=EVERY)
-    parser.add_argument("--md", type=Path, default=Path("SOAK.md"))
+    parser.add_argument("--md", type=Path, default=DOCS / "soak.md")
     args = parser.parse_args()
     if args.run:
         run(args.run, args.total, args.every)

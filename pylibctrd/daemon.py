@@ -41,15 +41,7 @@ class Daemon(_ffi.Owned):
     def start(cls, root_dir: str | os.PathLike[str], state_dir: str | os.PathLike[str], *,
               log_level: str | None = None) -> Daemon:
         """Start containerd (CRI disabled, as dockerd does) and wait until it serves."""
-        return cls._start(root_dir, state_dir, log_level).run()
-
-    @classmethod
-    def _start(cls, root_dir: str | os.PathLike[str], state_dir: str | os.PathLike[str],
-               log_level: str | None) -> Op[Daemon]:
-        root, state = _args.path(root_dir, "root_dir"), _args.path(state_dir, "state_dir")
-        return op(lambda handle, address: cls(handle, (address or b"").decode(), root, state),
-                  lib().pylibctrd_daemon_start, _args.text(root, "root_dir"),
-                  _args.text(state, "state_dir"), _args.text(log_level or "", "log_level"))
+        return start_op(root_dir, state_dir, log_level).run()
 
     @property
     def running(self) -> bool:
@@ -74,6 +66,16 @@ class Daemon(_ffi.Owned):
 
     def __repr__(self) -> str:
         return f"<Daemon address={self.address!r} running={self.running}>"
+
+
+def start_op(root_dir: str | os.PathLike[str], state_dir: str | os.PathLike[str],
+             log_level: str | None) -> Op[Daemon]:
+    """`Daemon.start` as an Op (pylibctrd.aio runs it in the background)."""
+    root, state = _args.path(root_dir, "root_dir"), _args.path(state_dir, "state_dir")
+    root_c, state_c = _args.text(root, "root_dir"), _args.text(state, "state_dir")
+    level_c = _args.text(log_level or "", "log_level")
+    return op(lambda handle, address: Daemon(handle, (address or b"").decode(), root, state),
+              lib().pylibctrd_daemon_start, root_c, state_c, level_c)
 
 
 _default: Daemon | None = None

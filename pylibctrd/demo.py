@@ -87,8 +87,8 @@ def main() -> int:
         print(f"{len(events.events)} events delivered by libcontainerd;"
               f" container deleted, bundle removed: {not os.path.exists(os.path.join(client.state_dir, id))},"
               f" rootfs released: {not os.path.exists(rootfs)}, image removed")
-    # The same from a shell, with the `pylibctrd` command (see README, "Command
-    # line"), from an archive kept where the embedded containerd keeps its data.
+    # The same from a shell, with the `pylibctrd` command (see docs/cli.md),
+    # from an archive kept where the embedded containerd keeps its data.
     root = os.environ.get("PYLIBCTRD_ROOT", pylibctrd.daemon.DEFAULT_ROOT)
     os.makedirs(root, exist_ok=True)
     archive = imagebuild.busybox_image(os.path.join(root, "demo-busybox.tar")).path

@@ -39,7 +39,7 @@ def _images(number: int, data: bytes | None) -> list[Image]:
     return [_image(r) for r in json_result(number, data) or []]
 
 
-class _Pump:
+class Pump:
     """Copies a binary file object into a pipe whose read end Go owns, on a
     thread, so an archive streams into containerd without being held in
     memory. Go closing the read end (done or failed) ends the copy."""
@@ -74,7 +74,7 @@ class _Pump:
             raise self.error
 
 
-def import_op(client: int, archive: Archive, name: str | None) -> tuple[Op[list[Image]], _Pump | None]:
+def import_op(client: int, archive: Archive, name: str | None) -> tuple[Op[list[Image]], Pump | None]:
     """The import call and, for a file object, the pump to start right before it."""
     tag = _args.text(name if name is not None else "", "name")
     if isinstance(archive, (str, os.PathLike)):
@@ -84,7 +84,7 @@ def import_op(client: int, archive: Archive, name: str | None) -> tuple[Op[list[
         raise TypeError(f"archive must be a path or a binary file object, not {type(archive).__name__}")
     if isinstance(archive, (os.PathLike, bytes)) or hasattr(archive, "encoding"):
         raise TypeError("archive must be a path or a file object opened in binary mode")
-    pump = _Pump(archive)
+    pump = Pump(archive)
     call = op(_images, lib().pylibctrd_client_import_image, client, ffi_null(), pump.read_fd, tag)
     return call, pump
 
@@ -99,25 +99,28 @@ def images_op(client: int) -> Op[list[Image]]:
 
 
 def get_image_op(client: int, ref: str) -> Op[Image]:
+    ref_c = _args.text(ref, "ref")
     return op(lambda n, d: _image(json_result(n, d)), lib().pylibctrd_client_get_image,
-              client, _args.text(ref, "ref"))
+              client, ref_c)
 
 
 def remove_image_op(client: int, ref: str) -> Op[None]:
-    return op(no_result, lib().pylibctrd_client_remove_image, client, _args.text(ref, "ref"))
+    ref_c = _args.text(ref, "ref")
+    return op(no_result, lib().pylibctrd_client_remove_image, client, ref_c)
 
 
 def prepare_rootfs_op(client: int, container_id: str, ref: str) -> Op[str]:
+    id_c, ref_c = _args.text(container_id, "container_id"), _args.text(ref, "ref")
     return op(lambda n, d: text_result(n, d)[0], lib().pylibctrd_client_prepare_rootfs,
-              client, _args.text(container_id, "container_id"), _args.text(ref, "ref"))
+              client, id_c, ref_c)
 
 
 def release_rootfs_op(client: int, container_id: str) -> Op[None]:
-    return op(no_result, lib().pylibctrd_client_release_rootfs, client,
-              _args.text(container_id, "container_id"))
+    id_c = _args.text(container_id, "container_id")
+    return op(no_result, lib().pylibctrd_client_release_rootfs, client, id_c)
 
 
-def run_import(call: Op[list[Image]], pump: _Pump | None) -> list[Image]:
+def run_import(call: Op[list[Image]], pump: Pump | None) -> list[Image]:
     """Run an import now (the sync client)."""
     if pump is None:
         return call.run()

@@ -61,7 +61,7 @@ def container_spec(rootfs: str | os.PathLike[str], args: Sequence[str] | None = 
         if not command:  # docker run's rule (daemon/create.go), as dockerd refuses it
             raise errors.InvalidParameter("No command specified")
         base = [DEFAULT_PATH, *(["TERM=xterm"] if terminal else [])]
-        environment = _merge_env(base, _docker_run_env(env or [], config.get("Env") or []))
+        environment = merge_env(base, _docker_run_env(env or [], config.get("Env") or []))
     else:
         if args is None:
             raise TypeError("container_spec() needs args when no image is given")
@@ -76,7 +76,7 @@ def container_spec(rootfs: str | os.PathLike[str], args: Sequence[str] | None = 
     process["env"] = environment
     user = user if user is not None else config.get("User") or ""
     if user or image is not None:  # dockerd resolves every container's user, root too
-        process["user"] = _resolve_user(os.fspath(rootfs), user)
+        process["user"] = resolve_user(os.fspath(rootfs), user)
     else:
         process["user"] = process.get("user", {"uid": 0, "gid": 0})
     if cgroups_path is not None:
@@ -84,18 +84,24 @@ def container_spec(rootfs: str | os.PathLike[str], args: Sequence[str] | None = 
     return spec
 
 
-def _merge_env(base: Sequence[str], overrides: Sequence[str]) -> list[str]:
-    """Moby's ReplaceOrAppendEnvValues: a later VAR=value replaces an earlier VAR."""
+def merge_env(base: Sequence[str], overrides: Sequence[str]) -> list[str]:
+    """Moby's ReplaceOrAppendEnvValues (container/env.go), to the letter:
+    `K=V` replaces base's entry for K in place, else is appended (after the
+    first, a repeated K is appended again, as Moby does); a bare `K` unsets
+    base's K. What dockerd does with the container's and an exec's env."""
     merged = list(base)
-    index = {e.split("=", 1)[0]: i for i, e in enumerate(merged)}
+    index = {e.partition("=")[0]: i for i, e in enumerate(merged)}
     for entry in overrides:
-        key = entry.split("=", 1)[0]
+        key, sep, _ = entry.partition("=")
+        if not sep:
+            if entry in index:
+                merged[index[entry]] = ""  # Moby's mark for "remove"
+            continue
         if key in index:
             merged[index[key]] = entry
         else:
-            index[key] = len(merged)
             merged.append(entry)
-    return merged
+    return [e for e in merged if e]
 
 
 def _docker_run_env(user_env: Sequence[str], image_env: Sequence[str]) -> list[str]:
@@ -115,11 +121,13 @@ def _read_db(path: str) -> list[list[str]]:
         return []
 
 
-def _resolve_user(rootfs: str, spec: str) -> dict[str, Any]:
-    """uid, gid and additional gids for "user[:group]" ("" is root) as
-    moby/sys/user's GetExecUser resolves them from the container's passwd and
-    group files, and Moby's getUser lists them: additionalGids is the gid
-    followed by the supplementary groups."""
+def resolve_user(rootfs: str | os.PathLike[str], spec: str) -> dict[str, Any]:
+    """The OCI user for "user[:group]" ("" is root), names or numbers, as
+    moby/sys/user's GetExecUser resolves it from the rootfs' /etc/passwd and
+    /etc/group and Moby's getUser lists it: additionalGids is the gid followed
+    by the user's supplementary groups (none when a group is given).
+    `errors.InvalidParameter` names a user or group that is not there."""
+    rootfs = os.fspath(rootfs)
     name, _, group = spec.partition(":")
     passwd = [e for e in _read_db(os.path.join(rootfs, "etc/passwd")) if len(e) >= 4]
     groups = [e for e in _read_db(os.path.join(rootfs, "etc/group")) if len(e) >= 3]

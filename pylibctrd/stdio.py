@@ -14,17 +14,21 @@ import io
 import math
 import shutil
 import threading
-from typing import IO, Any, Callable, cast
+from typing import IO, TYPE_CHECKING, Any, Callable, cast
 
 from . import _ffi, errors
 from ._ffi import Op, call, lib, number_result, op
 from .types import DirectIO
 
+if TYPE_CHECKING:
+    from ._native import CData, Result
+
 AttachStdio = Callable[[DirectIO], object]
 
 
-class _Stream(_ffi.Owned, io.RawIOBase):
-    """One FIFO end owned by Go, read or written through the C ABI."""
+class FifoStream(_ffi.Owned, io.RawIOBase):
+    """One FIFO end owned by Go, read or written through the C ABI: the raw
+    file under each file of a DirectIO that pylibctrd hands over."""
 
     def __init__(self, handle: int, writable: bool) -> None:
         _ffi.Owned.__init__(self, handle)
@@ -38,21 +42,18 @@ class _Stream(_ffi.Owned, io.RawIOBase):
         return self._writable
 
     def readinto(self, buffer: Any) -> int:
+        return self._transfer(lib().pylibctrd_stream_read, buffer)
+
+    def write(self, data: Any) -> int:
+        return self._transfer(lib().pylibctrd_stream_write, data)
+
+    def _transfer(self, fn: Callable[[Result, int, bytes | CData, int], int], buffer: Any) -> int:
+        """One read or write of the FIFO into or from `buffer`, in place."""
         self._checkClosed()  # Python's io convention: ValueError on a closed file
         view = memoryview(buffer).cast("B")
         if len(view) == 0:
             return 0
-        n, _ = call(lib().pylibctrd_stream_read, self._handle, _ffi.ffi().from_buffer(view),
-                    len(view))
-        return n
-
-    def write(self, data: Any) -> int:
-        self._checkClosed()
-        view = memoryview(data).cast("B")
-        if len(view) == 0:
-            return 0
-        n, _ = call(lib().pylibctrd_stream_write, self._handle, _ffi.ffi().from_buffer(view),
-                    len(view))
+        n, _ = call(fn, self._handle, _ffi.ffi().from_buffer(view), len(view))
         return n
 
     def close(self) -> None:
@@ -73,16 +74,16 @@ class _Stream(_ffi.Owned, io.RawIOBase):
         io.RawIOBase.close(self)
 
     # Ops for pylibctrd.aio's streams, which run them in the background.
-    def _recv(self, max_bytes: int) -> Op[bytes]:
+    def recv_op(self, max_bytes: int) -> Op[bytes]:
         self._checkClosed()
         return op(lambda n, data: data or b"", lib().pylibctrd_stream_recv, self._handle,
                   max_bytes)
 
-    def _send(self, data: bytes) -> Op[int]:
+    def send_op(self, data: bytes) -> Op[int]:
         self._checkClosed()
         return op(number_result, lib().pylibctrd_stream_write, self._handle, data, len(data))
 
-    def _close_op(self) -> Op[None]:
+    def close_op(self) -> Op[None]:
         def closed(number: int, data: bytes | None) -> None:
             io.RawIOBase.close(self)
 
@@ -93,9 +94,9 @@ class _Stream(_ffi.Owned, io.RawIOBase):
 
 def _open_direct_io(stdin: int, stdout: int, stderr: int) -> DirectIO:
     return DirectIO(
-        stdin=cast(IO[bytes], _Stream(stdin, writable=True)) if stdin else None,
-        stdout=io.BufferedReader(_Stream(stdout, writable=False)) if stdout else None,
-        stderr=io.BufferedReader(_Stream(stderr, writable=False)) if stderr else None,
+        stdin=cast(IO[bytes], FifoStream(stdin, writable=True)) if stdin else None,
+        stdout=io.BufferedReader(FifoStream(stdout, writable=False)) if stdout else None,
+        stderr=io.BufferedReader(FifoStream(stderr, writable=False)) if stderr else None,
     )
 
 
@@ -129,11 +130,11 @@ def _pump(src: IO[bytes], dst: Callable[[bytes], object], done: threading.Event)
         done.set()
 
 
-def _fifo_of(f: IO[bytes] | None) -> _Stream | None:
+def _fifo_of(f: IO[bytes] | None) -> FifoStream | None:
     """The live FIFO stream behind one of our DirectIO's readers (None for
     anything else, e.g. a DirectIO a caller made of its own files)."""
     raw: object = f.raw if isinstance(f, io.BufferedReader) else f
-    if isinstance(raw, _Stream) and not raw.closed and raw._handle:
+    if isinstance(raw, FifoStream) and not raw.closed and raw._handle:
         return raw
     return None
 

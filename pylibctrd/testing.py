@@ -22,6 +22,7 @@ from .client import Client, Container
 from .daemon import Daemon
 from .events import Backend
 from .images import Image
+from .removal import remove_container as remove_container
 from .rootfs import find_busybox
 from .spec import container_spec
 
@@ -47,23 +48,6 @@ def missing(*, managed: bool = True) -> list[str]:
     except FileNotFoundError:
         reasons.append("no busybox (Debian's busybox-static) for the rootfs")
     return reasons
-
-
-def remove_container(client: Client, id: str) -> None:
-    """Force-delete the container's task (which takes its execs with it),
-    then the container; gone is fine."""
-    try:
-        ctr = client.load_container(id)
-    except errors.NotFound:
-        return
-    try:
-        ctr.task().force_delete()
-    except errors.NotFound:
-        pass
-    try:
-        ctr.delete()
-    except errors.NotFound:
-        pass
 
 
 def sweep(address: str, state_dir: str, namespace: str) -> list[str]:
@@ -178,11 +162,8 @@ class ContainerFactory:
         with self.env.connect() as cleaner:
             for id in self.made:
                 remove_container(cleaner, id)
-            for id in self.prepared:
-                try:
-                    cleaner.release_rootfs(id)
-                except errors.NotFound:
-                    pass  # the test released it
+            for id in self.prepared:  # unless the test released it
+                remove_container(cleaner, id, rootfs=True)
 
 
 class SessionImages:
@@ -220,9 +201,5 @@ def release_prepared(containerd: Containerd) -> list[str]:
     if ids:
         with containerd.connect() as client:
             for id in ids:
-                remove_container(client, id)
-                try:
-                    client.release_rootfs(id)
-                except errors.NotFound:
-                    pass
+                remove_container(client, id, rootfs=True)
     return ids

@@ -10,7 +10,7 @@ import pytest
 import pylibctrd
 from pylibctrd.testing import ContainerFactory, Env
 
-pytest_plugins = ["pytester"]  # tests/test_pytest_plugin.py
+pytest_plugins = ["pytester"]  # tests/integration/test_pytest_plugin.py
 
 
 @pytest.fixture(scope="session")

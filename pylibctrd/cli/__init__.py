@@ -1,8 +1,9 @@
 """`pylibctrd`: a docker-like command line over libcontainerd.
 
-Built only on pylibctrd's public API, with argparse (the standard library:
-an embedding application gets no extra dependency from it). Each command
-lives in a module with a `register(subparsers)`, listed in `COMMANDS`.
+Built only on pylibctrd's public API, as the docker CLI is on its API
+client, with argparse (the standard library: an embedding application gets
+no extra dependency from it). The commands are named in one table,
+`commands.COMMANDS`, and live in a module per topic (`commands/`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ import os
 import sys
 from typing import Sequence
 
-from . import _commands, _daemon, _images, _run
 from ._common import ADDRESS_ENV, EXIT_CLI, CLIError
-
-COMMANDS = (_run, _commands, _images, _daemon)
+from .commands import add_commands
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
@@ -53,8 +52,7 @@ def parser() -> argparse.ArgumentParser:
                    help="bound on each call to containerd (default 30)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for module in COMMANDS:
-        module.register(sub)
+    add_commands(sub)
     return p
 
 

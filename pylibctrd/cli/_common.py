@@ -1,5 +1,6 @@
 """What every command shares: the error that carries an exit code, the
-containerd a command talks to, and output as a table or JSON lines."""
+containerd a command talks to, the `add_command` a topic module registers
+its commands with, and output as a table or JSON lines."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import os
 import socket
 import sys
 from datetime import datetime
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import pylibctrd
 from pylibctrd import errors
@@ -32,6 +33,21 @@ class CLIError(Exception):
     def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
         super().__init__(message)
         self.code = code
+
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class AddCommand(Protocol):
+    """How a topic module's `register(add_command)` adds a command of the
+    name table (`pylibctrd.cli.commands.COMMANDS`, which gives its one-line
+    help and aliases): `func` runs it; `example` is one line or several;
+    `description` defaults to the help line. Returns the command's parser,
+    for its arguments."""
+
+    def __call__(self, name: str, func: Handler, *, example: str | Sequence[str],
+                 description: str | None = None,
+                 usage: str | None = None) -> argparse.ArgumentParser: ...
 
 
 def message(exc: BaseException, id: str | None = None) -> str:

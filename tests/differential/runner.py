@@ -16,6 +16,7 @@ from typing import Any
 
 import pylibctrd
 from pylibctrd import EventInfo, EventType, errors, stdio
+from pylibctrd.removal import remove_container
 
 Trace = list[dict[str, Any]]
 PROCESS_EVENTS = {"exit", "create", "start"}
@@ -389,26 +390,14 @@ class Runner:
         """Removes what the scenario used, through a client of its own (the
         scenario may have closed its clients)."""
         with self.connect(None) as client:
+            # Best effort: this runs in a finally, and the scenario's own
+            # error must not be hidden by one of these.
             for c in self.used:
-                try:
-                    ctr = client.load_container(self.id(c))
-                except (errors.NotFound, errors.InvalidParameter):
-                    continue
-                try:
-                    ctr.task().force_delete()
-                except errors.Error:
-                    pass
-                try:
-                    ctr.delete()
-                except errors.Error:
-                    pass
+                remove_container(client, self.id(c), best_effort=True)
             # Images scenarios run in a namespace of their own, which the
             # test removes: every rootfs and image goes.
             for c in self.prepared:
-                try:
-                    client.release_rootfs(self.id(c))
-                except errors.Error:
-                    pass
+                remove_container(client, self.id(c), rootfs=True, best_effort=True)
             if self.prepared or self.images_dir:
                 for img in client.images():
                     try:

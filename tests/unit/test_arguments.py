@@ -67,7 +67,7 @@ def test_public_api_refuses_bad_arguments_before_go_starts() -> None:
                 pass
             else:
                 raise SystemExit(f"case {i}: no {exc.__name__}")
-        assert _ffi._lib is None, "a check crossed into Go"
+            assert not _ffi.loaded(), f"case {i}: a check crossed into Go"
         print("ok")
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
@@ -78,3 +78,59 @@ def test_relative_daemon_dirs_are_invalid_parameter() -> None:
     # Paths are values: Go checks them (before starting anything).
     with pytest.raises(errors.InvalidParameter, match="root_dir must be an absolute path"):
         pylibctrd.Daemon.start("relative", "/tmp/never-made")
+
+
+def test_every_operation_checks_its_arguments_before_go_starts() -> None:
+    # The one description per operation (pylibctrd/_ops.py) is where both
+    # faces' arguments are checked: made here on no handle, in a fresh
+    # interpreter, so that a check that needed Go would show.
+    script = textwrap.dedent("""
+        from pylibctrd import _ffi, errors
+        from pylibctrd._hub import Hub
+        from pylibctrd._ops import RUNC_V2, ClientOps, ContainerOps, TaskOps
+        from pylibctrd.daemon import start_op
+
+        client = ClientOps(0, address="", namespace="", state_dir="", daemon=None,
+                           hub=Hub(None), events_key=0)
+        ctr = ContainerOps(0, client, "c")
+        task = TaskOps(0, ctr)
+        cases = [
+            (lambda: client.load_container(None), TypeError),
+            (lambda: client.new_container(5, {}, RUNC_V2, None, None, False), TypeError),
+            (lambda: client.new_container("c", [], RUNC_V2, None, None, False), TypeError),
+            (lambda: client.new_container("c", {}, b"shim", None, None, False), TypeError),
+            (lambda: client.new_container("c", {}, RUNC_V2, "x", None, False), TypeError),
+            (lambda: client.new_container("c", {}, RUNC_V2, None, {"a": object()}, False),
+             TypeError),
+            (lambda: client.get_image(5), TypeError),
+            (lambda: client.remove_image("a\\0b"), errors.InvalidParameter),
+            (lambda: client.prepare_rootfs("c", 5), TypeError),
+            (lambda: client.release_rootfs(None), TypeError),
+            (lambda: client.import_image(5, None), TypeError),
+            (lambda: client.import_image("/x.tar", 5), TypeError),
+            (lambda: ctr.new_task(5, False, None), TypeError),
+            (lambda: ctr.new_task("", 1, None), TypeError),
+            (lambda: task.kill("9"), TypeError),
+            (lambda: task.kill(2**31), errors.InvalidParameter),
+            (lambda: task.resize(-1, 1), errors.InvalidParameter),
+            (lambda: task.exec(5, {}, False, None), TypeError),
+            (lambda: task.exec("e", [], False, None), TypeError),
+            (lambda: task.exec("e", {}, None, None), TypeError),
+            (lambda: task.update_resources([]), TypeError),
+            (lambda: task.create_checkpoint(5, False), TypeError),
+            (lambda: task.create_checkpoint("/d", "yes"), TypeError),
+            (lambda: start_op(5, "/s", None), TypeError),
+            (lambda: start_op("/r", "/s", 5), TypeError),
+        ]
+        for i, (call, exc) in enumerate(cases):
+            try:
+                call()
+            except exc:
+                pass
+            else:
+                raise SystemExit(f"case {i}: no {exc.__name__}")
+            assert not _ffi.loaded(), f"case {i}: a check crossed into Go"
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "ok", done.stderr

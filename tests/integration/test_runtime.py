@@ -17,7 +17,7 @@ import pylibctrd
 from pylibctrd import EventType, errors
 from pylibctrd.testing import Env, MakeContainer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -1,4 +1,4 @@
-"""Odd and hostile input beyond ids (tests/test_ids.py): huge specs, exec ids
+"""Odd and hostile input beyond ids (tests/integration/test_ids.py): huge specs, exec ids
 that collide, signals out of range, absurd resources. Each gives a
 pylibctrd.errors class (the one libcontainerd's stack gives: runc's own
 refusals come back as containerd's `Unknown`) or TypeError, never a crash

@@ -1,8 +1,11 @@
-"""`daemon`: Moby's supervised containerd in the foreground."""
+"""The daemon, and the versions of it and of this build: daemon, version.
+
+`daemon` is Moby's supervised containerd in the foreground."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import sys
@@ -12,27 +15,49 @@ import pylibctrd
 from pylibctrd import errors
 from pylibctrd.daemon import default_root_dir, default_state_dir
 
-from ._common import EXIT_ERROR, CLIError, answers, message
-
-EXAMPLE = """\
-example:
-  pylibctrd daemon &          # then, from any shell:
-  pylibctrd run -d --rootfs /srv/rootfs sleep 1d; pylibctrd ps"""
+from .._common import (
+    EXIT_ERROR, AddCommand, CLIError, add_format, answers, emit_json, message, session,
+)
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "daemon", help="run containerd, supervised as dockerd does, until SIGINT/SIGTERM",
+def register(add_command: AddCommand) -> None:
+    p = add_command(
+        "daemon", cmd_daemon,
+        example=("pylibctrd daemon &          # then, from any shell:",
+                 "pylibctrd run -d --rootfs /srv/rootfs sleep 1d; pylibctrd ps"),
         description="Start containerd through Moby's libcontainerd/supervisor (restarted if it"
                     " dies), print its address, and stop it on SIGINT/SIGTERM. The other"
                     " commands find it at <state>/containerd.sock when these are the defaults."
-                    " Containers outlive it (their shims keep running).",
-        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+                    " Containers outlive it (their shims keep running).")
     p.add_argument("--root", metavar="DIR", default=None,
                    help=f"containerd's persistent data (default {default_root_dir()})")
     p.add_argument("--state", metavar="DIR", default=None,
                    help=f"socket, pid file and runtime state (default {default_state_dir()})")
-    p.set_defaults(func=cmd_daemon)
+
+    p = add_command("version", cmd_version, example="pylibctrd version --json")
+    add_format(p)
+
+
+def cmd_version(opts: argparse.Namespace) -> int:
+    built = dataclasses.asdict(pylibctrd.versions())
+    with session(opts) as client:
+        server = client.version()
+    record = {"client": built,
+              "server": {"containerd": server.version, "revision": server.revision,
+                         "address": client.address, "namespace": client.namespace}}
+    if opts.format == "json":
+        emit_json(record)
+        return 0
+    print("Client:")
+    for name, label in (("pylibctrd", "pylibctrd"), ("moby", "Moby (libcontainerd)"),
+                        ("containerd", "containerd client"), ("go", "Go"),
+                        ("python", "Python"), ("cffi", "cffi")):
+        print(f"  {label + ':':<22}{built[name]}")
+    print("Server:")
+    for label, value in (("containerd", f"{server.version} ({server.revision})"),
+                         ("address", client.address), ("namespace", client.namespace)):
+        print(f"  {label + ':':<22}{value}")
+    return 0
 
 
 def cmd_daemon(opts: argparse.Namespace) -> int:

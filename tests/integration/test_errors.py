@@ -96,14 +96,14 @@ def test_bad_process_arguments(make_container: MakeContainer) -> None:
 def test_released_or_unknown_handles_are_invalid_handle(make_container: MakeContainer) -> None:
     ctr = make_container(["true"])
     task = ctr.new_task()
-    _ffi.release(task._handle)
-    _ffi.release(task._handle)  # idempotent
+    _ffi.release(task._ops.handle)
+    _ffi.release(task._ops.handle)  # idempotent
     with pytest.raises(errors.InvalidHandle):
         task.start()
     with pytest.raises(errors.InvalidHandle):
         _ffi.call(_ffi.lib().pylibctrd_task_status, 2**63)
     with pytest.raises(errors.InvalidHandle, match="not a"):
-        _ffi.call(_ffi.lib().pylibctrd_task_status, ctr._handle)  # a container handle is not a task
+        _ffi.call(_ffi.lib().pylibctrd_task_status, ctr._ops.handle)  # a container handle is not a task
     ctr.task().force_delete()
     ctr.delete()
 

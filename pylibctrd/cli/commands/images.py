@@ -1,5 +1,6 @@
-"""`import`, `images` and `rmi`: containerd's image store through Moby's
-image service (Client.import_image, images, get_image, remove_image)."""
+"""The images: `import`, `images` and `rmi`, on containerd's image store
+through Moby's image service (Client.import_image, images, get_image,
+remove_image)."""
 
 from __future__ import annotations
 
@@ -9,69 +10,53 @@ import re
 import sys
 import threading
 import time
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO
 
 import pylibctrd
 from pylibctrd import errors
 
-from . import _spec
-from ._common import CLIError, add_format, each, emit_json, emit_table, message, session
-
-if TYPE_CHECKING:
-    Sub = argparse._SubParsersAction[argparse.ArgumentParser]
-
-IMPORT_EXAMPLE = """\
-examples:
-  pylibctrd import busybox.tar                       # a `docker save` archive
-  pylibctrd import --name myapp:1 oci-layout.tar.gz  # tags the archive's untagged image
-  docker save busybox | pylibctrd import -"""
-
-IMAGES_EXAMPLE = """\
-examples:
-  pylibctrd images
-  pylibctrd images --json | jq -r .name"""
-
-RMI_EXAMPLE = """\
-examples:
-  pylibctrd rmi busybox:latest
-  pylibctrd rmi -f sha256:3f57d9401f8d"""
+from .._common import (
+    AddCommand, CLIError, add_format, each, emit_json, emit_table, message, session,
+)
+from .._records import image_row, split_name
+from .._spec import L_IMAGE_DIGEST
 
 
-def register(sub: Sub) -> None:
-    p = sub.add_parser(
-        "import", help="load images from a docker-save or OCI archive (docker load)",
+def register(add_command: AddCommand) -> None:
+    p = add_command(
+        "import", cmd_import,
+        example=("pylibctrd import busybox.tar                       # a `docker save` archive",
+                 "pylibctrd import --name myapp:1 oci-layout.tar.gz  # tags the archive's"
+                 " untagged image",
+                 "docker save busybox | pylibctrd import -"),
         usage="pylibctrd import [--name REF] [-q] ARCHIVE",
         description="Import a `docker save` or OCI image-layout archive (plain or gzip) into"
                     " containerd's image store and unpack it, as `docker load` does (Moby's"
                     " LoadImage). Prints `Loaded image: NAME` for each image. On a terminal,"
-                    " stderr shows how much of the archive has been read.",
-        epilog=IMPORT_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+                    " stderr shows how much of the archive has been read.")
     p.add_argument("archive", metavar="ARCHIVE", help="the archive's path, or - for stdin")
     p.add_argument("--name", metavar="REF", help="tag the archive's one untagged image")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress")
-    p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser(
-        "images", help="list images",
+    p = add_command(
+        "images", cmd_images,
+        example=("pylibctrd images", "pylibctrd images --json | jq -r .name"),
         description="The namespace's images, one row per name (Moby's Images): repository,"
                     " tag, image id (the manifest digest, as with dockerd's containerd store),"
-                    " size.",
-        epilog=IMAGES_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+                    " size.")
     p.add_argument("-q", "--quiet", action="store_true", help="only image ids")
     add_format(p)
-    p.set_defaults(func=cmd_images)
 
-    p = sub.add_parser(
-        "rmi", help="remove images (docker rmi)",
+    p = add_command(
+        "rmi", cmd_rmi,
+        example=("pylibctrd rmi busybox:latest", "pylibctrd rmi -f sha256:3f57d9401f8d"),
         description="Untag REF, and delete the image with its last name (Moby's ImageDelete)."
                     " Refused while a container made from the image exists (run -f to remove"
                     " it anyway: such a container's rootfs keeps working, its snapshots are"
-                    " leased to it).",
-        epilog=RMI_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+                    " leased to it).")
     p.add_argument("-f", "--force", action="store_true",
                    help="remove even if containers were made from it")
     p.add_argument("refs", nargs="+", metavar="REF")
-    p.set_defaults(func=cmd_rmi)
 
 
 # --- import ---------------------------------------------------------------------------
@@ -148,26 +133,6 @@ def cmd_import(opts: argparse.Namespace) -> int:
 
 # --- images -----------------------------------------------------------------------------
 
-def _split(name: str) -> tuple[str, str]:
-    """busybox:latest -> (busybox, latest); a digest-only or empty name -> <none>."""
-    if not name:
-        return "<none>", "<none>"
-    repo, at, digest = name.partition("@")
-    if at:
-        return repo, "<none>"
-    head, colon, tag = repo.rpartition(":")
-    if colon and "/" not in tag:
-        return head, tag
-    return repo, "<none>"
-
-
-def record(image: pylibctrd.Image) -> dict[str, Any]:
-    """An image as `images --json` prints it."""
-    repository, tag = _split(image.name)
-    return {"name": image.name or None, "repository": repository, "tag": tag,
-            "digest": image.digest, "size": image.size, "config": image.config}
-
-
 def cmd_images(opts: argparse.Namespace) -> int:
     with session(opts) as client:
         images = client.images()
@@ -180,10 +145,10 @@ def cmd_images(opts: argparse.Namespace) -> int:
                 print(_short_id(image.digest))
     elif opts.format == "json":
         for image in images:
-            emit_json(record(image))
+            emit_json(image_row(image))
     else:
         emit_table(["REPOSITORY", "TAG", "IMAGE ID", "SIZE"],
-                   [[*_split(i.name), _short_id(i.digest), _size(i.size)] for i in images])
+                   [[*split_name(i.name), _short_id(i.digest), _size(i.size)] for i in images])
     return 0
 
 
@@ -216,7 +181,7 @@ def _users(client: pylibctrd.Client, digest: str) -> list[str]:
     """Containers the CLI made from the image with this digest (their labels
     say so): Moby's own check only knows the rootfs this process prepared."""
     return sorted(r.id for r in client.list_containers()
-                  if r.labels.get(_spec.L_IMAGE_DIGEST) == digest)
+                  if r.labels.get(L_IMAGE_DIGEST) == digest)
 
 
 def _exists(client: pylibctrd.Client, digest: str) -> bool:

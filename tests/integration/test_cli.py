@@ -519,7 +519,8 @@ def test_inspect_a_container_and_an_image(cli: CLI, env: Env, tmp_path: Path) ->
     assert ctr["spec"]["process"]["args"] == ["sleep", "60"]  # containerd's record of it
     assert ctr["spec"]["root"]["path"] == str(env.rootfs)
     assert ctr["bundle_dir"] == str(env.bundles / id) and Path(ctr["bundle_dir"]).is_dir()
-    assert ctr["labels"]["pylibctrd.command"] == '["sleep", "60"]'
+    # What the spec holds is read from it, not stored again as labels.
+    assert not any(k.startswith("pylibctrd.") for k in ctr["labels"])
     name = new_image(cli, tmp_path)
     [img] = json.loads(cli.ok("inspect", name))
     assert img == [i for i in cli.json("images") if i["name"] == name][0]

@@ -4,7 +4,7 @@ same containerd; the normalised traces must be identical.
 
 The one exception is a step marked `"known_difference": "<anchor>"`: its
 outcome (its error or result, and nothing else) may differ, if the anchor
-names an entry of the README's "Where pylibctrd differs" section. Each runner's error class for it
+names an entry of docs/differences.md ("Where pylibctrd differs"). Each runner's error class for it
 is still checked against `expect` ({"go": ..., "pylibctrd": ...})."""
 
 from __future__ import annotations
@@ -28,15 +28,15 @@ from pylibctrd.testing import Env
 from differential.runner import Runner
 from differential.trace import normalize
 
-ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.json"))
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = sorted((Path(__file__).parents[1] / "scenarios").glob("*.json"))
 
 
 def documented_differences() -> set[str]:
-    """The anchors (`<a id="...">`) in the README's differences section."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Where pylibctrd differs", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r'<a id="([^"]+)"></a>', section))
+    """The anchors (`<a id="...">`) in docs/differences.md, "Where pylibctrd
+    differs from calling libcontainerd in Go"."""
+    page = (ROOT / "docs" / "differences.md").read_text()
+    return set(re.findall(r'<a id="([^"]+)"></a>', page))
 
 
 @pytest.fixture(scope="session")
@@ -192,7 +192,7 @@ def test_known_differences_are_documented() -> None:
         for step in json.loads(scenario.read_text())["steps"]:
             anchor = step.get("known_difference")
             if anchor is not None:
-                assert anchor in documented, f"{scenario.stem}: {anchor} is not in the README"
+                assert anchor in documented, f"{scenario.stem}: {anchor} is not in docs/differences.md"
                 assert isinstance(step.get("expect"), dict), f"{scenario.stem}: per-runner expect"
 
 

@@ -25,7 +25,7 @@ import pylibctrd
 from pylibctrd import testing
 from pylibctrd.testing import Env
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 RUN_A_CONTAINER = textwrap.dedent("""
     import json, sys

@@ -1,0 +1,173 @@
+"""The completion port of one event loop, for pylibctrd.aio: Ops run in the
+background on goroutines, and their completions wake the loop through one
+eventfd. No Python thread per call; cancelling the awaiting task cancels the
+call's Go context."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from typing import Any, TypeVar
+
+from .. import errors
+from .callbacks import StdioToken
+from .handles import Owned
+from .native import call, check, ffi, lib
+from .op import Op
+
+T = TypeVar("T")
+
+_BATCH = 64  # completions read per call into Go
+
+
+class _Pending:
+    __slots__ = ("future", "op", "abandoned")
+
+    def __init__(self, future: asyncio.Future[tuple[int, bytes | None]], op: Op[Any]) -> None:
+        self.future = future
+        self.op = op
+        self.abandoned = False
+
+
+class Port(Owned):
+    """A completion port of one event loop: Ops run in the background on
+    goroutines, and their completions wake the loop through one eventfd.
+    No Python thread per call; cancelling the awaiting task cancels the
+    call's Go context."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        handle, _ = call(lib().pylibctrd_port_open)
+        super().__init__(handle)
+        self._loop = loop
+        self._fd, _ = call(lib().pylibctrd_port_fd, handle)
+        self._pending: dict[int, _Pending] = {}
+        self._ids = itertools.count(1)
+        self._pending_status = lib().PYLIBCTRD_PENDING
+        self._submit = ffi().new("pylibctrd_result *")  # used on the loop's thread only
+        self._done = ffi().new("pylibctrd_completion[]", _BATCH)
+        self._closed = False
+        loop.add_reader(self._fd, self._drain)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def check_loop(self) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not self._loop:
+            raise RuntimeError("this pylibctrd.aio object belongs to the event loop that "
+                               "connected its client; it cannot be used from another loop")
+
+    async def run(self, op: Op[T]) -> T:
+        """Run `op` in the background; its Go context is cancelled if this
+        coroutine is (or is closed with its loop)."""
+        self.check_loop()
+        if self._closed:
+            raise errors.Closed("client is closed")
+        call_id = next(self._ids)
+        stdio = StdioToken(op.stdio) if op.stdio is not None else None
+        args = (stdio.token, *op.args) if stdio is not None else op.args
+        out = self._submit
+        out.port, out.call = self._handle, call_id
+        try:
+            rc = op.fn(out, *args)
+            if rc != self._pending_status:  # refused at once
+                check(ffi(), lib(), rc, out)
+                raise errors.Unknown(f"call was neither started nor refused (status {rc})")
+        except BaseException:
+            if stdio is not None:
+                stdio.close()
+            if op.on_error is not None:
+                op.on_error()
+            raise
+        finally:
+            out.port = out.call = 0
+        pending = _Pending(self._loop.create_future(), op)
+        self._pending[call_id] = pending
+        try:
+            number, data = await pending.future
+        except errors.Error as err:
+            if op.on_error is not None:
+                op.on_error()
+            raised = stdio.error(err) if stdio is not None else err
+            if raised is not err:
+                raise raised from err
+            raise
+        except BaseException:  # cancelled, or closed with the loop
+            self._abandon(call_id, pending)
+            if op.on_error is not None:
+                op.on_error()
+            raise
+        finally:
+            if stdio is not None:
+                stdio.close()
+        return op.decode(number, data)
+
+    def _abandon(self, call_id: int, pending: _Pending) -> None:
+        fut = pending.future
+        if fut.done() and not fut.cancelled():
+            # It completed, but nobody will read it: decoding makes the
+            # objects it returned, which release their handles when dropped.
+            self._pending.pop(call_id, None)
+            if fut.exception() is None:
+                pending.op.decode(*fut.result())
+            return
+        if self._closed or self._handle == 0:
+            self._pending.pop(call_id, None)
+            return
+        in_flight, _ = call(lib().pylibctrd_port_cancel, self._handle, call_id)
+        if in_flight:  # Go drops its completion and releases what it made
+            self._pending.pop(call_id, None)
+        else:  # already completed: _drain decodes and drops it
+            pending.abandoned = True
+
+    def _drain(self) -> None:
+        try:
+            os.read(self._fd, 8)
+        except (BlockingIOError, OSError):
+            pass
+        ffi_, lib_ = ffi(), lib()
+        while not self._closed:
+            count, _ = call(lib_.pylibctrd_port_next, self._handle, self._done, _BATCH)
+            for i in range(count):
+                done = self._done[i]
+                pending = self._pending.pop(done.call, None)
+                try:
+                    reply: tuple[int, bytes | None] | BaseException = check(
+                        ffi_, lib_, done.status, done.result)
+                except errors.Error as err:
+                    reply = err
+                if pending is None:
+                    continue
+                if pending.abandoned:
+                    if not isinstance(reply, BaseException):
+                        pending.op.decode(*reply)
+                elif not pending.future.done():
+                    if isinstance(reply, BaseException):
+                        pending.future.set_exception(reply)
+                    else:
+                        pending.future.set_result(reply)
+            if count < _BATCH:
+                return
+
+    def close(self) -> None:
+        """Cancel every call in flight and stop watching the fd."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if not self._loop.is_closed():
+                self._loop.remove_reader(self._fd)
+        finally:
+            call(lib().pylibctrd_port_close, self._handle)
+            for pending in self._pending.values():
+                if not pending.future.done() and not self._loop.is_closed():
+                    pending.future.set_exception(errors.Closed("client is closed"))
+            self._pending.clear()
+
+    def _finalize(self) -> None:
+        self.close()
