@@ -41,12 +41,18 @@ def container_spec(rootfs: str | os.PathLike[str], args: Sequence[str] | None = 
 
     With `image` (from `client.get_image()`), docker run's rules (Moby's
     daemon/commit.go merge and oci_linux.go): `args=None` runs the image's
-    Entrypoint + Cmd, given `args` replace Cmd (Entrypoint + args); `env`
+    Entrypoint + Cmd (so does `args=[]`, as Moby's merge takes an empty Cmd
+    for none), given `args` replace Cmd (Entrypoint + args); `env`
     comes first, then the image's entries whose names it does not set, over
     the defaults (PATH, TERM); the image's WorkingDir and User apply unless
     `cwd`/`user` are given. The user (the image's or root) is resolved in the
     rootfs' /etc/passwd and /etc/group as Moby's getUser does: additionalGids
-    are its gid and then its supplementary groups.
+    are its gid and then its supplementary groups. An image run with neither
+    Entrypoint nor Cmd (nor `args`) is `InvalidParameter("No command
+    specified")`, docker run's rule (the differential suite's Go runner
+    applies the same rule in go/cmd/internal/harness/imagespec.go). Without
+    `image`, `args` is taken as given, empty too: Moby's libcontainerd does
+    not look at it, runc refuses empty args when the task is created.
 
     `mounts` are `docker run -v` strings ("/host:/ctr:ro", "volname:/data")
     or `--mount` dicts as docker's API takes them ({"Type": "bind", "Source":
@@ -62,18 +68,20 @@ def container_spec(rootfs: str | os.PathLike[str], args: Sequence[str] | None = 
     process = spec["process"]
     config: Mapping[str, Any] = image.config if image is not None else {}
     if image is not None:
-        command = list(config.get("Entrypoint") or []) + list(
-            args if args is not None else config.get("Cmd") or [])
+        # Moby's merge(): an empty command (None or []) takes the image's Cmd.
+        command = list(config.get("Entrypoint") or []) + list(args or config.get("Cmd") or [])
+        if not command:  # docker run's rule (daemon/create.go), as dockerd refuses it
+            raise errors.InvalidParameter("No command specified")
         base = [DEFAULT_PATH, *(["TERM=xterm"] if terminal else [])]
         environment = merge_env(base, _docker_run_env(env or [], config.get("Env") or []))
     else:
         if args is None:
             raise TypeError("container_spec() needs args when no image is given")
+        # Empty args pass through, as in a Go caller's spec: NewContainer
+        # takes it, and runc refuses it at new_task/exec (`args must not be empty`).
         command = list(args)
         environment = list(env) if env is not None else [
             DEFAULT_PATH, *(["TERM=xterm"] if terminal else [])]
-    if not command:
-        raise errors.InvalidParameter("No command specified")
     process["args"] = command
     process["cwd"] = cwd if cwd is not None else (config.get("WorkingDir") or "/")
     process["terminal"] = terminal

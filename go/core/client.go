@@ -202,10 +202,10 @@ type NewContainerOptions struct {
 // NewContainer is libcontainerd's Client.NewContainer (or ReplaceContainer).
 func (c *Client) NewContainer(ctx context.Context, o NewContainerOptions) (*Container, error) {
 	// libcontainerd joins the id into the state dir and creates the bundle dir
-	// before containerd sees (and would refuse) the id: check it first, with
-	// containerd's own rules, so that nothing is made outside the state dir.
-	if err := identifiers.Validate(o.ID); err != nil {
-		return nil, errdefs.InvalidParameter(err)
+	// before containerd sees (and would refuse) the id: refuse first only an
+	// id whose bundle dir would be outside the state dir (ids.go).
+	if err := checkContainerID(o.ID); err != nil {
+		return nil, err
 	}
 	if err := ValidateSpec(o.Spec); err != nil {
 		return nil, err

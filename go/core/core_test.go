@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"github.com/docker/docker/libcontainerd/shimopts"
+	"strings"
 	"testing"
 
 	"github.com/docker/docker/errdefs"
@@ -16,7 +17,11 @@ func TestValidateSpecRequiresWhatLibcontainerdDereferences(t *testing.T) {
 	full := *DefaultSpec()
 	noRoot, noProcess, noLinux, noVersion := full, full, full, full
 	noRoot.Root, noProcess.Process, noLinux.Linux, noVersion.Version = nil, nil, nil, ""
-	for _, bad := range []*specs.Spec{nil, {}, &noRoot, &noProcess, &noLinux, &noVersion} {
+	// No ociVersion does not crash libcontainerd: it passes through.
+	if err := ValidateSpec(&noVersion); err != nil {
+		t.Errorf("spec without ociVersion refused: %v", err)
+	}
+	for _, bad := range []*specs.Spec{nil, {}, &noRoot, &noProcess, &noLinux} {
 		if err := ValidateSpec(bad); !errdefs.IsInvalidParameter(err) {
 			t.Errorf("ValidateSpec(%+v) = %v, want InvalidParameter", bad, err)
 		}
@@ -42,5 +47,39 @@ func TestRuntimeOptionsUseMobysShimopts(t *testing.T) {
 	_, want := shimopts.Generate("io.containerd.runc.v2", bad)
 	if _, err := RuntimeOptions("io.containerd.runc.v2", bad); want == nil || err == nil || err.Error() != want.Error() || fmt.Sprintf("%T", err) != fmt.Sprintf("%T", want) {
 		t.Fatalf("got %v, want shimopts' %v", err, want)
+	}
+}
+
+func TestOnlyIdsWhoseFilesWouldLandElsewhereAreRefused(t *testing.T) {
+	// Container ids: the bundle dir Join(stateDir, id) must stay inside.
+	for _, id := range []string{"c1", "", ".", "a/b", "/abs", "-dash", "ünïcode", "a/..", strings.Repeat("x", 300)} {
+		if err := checkContainerID(id); err != nil {
+			t.Errorf("container id %q refused: %v", id, err)
+		}
+	}
+	for _, id := range []string{"..", "../x", "a/../../x", "../../etc"} {
+		err := checkContainerID(id)
+		want := "create container failed validation: container.ID: identifier \"" + id + "\" must match"
+		if !errdefs.IsInvalidParameter(err) || !strings.HasPrefix(err.Error(), want) || !strings.HasSuffix(err.Error(), ": invalid argument") {
+			t.Errorf("container id %q: %v", id, err)
+		}
+	}
+	// Exec ids: the FIFOs <bundle>/<id>-stdout must stay inside the bundle
+	// dir and not be the init process's.
+	for _, id := range []string{"p", "", "a/b", "/abs", "..", "x/..", strings.Repeat("e", 77)} {
+		if err := checkExecID("c1", id); err != nil {
+			t.Errorf("exec id %q refused: %v", id, err)
+		}
+	}
+	for _, id := range []string{"../x", "../c2/c2", "a/../../x"} {
+		err := checkExecID("c1", id)
+		if !errdefs.IsInvalidParameter(err) || !strings.HasPrefix(err.Error(), "invalid exec id "+id+": identifier ") {
+			t.Errorf("exec id %q: %v", id, err)
+		}
+	}
+	for _, id := range []string{"c1", "a/../c1", "./c1"} {
+		if err := checkExecID("c1", id); !errdefs.IsInvalidParameter(err) || !strings.Contains(err.Error(), "init process") {
+			t.Errorf("exec id %q: %v", id, err)
+		}
 	}
 }

@@ -2,12 +2,9 @@ package core
 
 import (
 	"context"
-	"fmt"
 	"syscall"
 
 	"github.com/containerd/containerd"
-	"github.com/containerd/containerd/identifiers"
-	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/libcontainerd/types"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -84,17 +81,11 @@ func (t *Task) Summary(ctx context.Context) ([]types.Summary, error) {
 
 // Exec is libcontainerd's Task.Exec.
 func (t *Task) Exec(ctx context.Context, processID string, spec *specs.Process, withStdin bool, attach types.StdioCallback) (*Process, error) {
-	// The FIFOs are named after the process id inside the bundle dir, before
-	// containerd checks the id: check it first (see NewContainer).
-	if err := identifiers.Validate(processID); err != nil {
-		return nil, errdefs.InvalidParameter(err)
-	}
-	// An exec named like its container gets the init process's FIFOs
-	// (<bundle>/<id>-stdout) and an EXIT event indistinguishable from the
-	// container's own (dockerd's monitor would take it for the container's
-	// exit); containerd accepts it, so refuse it here.
-	if processID == t.id {
-		return nil, errdefs.InvalidParameter(fmt.Errorf("exec id %q is the container's id", processID))
+	// libcontainerd opens the FIFOs named after the process id before
+	// containerd checks it: refuse only ids whose FIFOs would land outside
+	// the bundle dir or be the init process's (ids.go); the rest is Go's.
+	if err := checkExecID(t.id, processID); err != nil {
+		return nil, err
 	}
 	if err := validateProcess(spec); err != nil {
 		return nil, err

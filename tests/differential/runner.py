@@ -20,6 +20,7 @@ from pylibctrd.removal import remove_container
 
 Trace = list[dict[str, Any]]
 PROCESS_EVENTS = {"exit", "create", "start"}
+IMAGE_ID = re.compile(r"\{(id|hex|hex12):([^}]+)\}")
 RECORD_OPS = {"new_container", "replace_container", "delete_container", "load_container"}
 
 
@@ -113,7 +114,7 @@ class Runner:
 
     def spec(self, s: dict[str, Any]) -> dict[str, Any]:
         """container_spec with the step's spec fields, as the Go runner applies them."""
-        spec = pylibctrd.container_spec(self.rootfs, s.get("args", []), terminal=s.get("tty", False),
+        spec = pylibctrd.container_spec(self.rootfs, s.get("args") or [], terminal=s.get("tty", False),
                                         env=s.get("env"), cwd=s.get("cwd") or "/",
                                         cgroups_path="/pylibctrd-diff/" + self.id(s["container"]))
         if s.get("memory_limit"):
@@ -125,7 +126,8 @@ class Runner:
             spec["process"]["rlimits"] = s["rlimits"]
         if s.get("readonly_rootfs"):
             spec["root"]["readonly"] = True
-        return spec
+        patched: dict[str, Any] = merge_patch(spec, s.get("spec_patch"))
+        return patched
 
     def image_spec(self, client: pylibctrd.Client, s: dict[str, Any]) -> dict[str, Any]:
         """container_spec(image=) on the rootfs prepared for the container
@@ -144,7 +146,17 @@ class Runner:
             spec["process"]["rlimits"] = s["rlimits"]
         if s.get("readonly_rootfs"):
             spec["root"]["readonly"] = True
-        return spec
+        patched: dict[str, Any] = merge_patch(spec, s.get("spec_patch"))
+        return patched
+
+    @staticmethod
+    def ref(client: pylibctrd.Client, ref: str) -> str:
+        """An image ref with {id:NAME}, {hex:NAME} or {hex12:NAME} replaced by
+        that image's id (sha256:...), its hex or the hex's first 12 digits."""
+        def resolve(m: re.Match[str]) -> str:
+            digest = client.get_image(m.group(2)).digest
+            return {"id": digest, "hex": digest[7:], "hex12": digest[7:19]}[m.group(1)]
+        return IMAGE_ID.sub(resolve, ref)
 
     def checkpoint_dir(self, s: dict[str, Any]) -> str:
         if not s.get("checkpoint"):
@@ -245,7 +257,10 @@ class Runner:
             self.tasks[c].create_checkpoint(self.checkpoint_dir(s), exit=s.get("exit", False))
             return "ok"
         if op == "exec":
-            spec = pylibctrd.process_spec(self.spec(s), s["args"], terminal=s.get("tty", False))
+            container = dict(s, spec_patch=None)  # the patch is the process spec's
+            spec = merge_patch(pylibctrd.process_spec(self.spec(container), s.get("args") or [],
+                                                      terminal=s.get("tty", False)),
+                               s.get("spec_patch"))
             p = self.tasks[c].exec(s["process"], spec, with_stdin=s.get("stdin", False),
                                    attach_stdio=self.attach(self.key(s), s.get("io")))
             self.procs[self.key(s)] = p
@@ -287,14 +302,14 @@ class Runner:
             return sorted((_image(i) for i in client.images()),
                           key=lambda i: (i["name"], i["digest"]))
         if op == "get_image":
-            return _image(client.get_image(s["ref"]))
+            return _image(client.get_image(self.ref(client, s["ref"])))
         if op == "remove_image":
-            client.remove_image(s["ref"])
+            client.remove_image(self.ref(client, s["ref"]))
             return "ok"
         if op == "prepare_rootfs":
             self.use(c)
             self.prepared.setdefault(c, "")
-            path = client.prepare_rootfs(self.id(c), s["ref"])
+            path = client.prepare_rootfs(self.id(c), self.ref(client, s["ref"]))
             self.prepared[c] = path
             return path
         if op == "release_rootfs":
@@ -330,9 +345,12 @@ class Runner:
         out: dict[str, Any] = {}
         for c in list(self.used):
             d = os.path.join(self.state_dir, self.id(c))
+            if not _inside(self.state_dir, d):
+                out[c] = "outside"  # not a bundle dir of the state dir
+                continue
             try:
                 names = os.listdir(d)
-            except FileNotFoundError:
+            except (FileNotFoundError, ValueError):  # ValueError: a NUL in the name
                 out[c] = None
                 continue
             out[c] = {n: _owner(os.path.join(d, n)) for n in [".", *names]}
@@ -341,8 +359,12 @@ class Runner:
     def records(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for c in self.used:
-            r = subprocess.run(["ctr", "-a", self.address, "-n", self.ns, "containers", "info",
-                                self.id(c)], capture_output=True, text=True)
+            try:
+                r = subprocess.run(["ctr", "-a", self.address, "-n", self.ns, "containers",
+                                    "info", self.id(c)], capture_output=True, text=True)
+            except ValueError:  # a NUL in the id (Go's exec fails the same way)
+                out[c] = None
+                continue
             out[c] = json.loads(r.stdout) if r.returncode == 0 else None
         return out
 
@@ -384,6 +406,37 @@ class Runner:
                         pass
         for cl in self.clients.values():
             cl.close()
+        # Bundle dirs libcontainerd made for ids containerd then refused
+        # (empty; the Go runner removes its own the same way).
+        for c in self.used:
+            _remove_empty_bundle(self.state_dir, self.id(c))
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch (null removes a member), as the Go runner
+    applies a step's spec_patch."""
+    if not isinstance(patch, dict):
+        return patch if patch is not None or target is None else target
+    out = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge_patch(out.get(k), v)
+    return out
+
+
+def _inside(base: str, path: str) -> bool:
+    return os.path.normpath(path).startswith(os.path.normpath(base) + os.sep)
+
+
+def _remove_empty_bundle(state_dir: str, id: str) -> None:
+    """rmdir the bundle dir of id and its first component, if empty dirs."""
+    for d in (os.path.join(state_dir, id), os.path.join(state_dir, id.split("/", 1)[0])):
+        try:
+            os.rmdir(os.path.normpath(d))
+        except (OSError, ValueError):
+            pass
 
 
 def _owner(path: str) -> str:

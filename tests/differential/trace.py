@@ -2,7 +2,9 @@
 one scenario are byte-identical: ids lose the run prefix, paths and pids
 become placeholders, events are grouped per container, records drop times.
 In messages only two live figures are masked: runc's memory usage when a
-limit is lowered below it, and per-process fd paths."""
+limit is lowered below it, and per-process fd paths. Volatile figures
+(VOLATILE_FIGURES: counts and times that depend on scheduling) are compared
+by type and presence wherever they appear, whatever the scenario."""
 
 from __future__ import annotations
 
@@ -16,6 +18,12 @@ LIVE_FIGURES = [
     (re.compile(r"current usage: \d+, peak usage: \d+"), "current usage: <n>, peak usage: <n>"),
     (re.compile(r"/proc/self/fd/\d+"), "/proc/self/fd/<n>"),
 ]
+# Result fields whose value depends on scheduling, not on the code under
+# test: each becomes "<volatile TYPE>" (TYPE: int, float, str, null, ...), so
+# only its type and presence are compared. pids_current is the cgroup's
+# task count, which counts runc init's threads until it has exec'd the
+# process (5 or 6 for a created task, from run to run).
+VOLATILE_FIGURES = {"pids_current"}
 # overlayfs snapshot dirs (in mountinfo's lowerdir/upperdir/workdir): their
 # numbers are containerd's sequence, so each becomes <sN> by first appearance
 # in the run (a layer shared by two rootfs keeps one name).
@@ -29,6 +37,7 @@ class _Normalizer:
         self.paths = paths
         self.pids: dict[int, str] = {}
         self.snapshots: dict[str, str] = {}
+        self.volatile: set[str] = set()  # the volatile figures met
 
     def pid(self, value: int) -> str:
         if value == 0:
@@ -60,6 +69,9 @@ class _Normalizer:
             return self.text(v)
         if key == "pid" and isinstance(v, int):
             return self.pid(v)
+        if key in VOLATILE_FIGURES:
+            self.volatile.add(key)
+            return "<volatile " + ("null" if v is None else type(v).__name__) + ">"
         return v
 
     def step(self, line: dict[str, Any]) -> dict[str, Any]:
@@ -88,10 +100,11 @@ class _Normalizer:
 
 
 def normalize(raw: list[dict[str, Any]], prefix: str, paths: dict[str, str],
-              unordered_events: bool = False) -> list[str]:
+              unordered_events: bool = False, volatile: set[str] | None = None) -> list[str]:
     """Canonical JSON lines: one per step, then events per container, then
     outputs. With unordered_events, each container's events are sorted (for
-    scenarios whose parallel groups make the order a race)."""
+    scenarios whose parallel groups make the order a race). The names of
+    the volatile figures met are added to `volatile`."""
     n = _Normalizer(prefix, paths)
     lines = []
     for line in raw:
@@ -100,4 +113,6 @@ def normalize(raw: list[dict[str, Any]], prefix: str, paths: dict[str, str],
         else:
             lines.append(json.dumps({"events": n.events(line["events"], unordered_events)}, sort_keys=True))
             lines.append(json.dumps({"outputs": n.value(line["outputs"])}, sort_keys=True))
+    if volatile is not None:
+        volatile |= n.volatile
     return lines

@@ -128,7 +128,7 @@ def test_an_exec_named_like_its_container_is_refused(env: Env, client: pylibctrd
     task = ctr.new_task(attach_stdio=out)
     task.start()
     before = sorted(os.listdir(env.bundles / ctr.id))
-    with pytest.raises(errors.InvalidParameter, match="container's id"):
+    with pytest.raises(errors.InvalidParameter, match="FIFOs of the container.s init process"):
         task.exec(ctr.id, pylibctrd.process_spec(env.spec(ctr.id, ["sh"]), ["echo", "exec"]),
                   attach_stdio=stdio.Capture())
     assert sorted(os.listdir(env.bundles / ctr.id)) == before

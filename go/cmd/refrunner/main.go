@@ -15,8 +15,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/containerd/containerd/namespaces"
@@ -165,6 +168,14 @@ func (r *runner) cleanup() {
 	r.cleanupImages(conn)
 	for _, conn := range r.clients {
 		conn.close()
+	}
+	// Bundle dirs libcontainerd made for ids containerd then refused (empty;
+	// the Python runner removes its own the same way).
+	for _, c := range r.used {
+		id := r.id(c)
+		first, _, _ := strings.Cut(id, "/")
+		_ = syscall.Rmdir(filepath.Join(r.stateDir, id))
+		_ = syscall.Rmdir(filepath.Join(r.stateDir, first))
 	}
 }
 

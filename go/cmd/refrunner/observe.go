@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -45,6 +46,10 @@ func (r *runner) files() map[string]any {
 	out := map[string]any{}
 	for _, c := range r.usedNames() {
 		dir := filepath.Join(r.stateDir, r.id(c))
+		if !strings.HasPrefix(dir, filepath.Clean(r.stateDir)+string(filepath.Separator)) {
+			out[c] = "outside" // not a bundle dir of the state dir
+			continue
+		}
 		entries, err := os.ReadDir(dir)
 		if err != nil {
 			out[c] = nil

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"syscall"
 	"time"
@@ -57,13 +58,15 @@ type Step struct {
 	Image       string              `json:"image"`
 	UserName    string              `json:"user_name"`
 	Paths       []string            `json:"paths"`
+	SpecPatch   json.RawMessage     `json:"spec_patch"`
 }
 
 var recordOps = map[string]bool{"new_container": true, "replace_container": true, "delete_container": true, "load_container": true}
 
 // spec is harness.Spec (what pylibctrd.container_spec builds) with the
-// step's spec fields applied, as tests/differential/runner.py applies them.
-func (r *runner) spec(s Step) *specs.Spec {
+// step's spec fields applied, as tests/differential/runner.py applies them
+// (spec_patch last, see specFields).
+func (r *runner) spec(s Step) (*specs.Spec, error) {
 	spec := harness.Spec(r.rootfs, s.Args, s.TTY, "/pylibctrd-diff/"+r.id(s.Container))
 	if s.Env != nil {
 		spec.Process.Env = s.Env
@@ -74,8 +77,7 @@ func (r *runner) spec(s Step) *specs.Spec {
 	if s.User != nil {
 		spec.Process.User = *s.User
 	}
-	r.specFields(s, spec)
-	return spec
+	return spec, r.specFields(s, spec)
 }
 
 // imageSpec is the spec of a container run from image s.Image on the rootfs
@@ -92,12 +94,12 @@ func (r *runner) imageSpec(ctx context.Context, s Step) (*specs.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.specFields(s, spec)
-	return spec, nil
+	return spec, r.specFields(s, spec)
 }
 
-// specFields applies the step's memory limit, rlimits and read-only rootfs.
-func (r *runner) specFields(s Step, spec *specs.Spec) {
+// specFields applies the step's memory limit, rlimits and read-only rootfs,
+// then its spec_patch (a JSON merge patch: any spec a Go caller can build).
+func (r *runner) specFields(s Step, spec *specs.Spec) error {
 	if s.MemoryLimit != 0 {
 		limit := s.MemoryLimit
 		spec.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &limit}}
@@ -108,6 +110,7 @@ func (r *runner) specFields(s Step, spec *specs.Spec) {
 	if s.ReadOnly {
 		spec.Root.Readonly = true
 	}
+	return harness.MergePatch(spec, s.SpecPatch)
 }
 
 // checkpointDir is where a step's named checkpoint lives (next to the bundles).
@@ -144,15 +147,17 @@ func (r *runner) do(ctx context.Context, s Step) (any, error) {
 				return nil, err
 			}
 		}
-		spec := r.spec(s)
+		var spec *specs.Spec
+		var err error
 		if s.Image != "" {
-			var err error
-			if spec, err = r.imageSpec(ctx, s); err != nil {
-				return nil, err
-			}
+			spec, err = r.imageSpec(ctx, s)
+		} else {
+			spec, err = r.spec(s)
+		}
+		if err != nil {
+			return nil, err
 		}
 		var c types.Container
-		var err error
 		if s.Op == "new_container" {
 			c, err = r.client(s).NewContainer(ctx, name, spec, harness.Shim, runtimeOptions, opts...)
 		} else {
@@ -275,9 +280,18 @@ func (r *runner) do(ctx context.Context, s Step) (any, error) {
 	case "create_checkpoint":
 		return "ok", r.task(s).CreateCheckpoint(ctx, r.checkpointDir(s), s.Exit)
 	case "exec":
-		spec := *r.spec(s).Process
+		container := s
+		container.SpecPatch = nil // the patch is the process spec's
+		cspec, err := r.spec(container)
+		if err != nil {
+			return nil, err
+		}
+		spec := cspec.Process
 		spec.Args, spec.Terminal = s.Args, s.TTY
-		p, err := r.task(s).Exec(ctx, s.Process, &spec, s.Stdin, r.attach(key(s), s.IO))
+		if err := harness.MergePatch(&spec, s.SpecPatch); err != nil {
+			return nil, err
+		}
+		p, err := r.task(s).Exec(ctx, s.Process, spec, s.Stdin, r.attach(key(s), s.IO))
 		if err != nil {
 			return nil, err
 		}
@@ -323,15 +337,27 @@ func (r *runner) do(ctx context.Context, s Step) (any, error) {
 	case "images":
 		return r.images().list(ctx)
 	case "get_image":
-		return r.images().describe(ctx, s.Ref)
+		ref, err := r.ref(ctx, s.Ref)
+		if err != nil {
+			return nil, err
+		}
+		return r.images().describe(ctx, ref)
 	case "remove_image":
+		ref, err := r.ref(ctx, s.Ref)
+		if err != nil {
+			return nil, err
+		}
 		// `docker rmi ref`: no force, prune
-		_, err := r.images().svc.ImageDelete(ctx, s.Ref, false, true)
+		_, err = r.images().svc.ImageDelete(ctx, ref, false, true)
 		return "ok", err
 	case "prepare_rootfs":
+		ref, err := r.ref(ctx, s.Ref)
+		if err != nil {
+			return nil, err
+		}
 		r.use(s.Container)
 		r.setPrepared(s.Container)
-		return r.images().prepare(ctx, name, s.Ref)
+		return r.images().prepare(ctx, name, ref)
 	case "release_rootfs":
 		return "ok", r.images().release(ctx, r.taskState(s), name)
 	case "rootfs":
@@ -394,4 +420,29 @@ func (r *runner) metrics(ctx context.Context, s Step) (bool, map[string]any, err
 		return false, nil, err
 	}
 	return !st.Read.IsZero(), m.(map[string]any), nil
+}
+
+var imageID = regexp.MustCompile(`\{(id|hex|hex12):([^}]+)\}`)
+
+// ref replaces {id:NAME}, {hex:NAME} and {hex12:NAME} in an image ref by
+// that image's id (sha256:...), its hex or the hex's first 12 digits.
+func (r *runner) ref(ctx context.Context, ref string) (string, error) {
+	var err error
+	out := imageID.ReplaceAllStringFunc(ref, func(m string) string {
+		g := imageID.FindStringSubmatch(m)
+		img, e := r.images().svc.GetImage(ctx, g[2], backend.GetImageOpts{})
+		if e != nil {
+			err = e
+			return m
+		}
+		id := img.ID().String()
+		switch g[1] {
+		case "hex":
+			return id[7:]
+		case "hex12":
+			return id[7:19]
+		}
+		return id
+	})
+	return out, err
 }

@@ -5,6 +5,7 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"sync"
 	"time"
@@ -207,4 +208,54 @@ func (r *Recorder) Snapshot() []map[string]any {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]map[string]any{}, r.Events...)
+}
+
+// MergePatch applies an RFC 7386 JSON merge patch (null removes a member)
+// to *v, through its JSON form: the differential scenarios' spec_patch, so
+// that a scenario can express any spec a Go caller can build. A nil patch
+// changes nothing.
+func MergePatch[T any](v *T, patch json.RawMessage) error {
+	if len(patch) == 0 || string(patch) == "null" {
+		return nil
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var doc, p any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(patch, &p); err != nil {
+		return err
+	}
+	out, err := json.Marshal(mergePatch(doc, p))
+	if err != nil {
+		return err
+	}
+	var fresh T
+	if err := json.Unmarshal(out, &fresh); err != nil {
+		return err
+	}
+	*v = fresh
+	return nil
+}
+
+func mergePatch(target, patch any) any {
+	p, ok := patch.(map[string]any)
+	if !ok {
+		return patch
+	}
+	t, ok := target.(map[string]any)
+	if !ok {
+		t = map[string]any{}
+	}
+	for k, v := range p {
+		if v == nil {
+			delete(t, k)
+		} else {
+			t[k] = mergePatch(t[k], v)
+		}
+	}
+	return t
 }
