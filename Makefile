@@ -159,7 +159,7 @@ test-wheels: wheels wheels-system system
 # The manylinux2014 x86_64 library's speed next to the native one's, in one
 # run (docs/performance.md, "The manylinux2014 build").
 bench-zig: wheel wheels system
-	bash wheels/bench-zig.sh
+	bash wheels/bench-zig.sh $(BENCH_ZIG_ARGS)
 
 demo: build
 	$(PY) -m pylibctrd.demo
