@@ -9,7 +9,7 @@ SOURCES := $(shell find go pylibctrd -name '*.go' -o -name '*.h' -o -name '*.c' 
 # What the sdist and wheel are made of (pylibctrd/ without go/cmd's tools).
 DIST_SOURCES := $(SOURCES) MANIFEST.in LICENSE README.md
 
-.PHONY: all system system-stress go-deps build test test-stress test-go test-py test-unit lint docs demo bench soak soak-run soak-suites clean wheel sdist
+.PHONY: all system system-stress go-deps build test test-stress test-go test-py test-unit lint docs demo bench soak soak-run soak-suites clean wheel sdist wheels wheels-system test-wheels bench-zig
 
 all: build
 
@@ -126,6 +126,68 @@ $(WHEEL_STAMP): $(SDIST)
 	touch $@
 
 wheel: $(WHEEL_STAMP)
+
+# manylinux2014 (manylinux_2_17) wheels for x86_64 and aarch64, built from the
+# sdist on this x86_64 host with zig (PyPI `ziglang`, in the build venv) as the
+# C compiler of both cgo and the cffi extension: `-target <arch>-linux-gnu.2.17`
+# links against glibc 2.17's symbol versions whatever glibc the host has.
+# GOARCH picks Go's target; _PYTHON_HOST_PLATFORM the wheel's platform tag.
+# The extension is abi3 (Py_LIMITED_API), so the build Python's headers serve
+# aarch64 too (docs/install.md). Both libraries are stripped at link time.
+# Into dist/manylinux2014/, beside (not instead of) `make wheel`'s native one.
+MANYLINUX_ARCHES := x86_64 aarch64
+MANYLINUX_DIR := dist/manylinux2014
+zig_cc = $(abspath $(BUILD_PY)) -m ziglang cc -target $(1)-linux-gnu.2.17
+goarch = $(if $(filter aarch64,$(1)),arm64,amd64)
+
+# zig, in its own stamp: an older build venv gets it without `make wheel` rebuilding.
+$(BUILD_VENV)/.zig: $(BUILD_VENV)/.installed
+	$(BUILD_PY) -m pip install -q ziglang
+	touch $@
+
+build/manylinux2014-%.stamp: $(SDIST) $(BUILD_VENV)/.zig
+	$(MAKE) go-deps
+	rm -rf build/manylinux2014-raw-$* $(MANYLINUX_DIR)/pylibctrd-*_$*.whl
+	CC="$(call zig_cc,$*)" LDSHARED="$(call zig_cc,$*) -shared" LDFLAGS="-Wl,--strip-all" \
+	CGO_ENABLED=1 GOARCH=$(call goarch,$*) _PYTHON_HOST_PLATFORM=linux-$* \
+	PYLIBCTRD_GO_LDFLAGS="-s -w -extldflags=-Wl,--strip-all" \
+		$(BUILD_PY) -m pip wheel -q --no-cache-dir --no-build-isolation --no-deps \
+		-w build/manylinux2014-raw-$* $(SDIST)
+	# --plat auto: auditwheel offers only this host's arch by name; auto takes
+	# the wheel's ELF machine and the most compatible tag its symbols allow,
+	# which must be manylinux2014 (the test below).
+	PATH="$(abspath $(BUILD_VENV))/bin:$$PATH" $(BUILD_VENV)/bin/auditwheel repair \
+		--plat auto -w $(MANYLINUX_DIR) build/manylinux2014-raw-$*/pylibctrd-*.whl
+	test -f $(MANYLINUX_DIR)/pylibctrd-$(VERSION)-cp310-abi3-manylinux2014_$*.manylinux_2_17_$*.whl
+	$(BUILD_VENV)/bin/auditwheel show $(MANYLINUX_DIR)/pylibctrd-*_$*.whl
+	touch $@
+
+wheels: $(foreach a,$(MANYLINUX_ARCHES),build/manylinux2014-$(a).stamp)
+	ls -l $(MANYLINUX_DIR)
+
+# What test-wheels needs from Debian: mmdebstrap makes the roots, qemu-user-static
+# (with binfmt-support, which registers it with the kernel) runs the arm64 one.
+WHEELS_APT_PACKAGES := mmdebstrap qemu-user-static binfmt-support arch-test
+
+wheels-system:
+	@missing=""; for p in $(WHEELS_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+# The manylinux2014 wheels on other systems, Debian packages only (slow: not in
+# `make test`): an arm64 bookworm root run through qemu-aarch64-static and an
+# amd64 trixie root (CPython 3.13), each installing its wheel with pip and
+# running a container end to end against a containerd this host runs.
+# The roots are cached in build/roots/.
+test-wheels: wheels wheels-system system
+	bash wheels/test-wheels.sh
+
+# The manylinux2014 x86_64 library's speed next to the native one's, in one
+# run (docs/performance.md, "The manylinux2014 build").
+bench-zig: wheel wheels system
+	bash wheels/bench-zig.sh $(BENCH_ZIG_ARGS)
 
 demo: build
 	$(PY) -m pylibctrd.demo

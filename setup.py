@@ -32,7 +32,7 @@ def require_tools() -> None:
     if missing:
         raise SystemExit(
             "pylibctrd: building from source needs " + " and ".join(missing)
-            + " on PATH; or install the binary wheel (manylinux, x86_64), which needs neither"
+            + " on PATH; or install a binary wheel (manylinux2014, x86_64 or aarch64), which needs neither"
         )
 
 
