@@ -43,8 +43,26 @@ def test_checks_convert() -> None:
     assert _args.json_object({"a": [1]}, "x") == b'{"a":[1]}'
 
 
+def refused_before_go_starts(cases: str) -> None:
+    """Runs `cases` (a script defining `cases`, a list of (call, exception))
+    in a fresh interpreter, so that "Go never started" can be checked."""
+    script = cases + textwrap.dedent("""
+        from pylibctrd import _ffi
+        for i, (call, exc) in enumerate(cases):
+            try:
+                call()
+            except exc:
+                pass
+            else:
+                raise SystemExit(f"case {i}: no {exc.__name__}")
+            assert not _ffi.loaded(), f"case {i}: a check crossed into Go"
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "ok", done.stderr
+
+
 def test_public_api_refuses_bad_arguments_before_go_starts() -> None:
-    # In a fresh interpreter, so that "Go never started" can be checked.
     script = textwrap.dedent("""
         import pylibctrd
         from pylibctrd import _ffi, errors
@@ -60,18 +78,8 @@ def test_public_api_refuses_bad_arguments_before_go_starts() -> None:
             (lambda: pylibctrd.Client.connect("/x.sock", backend=AsyncBackend()), TypeError),
             (lambda: pylibctrd.Client.connect("/x.sock", timeout="1"), TypeError),
         ]
-        for i, (call, exc) in enumerate(cases):
-            try:
-                call()
-            except exc:
-                pass
-            else:
-                raise SystemExit(f"case {i}: no {exc.__name__}")
-            assert not _ffi.loaded(), f"case {i}: a check crossed into Go"
-        print("ok")
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert done.stdout.strip() == "ok", done.stderr
+    refused_before_go_starts(script)
 
 
 def test_relative_daemon_dirs_are_invalid_parameter() -> None:
@@ -122,15 +130,5 @@ def test_every_operation_checks_its_arguments_before_go_starts() -> None:
             (lambda: start_op(5, "/s", None), TypeError),
             (lambda: start_op("/r", "/s", 5), TypeError),
         ]
-        for i, (call, exc) in enumerate(cases):
-            try:
-                call()
-            except exc:
-                pass
-            else:
-                raise SystemExit(f"case {i}: no {exc.__name__}")
-            assert not _ffi.loaded(), f"case {i}: a check crossed into Go"
-        print("ok")
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert done.stdout.strip() == "ok", done.stderr
+    refused_before_go_starts(script)
