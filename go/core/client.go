@@ -45,7 +45,8 @@ type Client struct {
 	cancel    context.CancelFunc
 	timeout   time.Duration
 	closed    atomic.Bool
-	images    imageState // images.go
+	images    imageState    // images.go
+	registry  registryState // registry.go
 }
 
 // ConnectOptions are Connect's arguments.

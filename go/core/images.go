@@ -39,6 +39,7 @@ import (
 	"github.com/docker/docker/pkg/idtools"
 	"github.com/moby/locker"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Snapshotter is the snapshotter images are unpacked into: dockerd's default
@@ -82,6 +83,8 @@ func (c *Client) imageService() *imageState {
 			Client:          c.c8d,
 			Containers:      s.ctrs,
 			Snapshotter:     Snapshotter,
+			RegistryHosts:   c.registryHosts,
+			Registry:        c.registryService(),
 			EventsService:   daemonevents.New(),
 			RefCountMounter: snapshotter.NewMounter(c.RootfsHome(), Snapshotter, idtools.IdentityMapping{}),
 		})
@@ -260,8 +263,14 @@ func collectGarbage(ctx context.Context, c *Client) {
 
 // imageInfo describes the image ref names (a reference or a digest).
 func (c *Client) imageInfo(ctx context.Context, ref string) (Image, error) {
+	return c.imageInfoFor(ctx, ref, nil)
+}
+
+// imageInfoFor describes the image ref names for platform (nil: this
+// machine's), e.g. an image pulled for another platform.
+func (c *Client) imageInfoFor(ctx context.Context, ref string, platform *ocispec.Platform) (Image, error) {
 	s := c.imageService()
-	img, err := s.svc.GetImage(ctx, ref, backend.GetImageOpts{Details: true})
+	img, err := s.svc.GetImage(ctx, ref, backend.GetImageOpts{Details: true, Platform: platform})
 	if err != nil {
 		return Image{}, err
 	}
@@ -282,7 +291,11 @@ func (c *Client) imageInfo(ctx context.Context, ref string) (Image, error) {
 			}
 		}
 	}
-	out.Config, err = c.imageConfig(ctx, out.Digest)
+	matcher := platforms.Default()
+	if platform != nil {
+		matcher = platforms.Only(*platform)
+	}
+	out.Config, err = c.imageConfigFor(ctx, out.Digest, matcher)
 	return out, err
 }
 
@@ -309,6 +322,11 @@ func isDigestRef(ref string) bool {
 // imageConfig reads the "config" object of the OCI image config that the
 // image with target dgst has for this platform.
 func (c *Client) imageConfig(ctx context.Context, dgst digest.Digest) (json.RawMessage, error) {
+	return c.imageConfigFor(ctx, dgst, platforms.Default())
+}
+
+// imageConfigFor is imageConfig for the platforms matcher matches.
+func (c *Client) imageConfigFor(ctx context.Context, dgst digest.Digest, matcher platforms.MatchComparer) (json.RawMessage, error) {
 	found, err := c.c8d.ImageService().List(ctx, "target.digest=="+dgst.String())
 	if err != nil {
 		return nil, err
@@ -317,7 +335,7 @@ func (c *Client) imageConfig(ctx context.Context, dgst digest.Digest) (json.RawM
 		return nil, errdefs.NotFound(fmt.Errorf("No such image: %s", dgst))
 	}
 	cs := c.c8d.ContentStore()
-	desc, err := containerdimages.Config(ctx, cs, found[0].Target, platforms.Default())
+	desc, err := containerdimages.Config(ctx, cs, found[0].Target, matcher)
 	if err != nil {
 		return nil, err
 	}
