@@ -242,3 +242,115 @@ def release_prepared(containerd: Containerd) -> list[str]:
             for id in ids:
                 remove_container(client, id, rootfs=True)
     return ids
+
+
+# --- registries ---------------------------------------------------------------------------
+
+#: The tools registry tests need: Debian's docker-registry (distribution 2.8),
+#: skopeo (a third-party client that writes images into it) and openssl.
+REGISTRY_TOOLS = ("docker-registry", "skopeo", "openssl")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def bcrypt_hash(password: str) -> str:
+    """A bcrypt hash for an htpasswd file (the only scheme distribution takes)."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+        return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
+
+
+class Registry:
+    """Debian's `docker-registry` on a free port of `host`, its config and
+    data under `workdir`; optionally with htpasswd auth (`users`) and TLS
+    (`cert`, `key`: PEM files), optionally inside network namespace `netns`.
+    `stop()` (or leaving `with`) kills it; its files go with `workdir`."""
+
+    def __init__(self, workdir: str | os.PathLike[str], *, host: str = "127.0.0.1",
+                 port: int | None = None, users: dict[str, str] | None = None,
+                 cert: str | None = None, key: str | None = None, netns: str | None = None) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.data = self.workdir / "data"
+        self.port = port or free_port(host if netns is None else "127.0.0.1")
+        self.host = host
+        self.address = f"{host}:{self.port}"
+        self.tls = cert is not None
+        self._netns = netns
+        lines = ["version: 0.1", "log:", "  level: error", "  accesslog:", "    disabled: true",
+                 "storage:", "  filesystem:", f"    rootdirectory: {self.data}",
+                 "  delete:", "    enabled: true", "http:", f"  addr: {self.address}"]
+        if cert is not None:
+            lines += ["  tls:", f"    certificate: {cert}", f"    key: {key}"]
+        if users:
+            htpasswd = self.workdir / "htpasswd"
+            htpasswd.write_text("".join(f"{u}:{bcrypt_hash(p)}\n" for u, p in users.items()))
+            lines += ["auth:", "  htpasswd:", "    realm: pylibctrd-test", f"    path: {htpasswd}"]
+        self.config = self.workdir / "config.yml"
+        self.config.write_text("\n".join(lines) + "\n")
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10.0) -> Registry:
+        import time
+        cmd = ["docker-registry", "serve", str(self.config)]
+        if self._netns is not None:
+            cmd = ["ip", "netns", "exec", self._netns, *cmd]
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while not self._listening():
+            if self._proc.poll() is not None:
+                err = self._proc.stderr.read().decode() if self._proc.stderr else ""
+                raise RuntimeError(f"docker-registry exited: {err}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"docker-registry did not listen on {self.address}")
+            time.sleep(0.02)
+        return self
+
+    def _listening(self) -> bool:
+        import socket
+        try:
+            with socket.create_connection((self.host, self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """Kill the registry (SIGKILL: also what the fault tests need)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+            if self._proc.stderr:
+                self._proc.stderr.close()
+        self._proc = None
+
+    def blob_path(self, digest: str) -> Path:
+        algo, hexd = digest.split(":", 1)
+        return (self.data / "docker" / "registry" / "v2" / "blobs" / algo / hexd[:2] / hexd
+                / "data")
+
+    def copy_in(self, archive: str | os.PathLike[str], ref: str, *,
+                creds: tuple[str, str] | None = None, cert_dir: str | None = None) -> None:
+        """`skopeo copy docker-archive:ARCHIVE docker://ADDRESS/REF`."""
+        cmd = ["skopeo", "copy", "--quiet"]
+        if cert_dir is not None:
+            cmd.append(f"--dest-cert-dir={cert_dir}")
+        else:
+            cmd.append("--dest-tls-verify=false")
+        if creds is not None:
+            cmd.append(f"--dest-creds={creds[0]}:{creds[1]}")
+        cmd += [f"docker-archive:{os.fspath(archive)}", f"docker://{self.address}/{ref}"]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+    def __enter__(self) -> Registry:
+        return self.start() if self._proc is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -336,6 +336,10 @@ func (c *Client) imageConfigFor(ctx context.Context, dgst digest.Digest, matcher
 	}
 	cs := c.c8d.ContentStore()
 	desc, err := containerdimages.Config(ctx, cs, found[0].Target, matcher)
+	if cerrdefs.IsNotFound(err) {
+		// An image pulled for another platform only: its config instead.
+		desc, err = availableConfig(ctx, cs, found[0].Target)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -353,6 +357,24 @@ func (c *Client) imageConfigFor(ctx context.Context, dgst digest.Digest, matcher
 		cfg.Config = json.RawMessage("{}")
 	}
 	return cfg.Config, nil
+}
+
+// availableConfig is the config of the first platform of target whose
+// config is in the content store.
+func availableConfig(ctx context.Context, cs content.Store, target ocispec.Descriptor) (ocispec.Descriptor, error) {
+	plats, err := containerdimages.Platforms(ctx, cs, target)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	for _, p := range plats {
+		desc, err := containerdimages.Config(ctx, cs, target, platforms.Only(p))
+		if err == nil {
+			if _, err := cs.Info(ctx, desc.Digest); err == nil {
+				return desc, nil
+			}
+		}
+	}
+	return ocispec.Descriptor{}, errdefs.NotFound(fmt.Errorf("image %s has no config for any platform", target.Digest))
 }
 
 // Images lists the images in the namespace (Moby's Images), one entry per

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -468,6 +469,14 @@ func classifyRegistryError(err error) error {
 		case status.StatusCode >= 500:
 			return errdefs.Unavailable(err)
 		}
+	}
+	// Moby's loginV2 reports a refused login only as text.
+	if strings.Contains(err.Error(), "failed with status: 401 ") {
+		return errdefs.Unauthorized(err)
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && !errdefs.IsUnavailable(err) {
+		return errdefs.Unavailable(err) // refused, unreachable, no such host, timed out
 	}
 	if errors.Is(err, docker.ErrInvalidAuthorization) && !errdefs.IsNotFound(err) {
 		return errdefs.Unauthorized(err)
