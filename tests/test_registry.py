@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -386,3 +387,72 @@ def test_basic_auth_wrong_password_login_and_docker_config(
         assert pylibctrd.logout(reg.address) is True
         assert pylibctrd.logout(reg.address) is False
         assert Auth.from_docker_config(reg.address) is None
+
+
+# --- command line -------------------------------------------------------------------------
+
+def cli_run(env: Env, *args: str, input: bytes | None = None,
+            extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    base = [sys.executable, "-m", "pylibctrd", "--address", env.address,
+            "--namespace", env.namespace, "--state-dir", str(env.bundles)]
+    if args and args[0] == "run":
+        args = ("run", "--cgroup-parent", "/pylibctrd-test", *args[1:])
+    return subprocess.run([*base, *args], input=input, capture_output=True, timeout=120,
+                          env={**os.environ, **(extra_env or {})})
+
+
+def test_cli_pull_push_tag_save_and_run_pull(images: pylibctrd.Client, registry: Registry,
+                                             env: Env, tmp_path: Path) -> None:
+    ref = f"{registry.address}/test/cli:1"
+    put(registry, tmp_path, "test/cli:1", 40_000, 20_000)
+    r = cli_run(env, "pull", ref)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().splitlines()
+    assert lines[0] == "1: Pulling from test/cli" and lines[-1] == ref
+    assert sum(line.endswith(": Pull complete") or line.endswith(": Download complete")
+               for line in lines) >= 2
+    assert not any("Downloading" in line for line in lines)  # a pipe: no byte counts
+    assert any(line.startswith("Status: Downloaded newer image for ") for line in lines)
+    r = cli_run(env, "pull", "-q", ref)
+    assert (r.returncode, r.stdout) == (0, f"{ref}\n".encode())
+    target = f"{registry.address}/test/cli-pushed:2"
+    assert cli_run(env, "tag", ref, target).returncode == 0
+    r = cli_run(env, "push", target)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode().splitlines()  # the registry has the layers in test/cli: mounted
+    assert out[0] == f"The push refers to repository [{registry.address}/test/cli-pushed]"
+    assert sum(line.endswith(": Mounted from test/cli") for line in out) == 2
+    assert out[-1].startswith("2: digest: sha256:")
+    r = cli_run(env, "save", "-o", str(tmp_path / "cli.tar"), target)
+    assert r.returncode == 0 and (tmp_path / "cli.tar").stat().st_size > 60_000
+    r = cli_run(env, "pull", f"{registry.address}/test/nothere:1")
+    assert r.returncode == 1 and r.stderr.startswith(b"pylibctrd: Error: ")
+
+    # run --pull: a busybox image that exists only in the registry.
+    bb = imagebuild.busybox_image(tmp_path / "bb.tar", name="bb:1")
+    registry.copy_in(bb.path, "test/bb:1")
+    bbref = f"{registry.address}/test/bb:1"
+    r = cli_run(env, "run", "--rm", "--pull", "never", bbref, "true")
+    assert r.returncode == 125 and b"No such image" in r.stderr
+    r = cli_run(env, "run", "--rm", bbref, "echo", "pulled")
+    assert (r.returncode, r.stdout) == (0, b"pulled\n"), r.stderr
+    assert r.stderr.startswith(f"Unable to find image '{bbref}' locally".encode())
+    r = cli_run(env, "run", "--rm", "--pull", "always", bbref, "echo", "again")
+    assert (r.returncode, r.stdout) == (0, b"again\n"), r.stderr
+
+
+def test_cli_login_logout(images: pylibctrd.Client, env: Env, tmp_path: Path) -> None:
+    config = {"DOCKER_CONFIG": str(tmp_path / "dc")}
+    with Registry(tmp_path / "authreg", users={"bob": "pw1"}) as reg:
+        r = cli_run(env, "login", "-u", "bob", "--password-stdin", reg.address, input=b"nope\n",
+                    extra_env=config)
+        assert r.returncode == 1 and b"401 Unauthorized" in r.stderr
+        r = cli_run(env, "login", "-u", "bob", "--password-stdin", reg.address, input=b"pw1\n",
+                    extra_env=config)
+        assert (r.returncode, r.stdout) == (0, b"Login Succeeded\n"), r.stderr
+        assert Auth.from_docker_config(reg.address, config_dir=config["DOCKER_CONFIG"]) == Auth(
+            "bob", "pw1", server=reg.address)
+        r = cli_run(env, "logout", reg.address, extra_env=config)
+        assert r.stdout == f"Removing login credentials for {reg.address}\n".encode()
+        r = cli_run(env, "logout", reg.address, extra_env=config)
+        assert r.stdout == f"Not logged in to {reg.address}\n".encode()
