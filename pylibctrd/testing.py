@@ -221,6 +221,14 @@ class SessionImages:
                 self.loaded[key] = client.import_image(key[0], name=name)
         return self.loaded[key]
 
+    def pull(self, ref: str, *, platform: str | None = None) -> Image:
+        """Pull ref once per session (credentials from the docker config)."""
+        key = (Path("registry:" + ref), platform)
+        if key not in self.loaded:
+            with self.containerd.connect() as client:
+                self.loaded[key] = [client.pull(ref, platform=platform)]
+        return self.loaded[key][0]
+
     def remove_all(self) -> None:
         with self.containerd.connect() as client:
             for images in self.loaded.values():

@@ -456,3 +456,42 @@ def test_cli_login_logout(images: pylibctrd.Client, env: Env, tmp_path: Path) ->
         assert r.stdout == f"Removing login credentials for {reg.address}\n".encode()
         r = cli_run(env, "logout", reg.address, extra_env=config)
         assert r.stdout == f"Not logged in to {reg.address}\n".encode()
+
+
+# --- pytest plugin --------------------------------------------------------------------------
+
+def test_plugin_image_option_pulls_a_reference_once(pytester: pytest.Pytester, env: Env,
+                                                    registry: Registry, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    built = imagebuild.busybox_image(tmp_path / "app.tar", name="app:1",
+                                     config={"Cmd": ["echo", "hello from the registry"]})
+    registry.copy_in(built.path, "team/app:1")
+    ref = f"{registry.address}/team/app:1"
+    monkeypatch.setenv("SESSION_FILE", str(tmp_path / "session"))
+    pytester.makepyfile(f"""
+        import json, os
+        from pylibctrd import EventType, stdio
+
+        def test_one(pylibctrd_image, pylibctrd_daemon):
+            with open(os.environ["SESSION_FILE"], "w") as f:
+                json.dump(pylibctrd_daemon.namespace, f)
+            assert pylibctrd_image.name == {ref!r}
+
+        def test_two(pylibctrd_image, pylibctrd_images, pylibctrd_container, pylibctrd_recorder):
+            assert pylibctrd_images.pull({ref!r}) == pylibctrd_image
+            out = stdio.Capture()
+            ctr = pylibctrd_container(None, image=pylibctrd_image)
+            task = ctr.new_task(attach_stdio=out)
+            task.start()
+            assert pylibctrd_recorder.wait_for(ctr.id, EventType.EXIT).exit_code == 0
+            out.wait(10)
+            assert out.stdout == b"hello from the registry\\n"
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider",
+                                           f"--pylibctrd-address={env.address}",
+                                           f"--pylibctrd-image={ref}")
+    result.assert_outcomes(passed=2)
+    namespace = json.loads((tmp_path / "session").read_text())
+    with pylibctrd.Client.connect(env.address, namespace=namespace,
+                                  state_dir=str(env.bundles)) as c:
+        assert c.images() == []
