@@ -362,3 +362,59 @@ class Registry:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class VethNetns:
+    """A network namespace of the test's own with a veth pair to it: the
+    host side `host_ip`, the namespace side `ns_ip` (10.x, off loopback,
+    which Moby would treat as an insecure registry). `close()` deletes the
+    namespace, which deletes the pair."""
+
+    def __init__(self) -> None:
+        tag = uuid.uuid4().hex[:6]
+        octet = int(tag[:2], 16) % 250 + 1
+        self.name = f"pylibctrd-reg-{tag}"
+        self.host_ip, self.ns_ip = f"10.199.{octet}.1", f"10.199.{octet}.2"
+        host_if, ns_if = f"prh{tag}", f"prn{tag}"
+
+        def ip(*args: str) -> None:
+            subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+        ip("netns", "add", self.name)
+        try:
+            ip("link", "add", host_if, "type", "veth", "peer", "name", ns_if)
+            ip("link", "set", ns_if, "netns", self.name)
+            ip("addr", "add", f"{self.host_ip}/30", "dev", host_if)
+            ip("link", "set", host_if, "up")
+            ip("-n", self.name, "addr", "add", f"{self.ns_ip}/30", "dev", ns_if)
+            ip("-n", self.name, "link", "set", ns_if, "up")
+            ip("-n", self.name, "link", "set", "lo", "up")
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=10)
+
+    def __enter__(self) -> VethNetns:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def make_tls(workdir: str | os.PathLike[str], ip: str) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for `ip` signed by it, made with
+    openssl: (ca.crt, server.crt, server.key)."""
+    d = Path(workdir)
+    d.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60, cwd=d)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", "ca.key",
+            "-out", "ca.crt", "-subj", "/CN=pylibctrd test CA")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
+            "server.csr", "-subj", f"/CN={ip}")
+    (d / "san.ext").write_text(f"subjectAltName=IP:{ip}\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "1", "-out", "server.crt", "-extfile", "san.ext")
+    return d / "ca.crt", d / "server.crt", d / "server.key"
