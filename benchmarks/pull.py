@@ -58,7 +58,7 @@ def main() -> None:
         path = HERE / "results.json"
         data = json.loads(path.read_text())
         data["registry_pull"] = summary
-        path.write_text(json.dumps(data, indent=2) + "\n")
+        path.write_text(json.dumps(data, indent=1) + "\n")
 
 
 def run(daemon: pylibctrd.Daemon, ref: str, work: Path, rounds: int) -> dict[str, list[float]]:
