@@ -9,7 +9,7 @@ SOURCES := $(shell find go pylibctrd -name '*.go' -o -name '*.h' -o -name '*.c' 
 # What the sdist and wheel are made of (pylibctrd/ without go/cmd's tools).
 DIST_SOURCES := $(SOURCES) MANIFEST.in LICENSE README.md
 
-.PHONY: all system system-stress go-deps build test test-stress test-go test-py test-unit lint docs demo bench soak soak-run soak-suites clean wheel sdist
+.PHONY: all system system-stress go-deps build test test-stress test-go test-py test-unit lint docs demo bench bench-pull soak soak-run soak-suites clean wheel sdist
 
 all: build
 
@@ -140,6 +140,11 @@ bench: build
 	$(BENCH_PY) -m pip install -q "containerd==1.5.3" "protobuf<3.21" grpcio matplotlib
 	$(BENCH_PY) -m pip install -q -e .
 	$(BENCH_PY) -m benchmarks --write-md
+
+# Pull from a local registry: pylibctrd vs `ctr images pull` vs skopeo
+# (registry_pull in benchmarks/results.json; docs/registry.md).
+bench-pull: build
+	$(PY) -m benchmarks.pull --write
 
 # Long runs, not part of `make test`: 2,000 lifecycles + 2,000 execs measured
 # every 200 (docs/soak.md + docs/soak.png; fails unless the last 1,000 are flat), then the
