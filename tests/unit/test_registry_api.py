@@ -14,7 +14,7 @@ import pytest
 
 import pylibctrd
 from pylibctrd import Auth, Progress, aio, errors
-from pylibctrd.cli._registry import Display
+from pylibctrd.cli._progress import Display
 from pylibctrd.registry import registry_of
 
 METHODS = ("pull", "push", "tag", "save", "login", "configure_registry")
