@@ -2,14 +2,14 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := containerd runc busybox-static tmux
+APT_PACKAGES := containerd runc busybox-static tmux docker-registry skopeo openssl
 STRESS_PACKAGES := stress-ng
 STAMP := $(VENV)/.installed
 SOURCES := $(shell find go pylibctrd -name '*.go' -o -name '*.h' -o -name '*.c' -o -name '*.py' -not -name '_native*') go/go.mod go/go.sum setup.py build_ffi.py pyproject.toml
 # What the sdist and wheel are made of (pylibctrd/ without go/cmd's tools).
 DIST_SOURCES := $(SOURCES) MANIFEST.in LICENSE README.md
 
-.PHONY: all system system-stress go-deps build test test-stress test-go test-py test-unit lint docs demo bench soak soak-run soak-suites clean wheel sdist wheels wheels-system test-wheels bench-zig
+.PHONY: all system system-stress go-deps build test test-stress test-go test-py test-unit lint docs demo bench bench-pull soak soak-run soak-suites clean wheel sdist wheels wheels-system test-wheels bench-zig
 
 all: build
 
@@ -22,7 +22,8 @@ define apt_install
 	fi
 endef
 
-# Debian packages: containerd, runc, and busybox-static for the test rootfs.
+# Debian packages: containerd, runc, busybox-static for the test rootfs, tmux for
+# the CLI's terminal test, docker-registry, skopeo and openssl for the registry tests.
 system:
 	$(call apt_install,$(APT_PACKAGES))
 
@@ -170,11 +171,7 @@ wheels: $(foreach a,$(MANYLINUX_ARCHES),build/manylinux2014-$(a).stamp)
 WHEELS_APT_PACKAGES := mmdebstrap qemu-user-static binfmt-support arch-test
 
 wheels-system:
-	@missing=""; for p in $(WHEELS_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
+	$(call apt_install,$(WHEELS_APT_PACKAGES))
 
 # The manylinux2014 wheels on other systems, Debian packages only (slow: not in
 # `make test`): an arm64 bookworm root run through qemu-aarch64-static and an
@@ -202,6 +199,11 @@ bench: build
 	$(BENCH_PY) -m pip install -q "containerd==1.5.3" "protobuf<3.21" grpcio matplotlib
 	$(BENCH_PY) -m pip install -q -e .
 	$(BENCH_PY) -m benchmarks --write-md
+
+# Pull from a local registry: pylibctrd vs `ctr images pull` vs skopeo
+# (registry_pull in benchmarks/results.json; docs/registry.md).
+bench-pull: build
+	$(PY) -m benchmarks.pull --write
 
 # Long runs, not part of `make test`: 2,000 lifecycles + 2,000 execs measured
 # every 200 (docs/soak.md + docs/soak.png; fails unless the last 1,000 are flat), then the

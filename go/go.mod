@@ -4,11 +4,19 @@ go 1.22
 
 require github.com/docker/docker v26.1.5+incompatible
 
-require github.com/containerd/cgroups/v3 v3.0.3
+require (
+	github.com/containerd/cgroups/v3 v3.0.3
+	github.com/docker/cli v26.1.5+incompatible
+)
 
 require (
+	github.com/docker/docker-credential-helpers v0.8.0 // indirect
+	github.com/gogo/googleapis v1.4.1 // indirect
+	github.com/grpc-ecosystem/go-grpc-middleware v1.3.0 // indirect
 	github.com/hashicorp/go-uuid v1.0.1 // indirect
 	go.etcd.io/bbolt v1.3.9 // indirect
+	go.opentelemetry.io/contrib/instrumentation/net/http/httptrace/otelhttptrace v0.46.1 // indirect
+	golang.org/x/crypto v0.21.0 // indirect
 )
 
 require (
@@ -55,7 +63,7 @@ require (
 	github.com/hashicorp/golang-lru v0.5.4 // indirect
 	github.com/klauspost/compress v1.17.4 // indirect
 	github.com/matttproud/golang_protobuf_extensions v1.0.4 // indirect
-	github.com/moby/buildkit v0.13.2 // indirect
+	github.com/moby/buildkit v0.13.2
 	github.com/moby/docker-image-spec v1.3.1 // indirect
 	github.com/moby/locker v1.0.1
 	github.com/moby/patternmatcher v0.6.0 // indirect
@@ -70,7 +78,7 @@ require (
 	github.com/moby/term v0.5.0 // indirect
 	github.com/morikuni/aec v1.0.0 // indirect
 	github.com/opencontainers/go-digest v1.0.0
-	github.com/opencontainers/image-spec v1.1.0 // indirect
+	github.com/opencontainers/image-spec v1.1.0
 	github.com/opencontainers/runtime-spec v1.2.0
 	github.com/opencontainers/selinux v1.11.0 // indirect
 	github.com/pelletier/go-toml v1.9.5 // indirect

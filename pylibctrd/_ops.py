@@ -13,11 +13,12 @@ import inspect
 import os
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from . import _args, _ffi
 from . import images as _images
 from . import services as _services
+from . import registry as _registry
 from ._ffi import Op, json_result, lib, no_result, number_result, op, stdio_op, text_result
 from ._hub import Hub
 from .daemon import Daemon, default_daemon, default_state_dir
@@ -195,6 +196,29 @@ class ClientOps(_ffi.Owned):
              stdout: bool, stderr: bool) -> Op[_services.LogReaderOps]:
         return _services.logs_op(self._handle, container_id, follow, since, until, tail,
                                  timestamps, stdout, stderr)
+    # Registries (pylibctrd/registry.py holds their builders).
+    def pull(self, ref: str, platform: str | None, auth: _registry.Auth | None,
+             progress: _registry.ProgressCallback | None,
+             deliver: _registry.Deliver | None = None) -> Op[_images.Image]:
+        return _registry.pull_op(self._handle, ref, platform, auth, progress, deliver)
+
+    def push(self, ref: str, auth: _registry.Auth | None,
+             progress: _registry.ProgressCallback | None,
+             deliver: _registry.Deliver | None = None) -> Op[str]:
+        return _registry.push_op(self._handle, ref, auth, progress, deliver)
+
+    def tag(self, source: str, target: str) -> Op[None]:
+        return _registry.tag_op(self._handle, source, target)
+
+    def save(self, refs: str | Sequence[str],
+             file: _registry.SaveTarget) -> tuple[Op[None], _registry.Drain | None]:
+        return _registry.save_op(self._handle, refs, file)
+
+    def login(self, auth: _registry.Auth, config_dir: str | os.PathLike[str] | None) -> Op[str]:
+        return _registry.login_op(self._handle, auth, config_dir)
+
+    def configure_registry(self, options: Mapping[str, Any]) -> Op[None]:
+        return _registry.configure_registry_op(self._handle, options)
 
 
 class ContainerOps(_ffi.Owned):

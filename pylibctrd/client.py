@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import signal as _signal
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from . import images as _images
+from . import registry as _registry
 from . import services as _services
 from .services import Health, LogReader
 from ._faces import ClientFace, ContainerFace, ProcessFace
@@ -40,16 +41,21 @@ class Client(ClientFace):
     @classmethod
     def connect(cls, address: str | None = None, *, namespace: str = DEFAULT_NAMESPACE,
                 state_dir: str | os.PathLike[str] | None = None, backend: Backend | None = None,
-                timeout: float = 30.0) -> Client:
+                timeout: float = 30.0, registry: Mapping[str, Any] | None = None) -> Client:
         """Connect to containerd at `address`; with no address, to the embedded
         containerd this library starts and supervises (see `Daemon`).
 
         `state_dir` holds the bundle dirs `<state_dir>/<id>` with the FIFOs
         (dockerd: /var/run/docker/containerd); `backend.process_event` receives
         libcontainerd's events. `timeout` (seconds) bounds every call.
+        `registry` takes dockerd's daemon.json registry keys (see
+        `configure_registry`).
         """
-        return cls(ClientOps.connect(address, namespace, state_dir, backend, timeout,
-                                     None).run())
+        client = cls(ClientOps.connect(address, namespace, state_dir, backend, timeout,
+                                       None).run())
+        if registry is not None:
+            client.configure_registry(registry)
+        return client
 
     def close(self) -> None:
         """Stop the event stream and the connection. Waits for running event
@@ -141,6 +147,37 @@ class Client(ClientFace):
         line's data with its time as `docker logs -t`."""
         return LogReader(self._ops.logs(container_id, follow, since, until, tail,
                                                   timestamps, stdout, stderr).run())
+    # Registries (pylibctrd/registry.py): Moby's image and registry services.
+
+    def pull(self, ref: str, *, platform: str | None = None, auth: _registry.Auth | None = None,
+             progress: _registry.ProgressCallback | None = None) -> _images.Image:
+        """`docker pull ref` (":latest" if no tag); `progress` gets Moby's per-layer progress."""
+        return self._ops.pull(ref, platform, auth, progress).run()
+
+    def push(self, ref: str, *, auth: _registry.Auth | None = None,
+             progress: _registry.ProgressCallback | None = None) -> str:
+        """`docker push ref`; returns the pushed manifest (or index) digest."""
+        return self._ops.push(ref, auth, progress).run()
+
+    def tag(self, source: str, target: str) -> None:
+        """`docker tag source target`."""
+        self._ops.tag(source, target).run()
+
+    def save(self, refs: str | Sequence[str], file: _registry.SaveTarget) -> None:
+        """`docker save`: the images as one tar, to a path or a binary file object."""
+        _registry.run_save(*self._ops.save(refs, file))
+
+    def login(self, auth: _registry.Auth, *,
+              config_dir: str | os.PathLike[str] | None = None) -> str:
+        """`docker login`: check `auth` with its registry and store it in the
+        docker config (`$DOCKER_CONFIG`); returns the registry's status."""
+        return self._ops.login(auth, config_dir).run()
+
+    def configure_registry(self, options: Mapping[str, Any]) -> None:
+        """dockerd's daemon.json registry keys ("insecure-registries",
+        "registry-mirrors", "allow-nondistributable-artifacts") and
+        "certs-dir" (instead of /etc/docker/certs.d; process-wide)."""
+        self._ops.configure_registry(options).run()
 
     def load_container(self, id: str) -> Container:
         """An existing container; `NotFound("no such container")` otherwise."""

@@ -68,6 +68,13 @@ class Forbidden(Error, PermissionError):
     status = "PYLIBCTRD_FORBIDDEN"
 
 
+class Unauthorized(Error, PermissionError):
+    """Moby's errdefs Unauthorized: a registry refused the credentials, or
+    wanted some (HTTP 401)."""
+
+    status = "PYLIBCTRD_UNAUTHORIZED"
+
+
 class InvalidHandle(Error, ValueError):
     """A native object that was released (or never existed)."""
 
@@ -95,7 +102,7 @@ class ForkedChild(Error, RuntimeError):
 _FROM_GO = (
     Unknown, NotFound, Conflict, AlreadyExists, InvalidParameter, FailedPrecondition,
     Unavailable, Deadline, Canceled, NotImplemented, System, Forbidden, InvalidHandle,
-    Closed, Panic,
+    Closed, Panic, Unauthorized,
 )
 
 

@@ -22,7 +22,9 @@ namespace, bundle dir and, unless `--pylibctrd-address` is given, containerd):
   the session (it is released).
 - `pylibctrd_image` (session): the one image of the archive given by
   `--pylibctrd-image ARCHIVE` or the ini option `pylibctrd_image` (relative
-  to the ini file), else busybox-static imported as `busybox:latest`.
+  to the ini file), else busybox-static imported as `busybox:latest`. A
+  value that is no file but an image reference (`alpine:3.20`,
+  `registry.example.com/app:1`) is pulled once per session instead.
 - `pylibctrd_recorder` (function): the `Recorder` backend of `pylibctrd_client`.
 - `pylibctrd_client` (function): a connected `Client`, closed after the test.
 - `pylibctrd_ready` (function): `.wait_for_log(container, pattern, timeout)`
@@ -65,11 +67,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("pylibctrd", "pylibctrd fixtures")
     group.addoption("--pylibctrd-address", metavar="SOCK", default=None,
                     help="use the containerd at this socket instead of starting one")
-    group.addoption("--pylibctrd-image", metavar="ARCHIVE", default=None,
+    group.addoption("--pylibctrd-image", metavar="ARCHIVE|REF", default=None,
                     help="the image archive (docker save or OCI layout, .tar or .tar.gz)"
-                         " whose one image pylibctrd_image imports, instead of busybox")
-    parser.addini("pylibctrd_image", "the image archive pylibctrd_image imports instead of"
-                  " busybox (relative to this file); --pylibctrd-image overrides it")
+                         " whose one image pylibctrd_image imports, or an image reference"
+                         " it pulls once per session, instead of busybox")
+    parser.addini("pylibctrd_image", "the image archive pylibctrd_image imports (relative to"
+                  " this file) or the reference it pulls, instead of busybox;"
+                  " --pylibctrd-image overrides it")
 
 
 def _remove_tree(path: str) -> None:
@@ -139,23 +143,36 @@ def pylibctrd_images(pylibctrd_daemon: Containerd) -> Iterator[SessionImages]:
                     " rootfs released now)", pytrace=False)
 
 
-def _configured_archive(config: pytest.Config) -> Path | None:
+_ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+
+
+def _configured_archive(config: pytest.Config) -> Path | str | None:
     """--pylibctrd-image (relative to the working dir), else the ini option
-    (relative to the ini file), else None."""
+    (relative to the ini file), else None. A value that names no file and
+    does not end like an archive is an image reference (a str)."""
     given: str | None = config.getoption("pylibctrd_image")
-    if given:
-        return Path(given).resolve()
-    ini = str(config.getini("pylibctrd_image") or "")
-    if ini:
+    value, base = given, Path.cwd()
+    if not given:
+        value = str(config.getini("pylibctrd_image") or "")
         base = config.inipath.parent if config.inipath is not None else config.rootpath
-        return (base / ini).resolve()
-    return None
+    if not value:
+        return None
+    path = (base / value).resolve()
+    if path.exists() or value.endswith(_ARCHIVE_SUFFIXES):
+        return path
+    return value
 
 
 @pytest.fixture(scope="session")
 def pylibctrd_image(request: pytest.FixtureRequest, pylibctrd_images: SessionImages,
                     tmp_path_factory: pytest.TempPathFactory) -> Image:
     archive = _configured_archive(request.config)
+    if isinstance(archive, str):
+        try:
+            return pylibctrd_images.pull(archive)
+        except errors.Error as e:
+            pytest.fail(f"pylibctrd: pulling {archive} (--pylibctrd-image or ini"
+                        f" pylibctrd_image): {e}", pytrace=False)
     if archive is None:
         archive = tmp_path_factory.mktemp("image") / "busybox.tar"
         try:

@@ -223,6 +223,14 @@ class SessionImages:
                 self.loaded[key] = client.import_image(key[0], name=name)
         return self.loaded[key]
 
+    def pull(self, ref: str, *, platform: str | None = None) -> Image:
+        """Pull ref once per session (credentials from the docker config)."""
+        key = (Path("registry:" + ref), platform)
+        if key not in self.loaded:
+            with self.containerd.connect() as client:
+                self.loaded[key] = [client.pull(ref, platform=platform)]
+        return self.loaded[key][0]
+
     def remove_all(self) -> None:
         with self.containerd.connect() as client:
             for images in self.loaded.values():
@@ -312,3 +320,169 @@ class Readiness:
     wait_for_log = staticmethod(wait_for_log)
     wait_healthy = staticmethod(wait_healthy)
 
+# --- registries ---------------------------------------------------------------------------
+
+#: The tools registry tests need: Debian's docker-registry (distribution 2.8),
+#: skopeo (a third-party client that writes images into it) and openssl.
+REGISTRY_TOOLS = ("docker-registry", "skopeo", "openssl")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def bcrypt_hash(password: str) -> str:
+    """A bcrypt hash for an htpasswd file (the only scheme distribution takes)."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+        return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
+
+
+class Registry:
+    """Debian's `docker-registry` on a free port of `host`, its config and
+    data under `workdir`; optionally with htpasswd auth (`users`) and TLS
+    (`cert`, `key`: PEM files), optionally inside network namespace `netns`.
+    `stop()` (or leaving `with`) kills it; its files go with `workdir`."""
+
+    def __init__(self, workdir: str | os.PathLike[str], *, host: str = "127.0.0.1",
+                 port: int | None = None, users: dict[str, str] | None = None,
+                 cert: str | None = None, key: str | None = None, netns: str | None = None) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.data = self.workdir / "data"
+        self.port = port or free_port(host if netns is None else "127.0.0.1")
+        self.host = host
+        self.address = f"{host}:{self.port}"
+        self.tls = cert is not None
+        self._netns = netns
+        lines = ["version: 0.1", "log:", "  level: error", "  accesslog:", "    disabled: true",
+                 "storage:", "  filesystem:", f"    rootdirectory: {self.data}",
+                 "  delete:", "    enabled: true", "http:", f"  addr: {self.address}"]
+        if cert is not None:
+            lines += ["  tls:", f"    certificate: {cert}", f"    key: {key}"]
+        if users:
+            htpasswd = self.workdir / "htpasswd"
+            htpasswd.write_text("".join(f"{u}:{bcrypt_hash(p)}\n" for u, p in users.items()))
+            lines += ["auth:", "  htpasswd:", "    realm: pylibctrd-test", f"    path: {htpasswd}"]
+        self.config = self.workdir / "config.yml"
+        self.config.write_text("\n".join(lines) + "\n")
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10.0) -> Registry:
+        import time
+        cmd = ["docker-registry", "serve", str(self.config)]
+        if self._netns is not None:
+            cmd = ["ip", "netns", "exec", self._netns, *cmd]
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while not self._listening():
+            if self._proc.poll() is not None:
+                err = self._proc.stderr.read().decode() if self._proc.stderr else ""
+                raise RuntimeError(f"docker-registry exited: {err}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"docker-registry did not listen on {self.address}")
+            time.sleep(0.02)
+        return self
+
+    def _listening(self) -> bool:
+        import socket
+        try:
+            with socket.create_connection((self.host, self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """Kill the registry (SIGKILL: also what the fault tests need)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+            if self._proc.stderr:
+                self._proc.stderr.close()
+        self._proc = None
+
+    def blob_path(self, digest: str) -> Path:
+        algo, hexd = digest.split(":", 1)
+        return (self.data / "docker" / "registry" / "v2" / "blobs" / algo / hexd[:2] / hexd
+                / "data")
+
+    def copy_in(self, archive: str | os.PathLike[str], ref: str, *,
+                creds: tuple[str, str] | None = None, cert_dir: str | None = None) -> None:
+        """`skopeo copy docker-archive:ARCHIVE docker://ADDRESS/REF`."""
+        cmd = ["skopeo", "copy", "--quiet"]
+        if cert_dir is not None:
+            cmd.append(f"--dest-cert-dir={cert_dir}")
+        else:
+            cmd.append("--dest-tls-verify=false")
+        if creds is not None:
+            cmd.append(f"--dest-creds={creds[0]}:{creds[1]}")
+        cmd += [f"docker-archive:{os.fspath(archive)}", f"docker://{self.address}/{ref}"]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+    def __enter__(self) -> Registry:
+        return self.start() if self._proc is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class VethNetns:
+    """A network namespace of the test's own with a veth pair to it: the
+    host side `host_ip`, the namespace side `ns_ip` (10.x, off loopback,
+    which Moby would treat as an insecure registry). `close()` deletes the
+    namespace, which deletes the pair."""
+
+    def __init__(self) -> None:
+        tag = uuid.uuid4().hex[:6]
+        octet = int(tag[:2], 16) % 250 + 1
+        self.name = f"pylibctrd-reg-{tag}"
+        self.host_ip, self.ns_ip = f"10.199.{octet}.1", f"10.199.{octet}.2"
+        host_if, ns_if = f"prh{tag}", f"prn{tag}"
+
+        def ip(*args: str) -> None:
+            subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+        ip("netns", "add", self.name)
+        try:
+            ip("link", "add", host_if, "type", "veth", "peer", "name", ns_if)
+            ip("link", "set", ns_if, "netns", self.name)
+            ip("addr", "add", f"{self.host_ip}/30", "dev", host_if)
+            ip("link", "set", host_if, "up")
+            ip("-n", self.name, "addr", "add", f"{self.ns_ip}/30", "dev", ns_if)
+            ip("-n", self.name, "link", "set", ns_if, "up")
+            ip("-n", self.name, "link", "set", "lo", "up")
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=10)
+
+    def __enter__(self) -> VethNetns:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def make_tls(workdir: str | os.PathLike[str], ip: str) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for `ip` signed by it, made with
+    openssl: (ca.crt, server.crt, server.key)."""
+    d = Path(workdir)
+    d.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60, cwd=d)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", "ca.key",
+            "-out", "ca.crt", "-subj", "/CN=pylibctrd test CA")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
+            "server.csr", "-subj", f"/CN={ip}")
+    (d / "san.ext").write_text(f"subjectAltName=IP:{ip}\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "1", "-out", "server.crt", "-extfile", "san.ext")
+    return d / "ca.crt", d / "server.crt", d / "server.key"

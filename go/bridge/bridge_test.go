@@ -42,6 +42,7 @@ func TestCodesMatchHeader(t *testing.T) {
 		"DEADLINE": CodeDeadline, "CANCELED": CodeCanceled, "NOT_IMPLEMENTED": CodeNotImplemented,
 		"SYSTEM": CodeSystem, "FORBIDDEN": CodeForbidden, "INVALID_HANDLE": CodeInvalidHandle,
 		"CLOSED": CodeClosed, "PANIC": CodePanic, "PENDING": CodePending,
+		"UNAUTHORIZED": CodeUnauthorized,
 	}
 	entries := regexp.MustCompile(`PYLIBCTRD_(\w+)\s*=\s*(\d+)`).FindAllSubmatch(enum[1], -1)
 	if len(entries) != len(ours) {

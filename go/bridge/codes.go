@@ -40,6 +40,7 @@ const (
 	CodeClosed             Code = 14
 	CodePanic              Code = 15
 	CodePending            Code = 16 // not an error: running in the background
+	CodeUnauthorized       Code = 17
 )
 
 // classed is an error of the bridge's own making (bad handle, bad input).
@@ -79,7 +80,9 @@ func Classify(err error) Code {
 		return CodeInvalidParameter
 	case errdefs.IsUnavailable(err):
 		return CodeUnavailable
-	case errdefs.IsForbidden(err), errdefs.IsUnauthorized(err):
+	case errdefs.IsUnauthorized(err):
+		return CodeUnauthorized
+	case errdefs.IsForbidden(err):
 		return CodeForbidden
 	case errdefs.IsNotImplemented(err):
 		return CodeNotImplemented

@@ -9,6 +9,7 @@ import "C"
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"sync"
 	"time"
@@ -501,4 +502,131 @@ func pylibctrd_trace_start(out *C.pylibctrd_result, path *C.char) C.int {
 //export pylibctrd_trace_stop
 func pylibctrd_trace_stop(out *C.pylibctrd_result) C.int {
 	return now(out, func(context.Context) (result, error) { return bridge.None(bridge.StopTrace()) })
+}
+
+// Registries (core/registry.go, bridge/registry.go).
+
+//export pylibctrd_client_configure_registry
+func pylibctrd_client_configure_registry(out *C.pylibctrd_result, h C.uint64_t, options *C.char, optionsLen C.size_t) C.int {
+	o, err := bridge.DecodeRegistryOptions(copyOf(options, optionsLen))
+	return on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) {
+		if err != nil {
+			return bridge.None(err)
+		}
+		return bridge.None(c.ConfigureRegistry(o))
+	})
+}
+
+//export pylibctrd_client_pull
+func pylibctrd_client_pull(out *C.pylibctrd_result, progressKey C.uint64_t, h C.uint64_t, ref, platform, auth *C.char, authLen C.size_t) C.int {
+	r, p := goString(ref), goString(platform)
+	a, err := bridge.DecodeAuth(copyOf(auth, authLen))
+	return on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) {
+		if err != nil {
+			return bridge.None(err)
+		}
+		return bridge.Pull(ctx, c, r, p, a, uint64(progressKey))
+	})
+}
+
+//export pylibctrd_client_push
+func pylibctrd_client_push(out *C.pylibctrd_result, progressKey C.uint64_t, h C.uint64_t, ref, auth *C.char, authLen C.size_t) C.int {
+	r := goString(ref)
+	a, err := bridge.DecodeAuth(copyOf(auth, authLen))
+	return on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) {
+		if err != nil {
+			return bridge.None(err)
+		}
+		return bridge.Push(ctx, c, r, a, uint64(progressKey))
+	})
+}
+
+//export pylibctrd_client_tag
+func pylibctrd_client_tag(out *C.pylibctrd_result, h C.uint64_t, source, target *C.char) C.int {
+	s, t := goString(source), goString(target)
+	return on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) { return bridge.None(c.Tag(ctx, s, t)) })
+}
+
+//export pylibctrd_client_save
+func pylibctrd_client_save(out *C.pylibctrd_result, h C.uint64_t, refs *C.char, refsLen C.size_t, path *C.char, fd C.int) C.int {
+	names, err := bridge.DecodeRefs(copyOf(refs, refsLen))
+	target := goString(path)
+	var pipe *os.File // the fd is ours from here on, whatever happens
+	if path == nil {
+		pipe = os.NewFile(uintptr(fd), "save")
+	}
+	closePipe := sync.OnceFunc(func() {
+		if pipe != nil {
+			pipe.Close()
+		}
+	})
+	rc := on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) {
+		defer closePipe()
+		if err != nil {
+			return bridge.None(err)
+		}
+		if pipe != nil {
+			return bridge.None(c.Save(ctx, names, pipe))
+		}
+		return bridge.None(bridge.SaveToPath(ctx, c, names, target))
+	})
+	if rc != C.int(bridge.CodePending) {
+		closePipe() // done, or failed before writing: the reader must see EOF
+	}
+	return rc
+}
+
+//export pylibctrd_client_login
+func pylibctrd_client_login(out *C.pylibctrd_result, h C.uint64_t, auth *C.char, authLen C.size_t, configDir *C.char) C.int {
+	a, err := bridge.DecodeAuth(copyOf(auth, authLen))
+	dir := goString(configDir)
+	return on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) {
+		if err == nil && a == nil {
+			err = errdefs.InvalidParameter(errors.New("login needs credentials"))
+		}
+		if err != nil {
+			return bridge.None(err)
+		}
+		status, err := c.Login(ctx, *a, dir)
+		if err != nil {
+			return bridge.None(err)
+		}
+		return bridge.Text(status), nil
+	})
+}
+
+//export pylibctrd_registry_logout
+func pylibctrd_registry_logout(out *C.pylibctrd_result, server, configDir *C.char) C.int {
+	s, dir := goString(server), goString(configDir)
+	return run(out, func(context.Context) (result, error) {
+		found, err := core.Logout(s, dir)
+		if found {
+			return bridge.Number(1, err)
+		}
+		return bridge.Number(0, err)
+	})
+}
+
+//export pylibctrd_registry_auth
+func pylibctrd_registry_auth(out *C.pylibctrd_result, server, configDir *C.char) C.int {
+	s, dir := goString(server), goString(configDir)
+	return run(out, func(context.Context) (result, error) {
+		a, err := core.AuthFromConfig(s, dir)
+		if err != nil {
+			return bridge.None(err)
+		}
+		return bridge.JSON(a)
+	})
+}
+
+//export pylibctrd_registry_of
+func pylibctrd_registry_of(out *C.pylibctrd_result, ref *C.char) C.int {
+	r := goString(ref)
+	return run(out, func(context.Context) (result, error) {
+		key, err := core.RegistryOf(r)
+		if err != nil {
+			return bridge.None(err)
+		}
+		return bridge.Text(key), nil
+	})
 }

@@ -41,7 +41,9 @@ func pylibctrd_client_volumes(out *C.pylibctrd_result, h C.uint64_t) C.int {
 //export pylibctrd_client_remove_volume
 func pylibctrd_client_remove_volume(out *C.pylibctrd_result, h C.uint64_t, name *C.char) C.int {
 	n := goString(name)
-	return on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) { return bridge.None(c.RemoveVolume(ctx, n)) })
+	return on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) {
+		return bridge.None(c.RemoveVolume(ctx, n))
+	})
 }
 
 //export pylibctrd_log_start

@@ -45,8 +45,9 @@ type Client struct {
 	cancel    context.CancelFunc
 	timeout   time.Duration
 	closed    atomic.Bool
-	images    imageState  // images.go
-	health    healthState // health.go
+	images    imageState    // images.go
+	health    healthState   // health.go
+	registry  registryState // registry.go
 }
 
 // ConnectOptions are Connect's arguments.

@@ -39,6 +39,7 @@ import (
 	"github.com/docker/docker/pkg/idtools"
 	"github.com/moby/locker"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Snapshotter is the snapshotter images are unpacked into: dockerd's default
@@ -82,6 +83,8 @@ func (c *Client) imageService() *imageState {
 			Client:          c.c8d,
 			Containers:      s.ctrs,
 			Snapshotter:     Snapshotter,
+			RegistryHosts:   c.registryHosts,
+			Registry:        c.registryService(),
 			EventsService:   daemonevents.New(),
 			RefCountMounter: snapshotter.NewMounter(c.RootfsHome(), Snapshotter, idtools.IdentityMapping{}),
 		})
@@ -260,8 +263,14 @@ func collectGarbage(ctx context.Context, c *Client) {
 
 // imageInfo describes the image ref names (a reference or a digest).
 func (c *Client) imageInfo(ctx context.Context, ref string) (Image, error) {
+	return c.imageInfoFor(ctx, ref, nil)
+}
+
+// imageInfoFor describes the image ref names for platform (nil: this
+// machine's), e.g. an image pulled for another platform.
+func (c *Client) imageInfoFor(ctx context.Context, ref string, platform *ocispec.Platform) (Image, error) {
 	s := c.imageService()
-	img, err := s.svc.GetImage(ctx, ref, backend.GetImageOpts{Details: true})
+	img, err := s.svc.GetImage(ctx, ref, backend.GetImageOpts{Details: true, Platform: platform})
 	if err != nil {
 		return Image{}, err
 	}
@@ -282,7 +291,11 @@ func (c *Client) imageInfo(ctx context.Context, ref string) (Image, error) {
 			}
 		}
 	}
-	out.Config, err = c.imageConfig(ctx, out.Digest)
+	matcher := platforms.Default()
+	if platform != nil {
+		matcher = platforms.Only(*platform)
+	}
+	out.Config, err = c.imageConfigFor(ctx, out.Digest, matcher)
 	return out, err
 }
 
@@ -309,6 +322,11 @@ func isDigestRef(ref string) bool {
 // imageConfig reads the "config" object of the OCI image config that the
 // image with target dgst has for this platform.
 func (c *Client) imageConfig(ctx context.Context, dgst digest.Digest) (json.RawMessage, error) {
+	return c.imageConfigFor(ctx, dgst, platforms.Default())
+}
+
+// imageConfigFor is imageConfig for the platforms matcher matches.
+func (c *Client) imageConfigFor(ctx context.Context, dgst digest.Digest, matcher platforms.MatchComparer) (json.RawMessage, error) {
 	found, err := c.c8d.ImageService().List(ctx, "target.digest=="+dgst.String())
 	if err != nil {
 		return nil, err
@@ -317,7 +335,11 @@ func (c *Client) imageConfig(ctx context.Context, dgst digest.Digest) (json.RawM
 		return nil, errdefs.NotFound(fmt.Errorf("No such image: %s", dgst))
 	}
 	cs := c.c8d.ContentStore()
-	desc, err := containerdimages.Config(ctx, cs, found[0].Target, platforms.Default())
+	desc, err := containerdimages.Config(ctx, cs, found[0].Target, matcher)
+	if cerrdefs.IsNotFound(err) {
+		// An image pulled for another platform only: its config instead.
+		desc, err = availableConfig(ctx, cs, found[0].Target)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -335,6 +357,24 @@ func (c *Client) imageConfig(ctx context.Context, dgst digest.Digest) (json.RawM
 		cfg.Config = json.RawMessage("{}")
 	}
 	return cfg.Config, nil
+}
+
+// availableConfig is the config of the first platform of target whose
+// config is in the content store.
+func availableConfig(ctx context.Context, cs content.Store, target ocispec.Descriptor) (ocispec.Descriptor, error) {
+	plats, err := containerdimages.Platforms(ctx, cs, target)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	for _, p := range plats {
+		desc, err := containerdimages.Config(ctx, cs, target, platforms.Only(p))
+		if err == nil {
+			if _, err := cs.Info(ctx, desc.Digest); err == nil {
+				return desc, nil
+			}
+		}
+	}
+	return ocispec.Descriptor{}, errdefs.NotFound(fmt.Errorf("image %s has no config for any platform", target.Digest))
 }
 
 // Images lists the images in the namespace (Moby's Images), one entry per

@@ -44,7 +44,10 @@ enum pylibctrd_status {
     PYLIBCTRD_CLOSED = 14,
     PYLIBCTRD_PANIC = 15,
     /* Not an error: the call runs in the background (see pylibctrd_result). */
-    PYLIBCTRD_PENDING = 16
+    PYLIBCTRD_PENDING = 16,
+    /* Moby's errdefs Unauthorized: a registry refused the credentials (or
+     * wanted some). */
+    PYLIBCTRD_UNAUTHORIZED = 17
 };
 
 typedef struct pylibctrd_result {
@@ -139,6 +142,32 @@ int pylibctrd_client_get_image(pylibctrd_result *out, uint64_t client, char *ref
 int pylibctrd_client_remove_image(pylibctrd_result *out, uint64_t client, char *ref);
 int pylibctrd_client_prepare_rootfs(pylibctrd_result *out, uint64_t client, char *id, char *ref);
 int pylibctrd_client_release_rootfs(pylibctrd_result *out, uint64_t client, char *id);
+
+/* Registries (core/registry.go): Moby's PullImage, PushImage, TagImage,
+ * ExportImage and registry service; the docker CLI's config package for
+ * credentials (config_dir: the $DOCKER_CONFIG dir; "" for the CLI's default).
+ * options: JSON of dockerd's daemon.json registry keys ("insecure-registries",
+ * "registry-mirrors", "allow-nondistributable-artifacts") plus "certs-dir".
+ * auth: JSON of Moby's AuthConfig ({"username", "password", "serveraddress",
+ * "identitytoken", "registrytoken"}), or length 0 for none. progress_key: 0,
+ * or a key (from the same counter as events keys) passed to on_event with
+ * each progress record {"id", "action", "current", "total"}; a non-zero
+ * return from on_event cancels the call and becomes its error.
+ * data: the image record (pull), the pushed digest as text (push), the
+ * registry's status as text (login), auth JSON (registry_auth), the config
+ * key of ref's registry as text (registry_of). save writes the tar to path
+ * (through a temporary file, renamed when complete) or, path NULL, to fd,
+ * which Go takes over and closes; refs is a JSON list. logout: number 1 if
+ * there were credentials to remove. */
+int pylibctrd_client_configure_registry(pylibctrd_result *out, uint64_t client, char *options, size_t options_len);
+int pylibctrd_client_pull(pylibctrd_result *out, uint64_t progress_key, uint64_t client, char *ref, char *platform, char *auth, size_t auth_len);
+int pylibctrd_client_push(pylibctrd_result *out, uint64_t progress_key, uint64_t client, char *ref, char *auth, size_t auth_len);
+int pylibctrd_client_tag(pylibctrd_result *out, uint64_t client, char *source, char *target);
+int pylibctrd_client_save(pylibctrd_result *out, uint64_t client, char *refs, size_t refs_len, char *path, int fd);
+int pylibctrd_client_login(pylibctrd_result *out, uint64_t client, char *auth, size_t auth_len, char *config_dir);
+int pylibctrd_registry_logout(pylibctrd_result *out, char *server, char *config_dir);
+int pylibctrd_registry_auth(pylibctrd_result *out, char *server, char *config_dir);
+int pylibctrd_registry_of(pylibctrd_result *out, char *ref);
 
 /* Container */
 int pylibctrd_container_new_task(pylibctrd_result *out, uint64_t stdio_token, uint64_t container, char *checkpoint_dir, int with_stdin);

@@ -43,7 +43,7 @@ def call_with_stdio(attach: StdioSink | None,
 class Op(Generic[T]):
     """One call into C and how to read its answer."""
 
-    __slots__ = ("fn", "args", "decode", "stdio", "on_error")
+    __slots__ = ("fn", "args", "decode", "stdio", "on_error", "raised")
 
     def __init__(self, decode: Decode[T], fn: Callable[..., int], args: tuple[object, ...],
                  stdio: StdioSink | None = None) -> None:
@@ -52,6 +52,8 @@ class Op(Generic[T]):
         self.decode = decode
         self.stdio = stdio  # set: fn takes a stdio token after `out`
         self.on_error: Callable[[], None] | None = None
+        # What to raise for a Go error instead (e.g. what a progress callback raised).
+        self.raised: Callable[[errors.Error], BaseException] | None = None
 
     def run(self) -> T:
         try:
@@ -59,6 +61,13 @@ class Op(Generic[T]):
                 number, data = call(self.fn, *self.args)
             else:
                 number, data = call_with_stdio(self.stdio, self.fn, *self.args)
+        except errors.Error as err:
+            if self.on_error is not None:
+                self.on_error()
+            raised = self.raised(err) if self.raised is not None else err
+            if raised is not err:
+                raise raised from err
+            raise
         except BaseException:
             if self.on_error is not None:
                 self.on_error()

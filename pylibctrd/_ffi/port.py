@@ -94,6 +94,8 @@ class Port(Owned):
             if op.on_error is not None:
                 op.on_error()
             raised = stdio.error(err) if stdio is not None else err
+            if raised is err and op.raised is not None:
+                raised = op.raised(err)
             if raised is not err:
                 raise raised from err
             raise

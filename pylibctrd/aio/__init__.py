@@ -22,13 +22,14 @@ import io
 import os
 import signal as _signal
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, AsyncIterator, Mapping, Sequence
 
 from .. import _ffi
 from .. import client as _sync
 from .. import images as _images
 from .. import services as _services
 from ..services import Health
+from .. import registry as _registry
 from .._faces import ClientFace, ContainerFace, ProcessFace
 from .._hub import EventStream
 from .._ops import DEFAULT_NAMESPACE, RUNC_V2, ClientOps, ContainerOps, ProcessOps, TaskOps
@@ -56,7 +57,8 @@ class Client(ClientFace):
     @classmethod
     async def connect(cls, address: str | None = None, *, namespace: str = DEFAULT_NAMESPACE,
                       state_dir: str | os.PathLike[str] | None = None,
-                      backend: Backend | None = None, timeout: float = 30.0) -> Client:
+                      backend: Backend | None = None, timeout: float = 30.0,
+                      registry: Mapping[str, Any] | None = None) -> Client:
         """As `pylibctrd.Client.connect`. `backend.process_event` may be a plain
         method (called on Go's event thread) or `async def` (run on this loop;
         libcontainerd's per-container queue waits for it, as in dockerd)."""
@@ -70,7 +72,10 @@ class Client(ClientFace):
                     start_op(default_root_dir(), default_state_dir(), None)))
             connect = ClientOps.connect(address, namespace, state_dir, backend, timeout,
                                         loop if is_async else None, daemon)
-            return cls(await port.run(connect), port)
+            client = cls(await port.run(connect), port)
+            if registry is not None:
+                await client.configure_registry(registry)
+            return client
         except BaseException:
             port.close()
             raise
@@ -158,6 +163,38 @@ class Client(ClientFace):
         opened = self._ops.logs(container_id, follow, since, until, tail, timestamps,
                                 stdout, stderr)
         return LogReader(opened, self._port)
+    # Registries (pylibctrd/registry.py); progress callbacks run on this loop.
+
+    async def pull(self, ref: str, *, platform: str | None = None,
+                   auth: _registry.Auth | None = None,
+                   progress: _registry.ProgressCallback | None = None) -> _images.Image:
+        return await self._port.run(self._ops.pull(ref, platform, auth, progress,
+                                                   _registry.on_loop(self._port.loop)))
+
+    def pull_progress(self, ref: str, *, platform: str | None = None,
+                      auth: _registry.Auth | None = None
+                      ) -> AsyncIterator[_registry.Progress | _images.Image]:
+        """`async for p in client.pull_progress(ref)`: Progress items, the Image last."""
+        return _registry.pull_progress(
+            lambda progress: self.pull(ref, platform=platform, auth=auth, progress=progress))
+
+    async def push(self, ref: str, *, auth: _registry.Auth | None = None,
+                   progress: _registry.ProgressCallback | None = None) -> str:
+        return await self._port.run(self._ops.push(ref, auth, progress,
+                                                   _registry.on_loop(self._port.loop)))
+
+    async def tag(self, source: str, target: str) -> None:
+        await self._port.run(self._ops.tag(source, target))
+
+    async def save(self, refs: str | Sequence[str], file: _registry.SaveTarget) -> None:
+        await _registry.save_async(self._port, *self._ops.save(refs, file))
+
+    async def login(self, auth: _registry.Auth, *,
+                    config_dir: str | os.PathLike[str] | None = None) -> str:
+        return await self._port.run(self._ops.login(auth, config_dir))
+
+    async def configure_registry(self, options: Mapping[str, Any]) -> None:
+        await self._port.run(self._ops.configure_registry(options))
 
     async def load_container(self, id: str) -> Container:
         return Container(await self._port.run(self._ops.load_container(id)), self)

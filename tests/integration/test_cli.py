@@ -470,7 +470,7 @@ def test_run_image_with_docker_run_rules_and_rm_leaves_nothing(cli: CLI, env: En
     assert (r.returncode, r.stdout) == (0, b"through stdin\n")
     assert cli("run", "--rm", name, "sh", "-c", "exit 3").returncode == 3
     assert cli("run", "--rm", name, "nonexistent").returncode == 127
-    r = cli("run", "--rm", "cli-img-missing:1")
+    r = cli("run", "--rm", "--pull", "never", "cli-img-missing:1")
     assert r.returncode == 125 and r.stderr.startswith(b"pylibctrd: Error: No such image: ")
     r = cli("run", "--rm", "-u", "nosuchuser", name, "true")
     assert r.returncode == 125 and b"unable to find user nosuchuser" in r.stderr

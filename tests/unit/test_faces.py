@@ -15,7 +15,9 @@ from pylibctrd import aio
 PAIRS = [(pylibctrd.Client, aio.Client), (pylibctrd.Container, aio.Container),
          (pylibctrd.Process, aio.Process), (pylibctrd.Task, aio.Task)]
 # Names only one face has, and why.
-ONLY_AIO = {"sync"}  # the same client for blocking calls from a thread
+# sync: the same client for blocking calls from a thread; pull_progress: an
+# async iterator over a pull (the sync pull takes a progress callback).
+ONLY_AIO = {"sync", "pull_progress"}
 NOT_COROUTINES = {"events", "logs"}  # return the stream at once, in both faces
 
 

@@ -13,7 +13,7 @@ import argparse
 from types import ModuleType
 from typing import NamedTuple, Sequence, TypeVar
 
-from . import containers, daemon, images, monitoring, services
+from . import containers, daemon, images, monitoring, registry, services
 from .._common import Handler
 
 P = TypeVar("P", bound=argparse.ArgumentParser)
@@ -45,6 +45,12 @@ COMMANDS: dict[str, CommandInfo] = {
     "import": CommandInfo(images, "load images from a docker-save or OCI archive (docker load)"),
     "images": CommandInfo(images, "list images"),
     "rmi": CommandInfo(images, "remove images (docker rmi)"),
+    "pull": CommandInfo(registry, "pull an image from a registry (docker pull)"),
+    "push": CommandInfo(registry, "push an image to a registry (docker push)"),
+    "tag": CommandInfo(registry, "give an image another name (docker tag)"),
+    "save": CommandInfo(registry, "write images to a tar archive (docker save)"),
+    "login": CommandInfo(registry, "log in to a registry (docker login)"),
+    "logout": CommandInfo(registry, "log out from a registry (docker logout)"),
     "daemon": CommandInfo(daemon, "run containerd, supervised as dockerd does, until"
                                   " SIGINT/SIGTERM"),
     "version": CommandInfo(daemon, "versions of pylibctrd, Moby, containerd's client and daemon"),

@@ -16,6 +16,7 @@ from pylibctrd import Status, errors
 from pylibctrd.removal import remove_container
 
 from .. import _services, _spec
+from .._progress import pull
 from .._attach import Attach, foreground, start_error, terminal_size
 from .._common import (
     EXIT_CLI, AddCommand, CLIError, add_format, each, emit_json, emit_table, load, message,
@@ -24,7 +25,7 @@ from .._common import (
 from .._records import container_row, image_row
 
 RUN_EXAMPLES = (
-    "pylibctrd run --rm busybox echo hello            # an imported image (pylibctrd import)",
+    "pylibctrd run --rm busybox echo hello            # pulled if missing (or pylibctrd import)",
     "pylibctrd run -it --rm busybox                    # the image's command (sh)",
     "pylibctrd run --rm --rootfs /srv/rootfs echo hello",
     "pylibctrd run -it --rm --rootfs /srv/rootfs sh",
@@ -50,6 +51,8 @@ def register(add_command: AddCommand) -> None:
                    help="remove the container (its task, and its rootfs snapshot from an"
                         " image) when it exits, also on ^C")
     p.add_argument("--name", metavar="ID", help="the container id (default: a random one)")
+    p.add_argument("--pull", choices=("missing", "always", "never"), default="missing",
+                   help="pull the image before running: missing (default), always, never")
     p.add_argument("-m", "--memory", metavar="SIZE", help="memory limit, e.g. 64m")
     p.add_argument("--cpus", type=float, metavar="N", help="CPUs (a CFS quota), e.g. 0.5")
     p.add_argument("--pids-limit", type=int, metavar="N", help="maximum number of pids")
@@ -169,7 +172,7 @@ def cmd_run(opts: argparse.Namespace) -> int:
         spec = _spec.run_spec(id, rootfs, args, **options)
     with session(opts, may_start=not opts.detach, code=EXIT_CLI) as client:
         if image_ref is not None:
-            spec, labels = _from_image(client, id, image_ref, args, options)
+            spec, labels = _from_image(client, id, image_ref, args, options, opts.pull)
         try:
             spec = _services.apply_run_flags(spec, opts)
             ctr = client.new_container(id, spec, labels=labels)
@@ -188,18 +191,28 @@ def cmd_run(opts: argparse.Namespace) -> int:
         return _run_attached(client, ctr, opts, image=image_ref is not None)
 
 
-def _from_image(client: pylibctrd.Client, id: str, ref: str, args: list[str],
-                options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The image's rootfs prepared for container id, and the spec and labels
-    of a container on it; nothing is left prepared if this fails."""
+def _image(client: pylibctrd.Client, ref: str, policy: str) -> pylibctrd.Image:
+    """docker run's --pull: always, missing (pull when absent) or never."""
     try:
-        image = client.get_image(ref)
-    except errors.NotFound as e:
-        # docker would pull here; containerd's store has only what was imported.
-        raise CLIError(f"{message(e)} (there is no pull: `pylibctrd import ARCHIVE` loads"
-                       " images)", EXIT_CLI) from e
+        if policy == "always":
+            return pull(client, ref, out=sys.stderr)
+        try:
+            return client.get_image(ref)
+        except errors.NotFound:
+            if policy == "never":
+                raise
+        print(f"Unable to find image '{ref}' locally", file=sys.stderr, flush=True)
+        return pull(client, ref, out=sys.stderr)
     except errors.Error as e:
         raise CLIError(message(e), EXIT_CLI) from e
+
+
+def _from_image(client: pylibctrd.Client, id: str, ref: str, args: list[str],
+                options: dict[str, Any],
+                pull_policy: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The image's rootfs prepared for container id, and the spec and labels
+    of a container on it; nothing is left prepared if this fails."""
+    image = _image(client, ref, pull_policy)
     if id in {r.id for r in client.list_containers()}:
         # Before preparing: a rootfs keyed by a taken id is not ours to touch.
         raise CLIError(f"container id {id} is already in use", EXIT_CLI)
