@@ -4,9 +4,19 @@ go 1.22
 
 require github.com/docker/docker v26.1.5+incompatible
 
-require github.com/containerd/cgroups/v3 v3.0.3
+require (
+	github.com/containerd/cgroups/v3 v3.0.3
+	github.com/containerd/go-cni v1.1.9
+	github.com/vishvananda/netlink v1.2.1-beta.2
+)
 
-require github.com/hashicorp/go-uuid v1.0.1 // indirect
+require (
+	github.com/containernetworking/cni v1.1.2 // indirect
+	github.com/containernetworking/plugins v1.4.0 // indirect
+	github.com/hashicorp/go-uuid v1.0.1 // indirect
+	github.com/ishidawataru/sctp v0.0.0-20230406120618-7ff4192f6ff2 // indirect
+	github.com/vishvananda/netns v0.0.4 // indirect
+)
 
 require (
 	dario.cat/mergo v1.0.0 // indirect
@@ -30,7 +40,7 @@ require (
 	github.com/coreos/go-systemd/v22 v22.5.0 // indirect
 	github.com/distribution/reference v0.5.0
 	github.com/docker/distribution v2.8.3+incompatible // indirect
-	github.com/docker/go-connections v0.5.0 // indirect
+	github.com/docker/go-connections v0.5.0
 	github.com/docker/go-events v0.0.0-20190806004212-e31b211e4f1c // indirect
 	github.com/docker/go-metrics v0.0.1 // indirect
 	github.com/docker/go-units v0.5.0 // indirect
@@ -63,7 +73,7 @@ require (
 	github.com/moby/sys/sequential v0.5.0 // indirect
 	github.com/moby/sys/signal v0.7.0 // indirect
 	github.com/moby/sys/symlink v0.2.0 // indirect
-	github.com/moby/sys/user v0.1.0 // indirect
+	github.com/moby/sys/user v0.1.0
 	github.com/moby/term v0.5.0 // indirect
 	github.com/morikuni/aec v1.0.0 // indirect
 	github.com/opencontainers/go-digest v1.0.0
