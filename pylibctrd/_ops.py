@@ -13,10 +13,11 @@ import inspect
 import os
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from . import _args, _ffi
 from . import images as _images
+from . import networks as _networks
 from ._ffi import Op, json_result, lib, no_result, number_result, op, stdio_op, text_result
 from ._hub import Hub
 from .daemon import Daemon, default_daemon, default_state_dir
@@ -175,6 +176,31 @@ class ClientOps(_ffi.Owned):
 
     def release_rootfs(self, container_id: str) -> Op[None]:
         return _images.release_rootfs_op(self._handle, container_id)
+
+    # Networks (pylibctrd/networks.py holds their decoders).
+    def create_network(self, name: str, subnet: str | None, gateway: str | None,
+                       internal: bool, labels: Mapping[str, str] | None) -> Op[_networks.Network]:
+        return _networks.create_network_op(self._handle, name, subnet, gateway, internal, labels)
+
+    def networks(self) -> Op[list[_networks.Network]]:
+        return _networks.networks_op(self._handle)
+
+    def remove_network(self, name: str) -> Op[None]:
+        return _networks.remove_network_op(self._handle, name)
+
+    def connect_network(self, container_id: str, network: str, ports: Sequence[_networks.Port],
+                        aliases: Sequence[str], ip: str | None) -> Op[_networks.Endpoint]:
+        return _networks.connect_network_op(self._handle, container_id, network, ports, aliases,
+                                            ip)
+
+    def disconnect_network(self, container_id: str, network: str) -> Op[None]:
+        return _networks.disconnect_network_op(self._handle, container_id, network)
+
+    def endpoints(self, container_id: str) -> Op[list[_networks.Endpoint]]:
+        return _networks.endpoints_op(self._handle, container_id)
+
+    def cleanup_networks(self) -> Op[list[str]]:
+        return _networks.cleanup_networks_op(self._handle)
 
 
 class ContainerOps(_ffi.Owned):

@@ -637,6 +637,10 @@ func (n *Networks) teardown(ctx context.Context, r *record) error {
 			return err
 		}
 		if r.NetNS != "" {
+			// loopback's DEL too: libcni keeps each ADD's result until its DEL.
+			if lo, err := loopback(); err == nil {
+				_ = lo.Remove(ctx, r.ID, r.NetNS)
+			}
 			if err := netns.LoadNetNS(r.NetNS).Remove(); err != nil {
 				return fmt.Errorf("remove network namespace: %w", err)
 			}

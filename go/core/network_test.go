@@ -214,6 +214,12 @@ func TestSetupAndTeardownLeaveNothing(t *testing.T) {
 			t.Errorf("lease %s is left", l.Name())
 		}
 	}
+	cache, _ := os.ReadDir("/var/lib/cni/results")
+	for _, f := range cache {
+		if strings.Contains(f.Name(), "gotest-") {
+			t.Errorf("libcni's cached result %s is left", f.Name())
+		}
+	}
 	if err := n.RemoveNetwork("gotest"); err != nil {
 		t.Fatal(err)
 	}

@@ -21,11 +21,12 @@ import asyncio
 import io
 import os
 import signal as _signal
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from .. import _ffi
 from .. import client as _sync
 from .. import images as _images
+from .. import networks as _networks
 from .._faces import ClientFace, ContainerFace, ProcessFace
 from .._hub import EventStream
 from .._ops import DEFAULT_NAMESPACE, RUNC_V2, ClientOps, ContainerOps, ProcessOps, TaskOps
@@ -132,6 +133,35 @@ class Client(ClientFace):
 
     async def release_rootfs(self, container_id: str) -> None:
         await self._port.run(self._ops.release_rootfs(container_id))
+
+    # Networks (pylibctrd/networks.py)
+
+    async def create_network(self, name: str, *, subnet: str | None = None,
+                             gateway: str | None = None, internal: bool = False,
+                             labels: Mapping[str, str] | None = None) -> _networks.Network:
+        return await self._port.run(self._ops.create_network(name, subnet, gateway, internal,
+                                                             labels))
+
+    async def networks(self) -> list[_networks.Network]:
+        return await self._port.run(self._ops.networks())
+
+    async def remove_network(self, name: str) -> None:
+        await self._port.run(self._ops.remove_network(name))
+
+    async def connect_network(self, container_id: str, network: str, *,
+                              ports: Sequence[_networks.Port] = (), aliases: Sequence[str] = (),
+                              ip: str | None = None) -> _networks.Endpoint:
+        return await self._port.run(self._ops.connect_network(container_id, network, ports,
+                                                              aliases, ip))
+
+    async def disconnect_network(self, container_id: str, network: str) -> None:
+        await self._port.run(self._ops.disconnect_network(container_id, network))
+
+    async def endpoints(self, container_id: str) -> list[_networks.Endpoint]:
+        return await self._port.run(self._ops.endpoints(container_id))
+
+    async def cleanup_networks(self) -> list[str]:
+        return await self._port.run(self._ops.cleanup_networks())
 
     async def load_container(self, id: str) -> Container:
         return Container(await self._port.run(self._ops.load_container(id)), self)
