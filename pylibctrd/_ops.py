@@ -230,6 +230,9 @@ class ContainerOps(_ffi.Owned):
     def delete(self) -> Op[None]:
         return op(no_result, lib().pylibctrd_container_delete, self._handle)
 
+    def host_port(self, port: int, proto: str) -> Op[int]:
+        return _networks.host_port_op(self.client._handle, self.id, port, proto)
+
 
 class ProcessOps(_ffi.Owned):
     """One libcontainerd Process (TaskOps extends it, as Task embeds Process)."""

@@ -202,6 +202,11 @@ class Container(ContainerFace):
         then tear down its network setup, if it has one."""
         self._ops.delete().run()
 
+    def host_port(self, port: int, proto: str = "tcp") -> int:
+        """The host port container port `port`/`proto` is published on
+        (`docker port`); `NotFound` if it is not published."""
+        return self._ops.host_port(port, proto).run()
+
 
 class Process(ProcessFace):
     """libcontainerd's Process (an exec'd process; Task extends it)."""

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence, Union
 
-from . import _args
+from . import _args, errors
 from ._ffi import Op, json_result, lib, no_result, op
 
 # The spec annotation new_container reads (go/core/netsetup.go).
@@ -185,3 +185,19 @@ def endpoints_op(client: int, container_id: str) -> Op[list[Endpoint]]:
 def cleanup_networks_op(client: int) -> Op[list[str]]:
     return op(lambda n, d: list(json_result(n, d) or []), lib().pylibctrd_client_cleanup_networks,
               client)
+
+
+def host_port_op(client: int, container_id: str, port: int, proto: str) -> Op[int]:
+    """The host port that container port `port`/`proto` is published on."""
+    _args.uint32(port, "port")
+    _args.text(proto, "proto")
+
+    def decode(number: int, data: bytes | None) -> int:
+        for ep in (_endpoint(r) for r in json_result(number, data) or []):
+            for b in ep.ports:
+                if b.container_port == port and b.proto == proto:
+                    return b.host_port
+        raise errors.NotFound(f"no public port '{port}/{proto}' published for {container_id}")
+
+    return op(decode, lib().pylibctrd_client_endpoints, client,
+              _args.text(container_id, "container_id"))

@@ -208,6 +208,9 @@ class Container(ContainerFace):
     async def delete(self) -> None:
         await self._port.run(self._ops.delete())
 
+    async def host_port(self, port: int, proto: str = "tcp") -> int:
+        return await self._port.run(self._ops.host_port(port, proto))
+
 
 class Process(ProcessFace):
     """libcontainerd's Process for asyncio (Task extends it)."""

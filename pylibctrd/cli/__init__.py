@@ -13,10 +13,10 @@ import os
 import sys
 from typing import Sequence
 
-from . import _commands, _daemon, _images, _run
+from . import _commands, _daemon, _images, _network, _run
 from ._common import ADDRESS_ENV, EXIT_CLI, CLIError
 
-COMMANDS = (_run, _commands, _images, _daemon)
+COMMANDS = (_run, _commands, _images, _network, _daemon)
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import pylibctrd
 from pylibctrd import Status, errors
 
-from . import _images, _spec
+from . import _images, _network, _spec
 from ._run import release
 from ._common import (
     CLIError, add_format, each, emit_json, emit_table, iso, load, message, running_task,
@@ -137,7 +137,8 @@ def _describe(client: pylibctrd.Client, record: Any) -> dict[str, Any]:
     command = json.loads(labels.get(_spec.L_COMMAND, "null"))
     return {"id": record.id, "image": labels.get(_spec.L_IMAGE) or record.image or None,
             "rootfs": labels.get(_spec.L_ROOTFS), "command": command, "status": status,
-            "pid": pid or None, "created": iso(record.created_at), "runtime": record.runtime}
+            "pid": pid or None, "created": iso(record.created_at), "runtime": record.runtime,
+            "ports": _network.ports_column(_network.endpoints_of(client, record.id))}
 
 
 def cmd_ps(opts: argparse.Namespace) -> int:
@@ -155,9 +156,9 @@ def cmd_ps(opts: argparse.Namespace) -> int:
         for r in rows:
             emit_json(r)
     else:
-        emit_table(["CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "PID"],
+        emit_table(["CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "PID", "PORTS"],
                    [[r["id"], r["image"] or r["rootfs"] or "",
-                     _short(" ".join(r["command"] or [])), r["status"], r["pid"] or ""]
+                     _short(" ".join(r["command"] or [])), r["status"], r["pid"] or "", r["ports"]]
                     for r in rows])
     return 0
 

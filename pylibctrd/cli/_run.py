@@ -11,7 +11,7 @@ from typing import Any
 import pylibctrd
 from pylibctrd import errors
 
-from . import _spec
+from . import _network, _spec
 from ._attach import Attach, foreground, start_error, terminal_size
 from ._common import EXIT_CLI, CLIError, message, running_task, session, task_of
 
@@ -67,6 +67,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="cgroup under which the container's goes (default /pylibctrd)")
     p.add_argument("--rootfs", metavar="DIR",
                    help="the root filesystem, a directory (instead of an IMAGE)")
+    _network.add_run_flags(p)
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="CMD",
                    help="IMAGE (without --rootfs), then the command and its arguments")
     p.set_defaults(func=cmd_run)
@@ -155,6 +156,7 @@ def cmd_run(opts: argparse.Namespace) -> int:
         if image_ref is not None:
             spec, labels = _from_image(client, id, image_ref, args, opts, console, resources)
         try:
+            _network.apply_run_flags(client, spec, opts, image_ref)
             ctr = client.new_container(id, spec, labels=labels)
         except (errors.Error, ValueError) as e:
             if image_ref is not None:
