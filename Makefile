@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := containerd runc busybox-static tmux
+APT_PACKAGES := containerd runc busybox-static tmux containernetworking-plugins iptables
 STAMP := $(VENV)/.installed
 SOURCES := $(shell find go pylibctrd -name '*.go' -o -name '*.h' -o -name '*.c' -o -name '*.py' -not -name '_native*') go/go.mod go/go.sum setup.py build_ffi.py pyproject.toml
 # What the sdist and wheel are made of (pylibctrd/ without go/cmd's tools).
@@ -12,7 +12,8 @@ DIST_SOURCES := $(SOURCES) MANIFEST.in LICENSE README.md
 
 all: build
 
-# Debian packages: containerd, runc, and busybox-static for the test rootfs.
+# Debian packages: containerd, runc, busybox-static for the test rootfs, and the
+# CNI plugins (/usr/lib/cni) and iptables for networks (docs/networking.md).
 system:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
