@@ -107,7 +107,9 @@ def register(sub: Sub) -> None:
     c.set_defaults(func=cmd_prune)
 
     p = sub.add_parser("port", help="list a container's published ports",
-                       description="docker port: PORT/PROTO -> HOST_IP:HOST_PORT")
+                       description="docker port: PORT/PROTO -> HOST_IP:HOST_PORT",
+                       epilog="examples:\n  pylibctrd port web\n  pylibctrd port web 80/tcp",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("id", metavar="ID")
     p.add_argument("port", nargs="?", metavar="PORT[/PROTO]")
     p.set_defaults(func=cmd_port)
