@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := containerd runc busybox-static tmux docker-registry skopeo openssl
+APT_PACKAGES := containerd runc busybox-static tmux docker-registry skopeo openssl \
+	containernetworking-plugins iptables
 STRESS_PACKAGES := stress-ng
 STAMP := $(VENV)/.installed
 SOURCES := $(shell find go pylibctrd -name '*.go' -o -name '*.h' -o -name '*.c' -o -name '*.py' -not -name '_native*') go/go.mod go/go.sum setup.py build_ffi.py pyproject.toml

@@ -19,6 +19,7 @@ from . import _args, _ffi
 from . import images as _images
 from . import services as _services
 from . import registry as _registry
+from . import networks as _networks
 from ._ffi import Op, json_result, lib, no_result, number_result, op, stdio_op, text_result
 from ._hub import Hub
 from .daemon import Daemon, default_daemon, default_state_dir
@@ -219,6 +220,30 @@ class ClientOps(_ffi.Owned):
 
     def configure_registry(self, options: Mapping[str, Any]) -> Op[None]:
         return _registry.configure_registry_op(self._handle, options)
+    # Networks (pylibctrd/networks.py holds their decoders).
+    def create_network(self, name: str, subnet: str | None, gateway: str | None,
+                       internal: bool, labels: Mapping[str, str] | None) -> Op[_networks.Network]:
+        return _networks.create_network_op(self._handle, name, subnet, gateway, internal, labels)
+
+    def networks(self) -> Op[list[_networks.Network]]:
+        return _networks.networks_op(self._handle)
+
+    def remove_network(self, name: str) -> Op[None]:
+        return _networks.remove_network_op(self._handle, name)
+
+    def connect_network(self, container_id: str, network: str, ports: Sequence[_networks.Port],
+                        aliases: Sequence[str], ip: str | None) -> Op[_networks.Endpoint]:
+        return _networks.connect_network_op(self._handle, container_id, network, ports, aliases,
+                                            ip)
+
+    def disconnect_network(self, container_id: str, network: str) -> Op[None]:
+        return _networks.disconnect_network_op(self._handle, container_id, network)
+
+    def endpoints(self, container_id: str) -> Op[list[_networks.Endpoint]]:
+        return _networks.endpoints_op(self._handle, container_id)
+
+    def cleanup_networks(self) -> Op[list[str]]:
+        return _networks.cleanup_networks_op(self._handle)
 
 
 class ContainerOps(_ffi.Owned):
@@ -254,6 +279,8 @@ class ContainerOps(_ffi.Owned):
         """A stdio.Log writes this container's log, in its client's home."""
         if isinstance(attach_stdio, Log):
             attach_stdio._bind(self.client, self.id)
+    def host_port(self, port: int, proto: str) -> Op[int]:
+        return _networks.host_port_op(self.client._handle, self.id, port, proto)
 
 
 class ProcessOps(_ffi.Owned):

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Mapping, Sequence
 
 from . import images as _images
+from . import networks as _networks
 from . import registry as _registry
 from . import services as _services
 from .services import Health, LogReader
@@ -178,6 +179,49 @@ class Client(ClientFace):
         "registry-mirrors", "allow-nondistributable-artifacts") and
         "certs-dir" (instead of /etc/docker/certs.d; process-wide)."""
         self._ops.configure_registry(options).run()
+    # Networks (pylibctrd/networks.py, docs/networking.md): CNI through go-cni.
+
+    def create_network(self, name: str, *, subnet: str | None = None,
+                       gateway: str | None = None, internal: bool = False,
+                       labels: Mapping[str, str] | None = None) -> _networks.Network:
+        """`docker network create`: a bridge network (made on first use).
+        Without `subnet`, a free /24; `internal`: no route out. `Conflict`
+        for a taken name; `InvalidParameter` for a subnet that overlaps
+        another network's or a route of the host's. Creating "bridge" first
+        sets the default network's subnet."""
+        return self._ops.create_network(name, subnet, gateway, internal, labels).run()
+
+    def networks(self) -> list[_networks.Network]:
+        """The networks, by name ("bridge" once a container used it)."""
+        return self._ops.networks().run()
+
+    def remove_network(self, name: str) -> None:
+        """`docker network rm`, with its bridge; `Conflict` while a container
+        is on it, `NotFound` when there is none."""
+        self._ops.remove_network(name).run()
+
+    def connect_network(self, container_id: str, network: str, *,
+                        ports: Sequence[_networks.Port] = (), aliases: Sequence[str] = (),
+                        ip: str | None = None) -> _networks.Endpoint:
+        """`docker network connect`: attach a container (created with a
+        network namespace of the library's: network "none" or a network) to
+        one more network."""
+        return self._ops.connect_network(container_id, network, ports, aliases, ip).run()
+
+    def disconnect_network(self, container_id: str, network: str) -> None:
+        """`docker network disconnect`."""
+        self._ops.disconnect_network(container_id, network).run()
+
+    def endpoints(self, container_id: str) -> list[_networks.Endpoint]:
+        """The container's endpoints with their published ports (`docker
+        port`); `NotFound` for a container without a network setup."""
+        return self._ops.endpoints(container_id).run()
+
+    def cleanup_networks(self) -> list[str]:
+        """Tear down the network setups whose container containerd does not
+        have (after a crash; `Container.delete` does it otherwise) and
+        namespaces nothing names; returns the container ids."""
+        return self._ops.cleanup_networks().run()
 
     def load_container(self, id: str) -> Container:
         """An existing container; `NotFound("no such container")` otherwise."""
@@ -225,8 +269,14 @@ class Container(ContainerFace):
         return Task(self._ops.attach_task(attach_stdio).run(), self)
 
     def delete(self) -> None:
-        """Delete the container and its bundle dir (kept with LIBCONTAINERD_NOCLEAN=1)."""
+        """Delete the container and its bundle dir (kept with LIBCONTAINERD_NOCLEAN=1),
+        then tear down its network setup, if it has one."""
         self._ops.delete().run()
+
+    def host_port(self, port: int, proto: str = "tcp") -> int:
+        """The host port container port `port`/`proto` is published on
+        (`docker port`); `NotFound` if it is not published."""
+        return self._ops.host_port(port, proto).run()
 
 
 class Process(ProcessFace):

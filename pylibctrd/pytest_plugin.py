@@ -33,7 +33,10 @@ namespace, bundle dir and, unless `--pylibctrd-address` is given, containerd):
 - `pylibctrd_container` (function): `make(args, *, id=None, **spec_kw)`; its
   containers, tasks and execs are force-deleted after the test, pass or fail.
   `make(None, image=pylibctrd_image)` runs the image's command on a rootfs
-  prepared from it, released after the test.
+  prepared from it, released after the test. `make(["httpd", "-f", "-p", "80"],
+  ports=[80])` publishes container port 80 on a random host port (any of
+  `container_spec`'s network arguments work; docs/networking.md) and
+  `container.host_port(80)` tells which; removal tears the network down.
 
 When this machine cannot run containers (not root, no containerd, shim, runc
 or busybox), the fixtures skip with one reason naming what is missing.

@@ -8,7 +8,9 @@ import os
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from . import errors
+from . import networks as _networks
 from ._ffi import call, lib
+from .networks import Port
 
 if TYPE_CHECKING:
     from .images import Image
@@ -35,7 +37,12 @@ def container_spec(rootfs: str | os.PathLike[str], args: Sequence[str] | None = 
                    cwd: str | None = None, user: str | None = None,
                    mounts: Sequence[str | Mapping[str, Any]] | None = None,
                    tmpfs: Mapping[str, str] | None = None,
-                   read_only: bool = False) -> dict[str, Any]:
+                   read_only: bool = False,
+                   network: str | None = None, ports: Sequence[Port] = (),
+                   network_aliases: Sequence[str] = (), ip: str | None = None,
+                   hostname: str | None = None, dns: Sequence[str] | None = None,
+                   dns_search: Sequence[str] | None = None,
+                   extra_hosts: Mapping[str, str] | Sequence[str] | None = None) -> dict[str, Any]:
     """default_spec() with a root filesystem and a command filled in, as
     dockerd does before NewContainer.
 
@@ -62,6 +69,18 @@ def container_spec(rootfs: str | os.PathLike[str], args: Sequence[str] | None = 
     `errors.InvalidParameter`) and laid into the spec as dockerd does. A
     named volume is created (Moby's local driver) by `new_container`, and
     filled with the image's content at its path when empty.
+    are its gid and then its supplementary groups.
+
+    Networking (docs/networking.md), as docker run's flags: `network` is a
+    network's name, "bridge" (the default network), "host", "none" or
+    "container:<id>"; `ports` are published ports (docker's -p syntax, an int
+    for a random host port, or PortBinding); `network_aliases`, `ip`,
+    `hostname`, `dns`, `dns_search` and `extra_hosts` ({"name": "ip"} or
+    ["name:ip"]) as --network-alias, --ip, --hostname, --dns, --dns-search and
+    --add-host. Any of them (ports alone mean "bridge") makes the spec ask
+    for a network setup that `Client.new_container` makes and
+    `Container.delete` undoes. With none, the container gets Moby's default
+    spec's private network namespace with only a loopback that is down.
     """
     spec = default_spec()
     spec["root"] = {"path": os.fspath(rootfs), "readonly": False}
@@ -101,6 +120,13 @@ def container_spec(rootfs: str | os.PathLike[str], args: Sequence[str] | None = 
         requests += [{"Tmpfs": f"{dest}:{data}" if data else dest}
                      for dest, data in (tmpfs or {}).items()]
         spec = apply_mounts(spec, requests, read_only)
+    if hostname is not None:
+        spec["hostname"] = hostname
+    if network is not None or ports or network_aliases or ip is not None or dns is not None \
+            or dns_search is not None or extra_hosts is not None:
+        _networks.set_network(spec, network or _networks.BRIDGE, ports=ports,
+                              aliases=network_aliases, ip=ip, hostname=hostname, dns=dns,
+                              dns_search=dns_search, extra_hosts=extra_hosts)
     return spec
 
 

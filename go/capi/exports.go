@@ -630,3 +630,68 @@ func pylibctrd_registry_of(out *C.pylibctrd_result, ref *C.char) C.int {
 		return bridge.Text(key), nil
 	})
 }
+
+// Networks (core/network.go, core/netsetup.go).
+
+//export pylibctrd_client_create_network
+func pylibctrd_client_create_network(out *C.pylibctrd_result, h C.uint64_t, name, subnet, gateway *C.char, internal C.int, labels *C.char, labelsLen C.size_t) C.int {
+	o := core.NetworkOptions{Name: goString(name), Subnet: goString(subnet), Gateway: goString(gateway), Internal: internal != 0}
+	var err error
+	o.Labels, err = bridge.DecodeLabels(bytesOf(labels, labelsLen))
+	return on(out, h, func(_ context.Context, c *bridge.Client) (result, error) {
+		if err != nil {
+			return bridge.None(err)
+		}
+		return bridge.OneNetwork(c.CreateNetwork(o))
+	})
+}
+
+//export pylibctrd_client_networks
+func pylibctrd_client_networks(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return on(out, h, func(_ context.Context, c *bridge.Client) (result, error) { return bridge.NetworkList(c.ListNetworks()) })
+}
+
+//export pylibctrd_client_remove_network
+func pylibctrd_client_remove_network(out *C.pylibctrd_result, h C.uint64_t, name *C.char) C.int {
+	n := goString(name)
+	return on(out, h, func(_ context.Context, c *bridge.Client) (result, error) { return bridge.None(c.RemoveNetwork(n)) })
+}
+
+//export pylibctrd_client_connect_network
+func pylibctrd_client_connect_network(out *C.pylibctrd_result, h C.uint64_t, id, network *C.char, ports *C.char, portsLen C.size_t, aliases *C.char, aliasesLen C.size_t, ip *C.char) C.int {
+	containerID, nw, addr := goString(id), goString(network), goString(ip)
+	portSpecs, err := bridge.DecodeStrings("ports", bytesOf(ports, portsLen))
+	var names []string
+	if err == nil {
+		names, err = bridge.DecodeStrings("aliases", bytesOf(aliases, aliasesLen))
+	}
+	return on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) {
+		if err != nil {
+			return bridge.None(err)
+		}
+		return bridge.OneEndpoint(c.ConnectNetwork(ctx, containerID, nw, portSpecs, names, addr))
+	})
+}
+
+//export pylibctrd_client_disconnect_network
+func pylibctrd_client_disconnect_network(out *C.pylibctrd_result, h C.uint64_t, id, network *C.char) C.int {
+	containerID, nw := goString(id), goString(network)
+	return on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) {
+		return bridge.None(c.DisconnectNetwork(ctx, containerID, nw))
+	})
+}
+
+//export pylibctrd_client_endpoints
+func pylibctrd_client_endpoints(out *C.pylibctrd_result, h C.uint64_t, id *C.char) C.int {
+	containerID := goString(id)
+	return on(out, h, func(_ context.Context, c *bridge.Client) (result, error) {
+		return bridge.EndpointList(c.Endpoints(containerID))
+	})
+}
+
+//export pylibctrd_client_cleanup_networks
+func pylibctrd_client_cleanup_networks(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return on(out, h, func(ctx context.Context, c *bridge.Client) (result, error) {
+		return bridge.Strings(c.CleanupNetworks(ctx))
+	})
+}

@@ -48,6 +48,7 @@ type Client struct {
 	images    imageState    // images.go
 	health    healthState   // health.go
 	registry  registryState // registry.go
+	net       *Networks     // networks_client.go
 }
 
 // ConnectOptions are Connect's arguments.
@@ -113,7 +114,8 @@ func Connect(ctx context.Context, o ConnectOptions) (*Client, error) {
 		backend = noBackend{}
 	}
 	ctx, cancel := context.WithCancel(namespaces.WithNamespace(context.Background(), o.Namespace))
-	c := &Client{c8d: c8d, namespace: o.Namespace, stateDir: o.StateDir, ctx: ctx, cancel: cancel, timeout: o.Timeout}
+	c := &Client{c8d: c8d, namespace: o.Namespace, stateDir: o.StateDir, ctx: ctx, cancel: cancel, timeout: o.Timeout,
+		net: NewNetworks(o.StateDir + "-network")}
 	if c.lc, err = libcontainerd.NewClient(ctx, c8d, o.StateDir, o.Namespace, backend); err != nil {
 		c.Close()
 		return nil, err
@@ -219,13 +221,27 @@ func (c *Client) NewContainer(ctx context.Context, o NewContainerOptions) (*Cont
 		opts = append(opts, containerd.WithContainerLabels(o.Labels))
 	}
 	ctr, err := get(c, ctx, func(ctx context.Context) (types.Container, error) {
-		if o.Replace {
-			return libcontainerd.ReplaceContainer(ctx, c.lc, o.ID, o.Spec, o.Shim, o.RuntimeOptions, opts...)
+		// A network the spec asks for (NetworkAnnotation) is set up first:
+		// its namespace's path goes into the spec.
+		undo, err := c.setupNetwork(ctx, o.ID, o.Spec, o.Replace)
+		if err != nil {
+			return nil, err
 		}
-		return c.lc.NewContainer(ctx, o.ID, o.Spec, o.Shim, o.RuntimeOptions, opts...)
+		ctr, err := c.newContainer(ctx, o, opts)
+		if err != nil {
+			undo()
+		}
+		return ctr, err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &Container{ID: o.ID, client: c, ctr: ctr}, nil
+}
+
+func (c *Client) newContainer(ctx context.Context, o NewContainerOptions, opts []containerd.NewContainerOpts) (types.Container, error) {
+	if o.Replace {
+		return libcontainerd.ReplaceContainer(ctx, c.lc, o.ID, o.Spec, o.Shim, o.RuntimeOptions, opts...)
+	}
+	return c.lc.NewContainer(ctx, o.ID, o.Spec, o.Shim, o.RuntimeOptions, opts...)
 }

@@ -2,9 +2,11 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/containerd/containerd/containers"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/libcontainerd/types"
 )
@@ -83,10 +85,23 @@ func (c *Container) AttachTask(ctx context.Context, attach types.StdioCallback) 
 	}
 }
 
-// Delete is libcontainerd's Container.Delete; the container's logs go with
-// it (logs.go), as with `docker rm`.
+// Delete is libcontainerd's Container.Delete, then the teardown of the
+// container's network setup, if it has one (networks_client.go); the
+// container's logs go with it (logs.go), as with `docker rm`.
 func (c *Container) Delete(ctx context.Context) error {
-	if err := c.client.do(ctx, c.ctr.Delete); err != nil {
+	err := c.client.do(ctx, func(ctx context.Context) error {
+		err := c.ctr.Delete(ctx)
+		if err != nil && !errdefs.IsNotFound(err) && !cerrdefs.IsNotFound(err) {
+			return err
+		}
+		if c.client.net.Has(c.ID) {
+			if terr := c.client.net.Teardown(ctx, c.ID); terr != nil {
+				return errors.Join(err, terr)
+			}
+		}
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	c.client.removeContainerHome(c.ID)

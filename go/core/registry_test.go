@@ -45,7 +45,7 @@ func needTools(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
+func freeTCPPort(t *testing.T) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func freePort(t *testing.T) int {
 func startRegistry(t *testing.T) *testRegistry {
 	t.Helper()
 	dir := t.TempDir()
-	r := &testRegistry{Host: fmt.Sprintf("127.0.0.1:%d", freePort(t)), Data: filepath.Join(dir, "data")}
+	r := &testRegistry{Host: fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)), Data: filepath.Join(dir, "data")}
 	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n", r.Data, r.Host)
 	path := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

@@ -169,6 +169,28 @@ int pylibctrd_registry_logout(pylibctrd_result *out, char *server, char *config_
 int pylibctrd_registry_auth(pylibctrd_result *out, char *server, char *config_dir);
 int pylibctrd_registry_of(pylibctrd_result *out, char *ref);
 
+/* Networks through CNI (go-cni, the standard plugins), state in
+ * <state_dir>-network. A network record is {"name", "subnet", "gateway",
+ * "internal", "labels", "bridge"}; an endpoint {"network", "interface", "ip",
+ * "gateway", "mac", "ports": [{"host_ip", "host_port", "container_port",
+ * "proto"}], "aliases"}. subnet and gateway "" to pick them; labels, ports
+ * and aliases JSON (an object, lists of strings; length 0: none); ports in
+ * docker's -p syntax. A container is set up on a network by new_container
+ * when its spec has the annotation "org.pylibctrd.network" (a JSON request:
+ * {"network", "ports", "aliases", "ip", "hostname", "dns", "dns_search",
+ * "dns_options", "extra_hosts"}), and torn down by container_delete.
+ * data: record (create_network), [record] (networks), endpoint
+ * (connect_network), [endpoint] (endpoints), [container id]
+ * (cleanup_networks: the setups torn down because containerd has no such
+ * container). */
+int pylibctrd_client_create_network(pylibctrd_result *out, uint64_t client, char *name, char *subnet, char *gateway, int internal, char *labels, size_t labels_len);
+int pylibctrd_client_networks(pylibctrd_result *out, uint64_t client);
+int pylibctrd_client_remove_network(pylibctrd_result *out, uint64_t client, char *name);
+int pylibctrd_client_connect_network(pylibctrd_result *out, uint64_t client, char *id, char *network, char *ports, size_t ports_len, char *aliases, size_t aliases_len, char *ip);
+int pylibctrd_client_disconnect_network(pylibctrd_result *out, uint64_t client, char *id, char *network);
+int pylibctrd_client_endpoints(pylibctrd_result *out, uint64_t client, char *id);
+int pylibctrd_client_cleanup_networks(pylibctrd_result *out, uint64_t client);
+
 /* Container */
 int pylibctrd_container_new_task(pylibctrd_result *out, uint64_t stdio_token, uint64_t container, char *checkpoint_dir, int with_stdin);
 int pylibctrd_container_task(pylibctrd_result *out, uint64_t container);

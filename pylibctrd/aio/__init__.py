@@ -30,11 +30,12 @@ from .. import images as _images
 from .. import services as _services
 from ..services import Health
 from .. import registry as _registry
+from .. import networks as _networks
 from .._faces import ClientFace, ContainerFace, ProcessFace
 from .._hub import EventStream
 from .._ops import DEFAULT_NAMESPACE, RUNC_V2, ClientOps, ContainerOps, ProcessOps, TaskOps
 from .._ops import ContainerRecord, check_backend
-from ..daemon import Daemon, adopt_default, default_root_dir, default_state_dir, running_default
+from ..daemon import adopt_default, default_root_dir, default_state_dir, running_default
 from ..daemon import start_op
 from ..events import Backend
 from ..stdio import AttachStdio, FifoStream
@@ -195,6 +196,34 @@ class Client(ClientFace):
 
     async def configure_registry(self, options: Mapping[str, Any]) -> None:
         await self._port.run(self._ops.configure_registry(options))
+    # Networks (pylibctrd/networks.py)
+
+    async def create_network(self, name: str, *, subnet: str | None = None,
+                             gateway: str | None = None, internal: bool = False,
+                             labels: Mapping[str, str] | None = None) -> _networks.Network:
+        return await self._port.run(self._ops.create_network(name, subnet, gateway, internal,
+                                                             labels))
+
+    async def networks(self) -> list[_networks.Network]:
+        return await self._port.run(self._ops.networks())
+
+    async def remove_network(self, name: str) -> None:
+        await self._port.run(self._ops.remove_network(name))
+
+    async def connect_network(self, container_id: str, network: str, *,
+                              ports: Sequence[_networks.Port] = (), aliases: Sequence[str] = (),
+                              ip: str | None = None) -> _networks.Endpoint:
+        return await self._port.run(self._ops.connect_network(container_id, network, ports,
+                                                              aliases, ip))
+
+    async def disconnect_network(self, container_id: str, network: str) -> None:
+        await self._port.run(self._ops.disconnect_network(container_id, network))
+
+    async def endpoints(self, container_id: str) -> list[_networks.Endpoint]:
+        return await self._port.run(self._ops.endpoints(container_id))
+
+    async def cleanup_networks(self) -> list[str]:
+        return await self._port.run(self._ops.cleanup_networks())
 
     async def load_container(self, id: str) -> Container:
         return Container(await self._port.run(self._ops.load_container(id)), self)
@@ -240,6 +269,9 @@ class Container(ContainerFace):
 
     async def delete(self) -> None:
         await self._port.run(self._ops.delete())
+
+    async def host_port(self, port: int, proto: str = "tcp") -> int:
+        return await self._port.run(self._ops.host_port(port, proto))
 
 
 class Process(ProcessFace):

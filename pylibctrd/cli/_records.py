@@ -9,7 +9,7 @@ import pylibctrd
 from pylibctrd import errors
 from pylibctrd.client import ContainerRecord
 
-from . import _services
+from . import _network, _services
 from ._common import iso, task_of
 from ._spec import L_IMAGE
 
@@ -29,6 +29,7 @@ def container_row(client: pylibctrd.Client, record: ContainerRecord) -> dict[str
             "rootfs": (spec.get("root") or {}).get("path"),
             "command": (spec.get("process") or {}).get("args"), "status": status,
             "pid": pid or None, "created": iso(record.created_at), "runtime": record.runtime,
+            "ports": _network.ports_column(_network.endpoints_of(client, record.id)),
             **_services.monitor_fields(client, record.id)}
 
 

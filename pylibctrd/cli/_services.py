@@ -7,18 +7,15 @@ volume/mounts parser, log drivers)."""
 from __future__ import annotations
 
 import argparse
-import json
-import re
-import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import pylibctrd
-from pylibctrd import errors, monitor, services, stdio
+from pylibctrd import monitor, services, stdio
 
 from ._common import (
-    EXIT_CLI, EXIT_ERROR, CLIError, add_format, each, emit_json, emit_table, iso, message, session,
+    EXIT_CLI, CLIError, iso,
 )
 
 

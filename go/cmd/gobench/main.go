@@ -219,6 +219,9 @@ func (b *bench) measure(req request) map[string]any {
 		result["ns"] = timed(req.N, b.createDelete)
 	case "lifecycle":
 		result["ns"] = timed(req.N, b.lifecycle)
+	case "publish_run":
+		result["ns"] = timed(req.N, b.publishRun)
+		b.removeBenchNetwork()
 	case "exec":
 		t, id := b.execFixture()
 		result["ns"] = timed(req.N, func() error { return b.exec(t, id) })

@@ -1,5 +1,5 @@
 """The commands: one name table, and a module per topic (containers,
-images, services, monitoring, daemon; later network), as pip's CLI keeps
+images, registry, services, network, monitoring, daemon), as pip's CLI keeps
 `commands_dict` and a module per command.
 
 A topic module has `register(add_command)` and the commands' handlers; it
@@ -13,7 +13,7 @@ import argparse
 from types import ModuleType
 from typing import NamedTuple, Sequence, TypeVar
 
-from . import containers, daemon, images, monitoring, registry, services
+from . import containers, daemon, images, monitoring, network, registry, services
 from .._common import Handler
 
 P = TypeVar("P", bound=argparse.ArgumentParser)
@@ -39,6 +39,8 @@ COMMANDS: dict[str, CommandInfo] = {
     "logs": CommandInfo(services, "fetch a container's logs"),
     "wait": CommandInfo(services, "wait for containers run with -d to exit; print their codes"),
     "volume": CommandInfo(services, "manage volumes (Moby's local driver)"),
+    "network": CommandInfo(network, "manage networks (CNI)"),
+    "port": CommandInfo(network, "list a container's published ports"),
     "top": CommandInfo(monitoring, "the processes of a container"),
     "stats": CommandInfo(monitoring, "CPU, memory and pids of containers (cgroup metrics)"),
     "events": CommandInfo(monitoring, "libcontainerd's events, until ^C"),

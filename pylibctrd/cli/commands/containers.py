@@ -15,7 +15,7 @@ import pylibctrd
 from pylibctrd import Status, errors
 from pylibctrd.removal import remove_container
 
-from .. import _services, _spec
+from .. import _network, _services, _spec
 from .._progress import pull
 from .._attach import Attach, foreground, start_error, terminal_size
 from .._common import (
@@ -47,6 +47,7 @@ def register(add_command: AddCommand) -> None:
                     " container is removed (--rm, rm).")
     _process_flags(p)
     _services.add_run_flags(p)
+    _network.add_run_flags(p)
     p.add_argument("--rm", action="store_true",
                    help="remove the container (its task, and its rootfs snapshot from an"
                         " image) when it exits, also on ^C")
@@ -175,6 +176,7 @@ def cmd_run(opts: argparse.Namespace) -> int:
             spec, labels = _from_image(client, id, image_ref, args, options, opts.pull)
         try:
             spec = _services.apply_run_flags(spec, opts)
+            _network.apply_run_flags(client, spec, opts, image_ref)
             ctr = client.new_container(id, spec, labels=labels)
         except (errors.Error, ValueError) as e:
             if image_ref is not None:
@@ -317,10 +319,10 @@ def cmd_ps(opts: argparse.Namespace) -> int:
         for r in rows:
             emit_json(r)
     else:
-        emit_table(["CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "PID"],
+        emit_table(["CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "PID", "PORTS"],
                    [[r["id"], r["image"] or r["rootfs"] or "",
                      _short(" ".join(r["command"] or [])), _services.status_text(r),
-                     r["pid"] or ""]
+                     r["pid"] or "", r["ports"]]
                     for r in rows])
     return 0
 
