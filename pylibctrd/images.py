@@ -39,19 +39,35 @@ def _images(number: int, data: bytes | None) -> list[Image]:
     return [_image(r) for r in json_result(number, data) or []]
 
 
-class Pump:
-    """Copies a binary file object into a pipe whose read end Go owns, on a
-    thread, so an archive streams into containerd without being held in
-    memory. Go closing the read end (done or failed) ends the copy."""
+class PipeCopy:
+    """A copy between a binary file object and a pipe whose other end Go
+    owns, on a thread, so data streams without being held in memory. What
+    the copy raised is re-raised by `finish()` on the calling thread."""
 
-    def __init__(self, source: IO[bytes]) -> None:
-        self.read_fd, self._write_fd = os.pipe()
-        self._source = source
+    def __init__(self, name: str) -> None:
         self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._copy, name="pylibctrd-import", daemon=True)
+        self._thread = threading.Thread(target=self._copy, name=name, daemon=True)
+
+    def _copy(self) -> None:
+        raise NotImplementedError
 
     def start(self) -> None:
         self._thread.start()
+
+    def finish(self) -> None:
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+class Pump(PipeCopy):
+    """Copies a file object into the pipe Go reads an archive from. Go
+    closing the read end (done or failed) ends the copy."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        super().__init__("pylibctrd-import")
+        self.read_fd, self._write_fd = os.pipe()
+        self._source = source
 
     def _copy(self) -> None:
         try:
@@ -67,11 +83,6 @@ class Pump:
             pass  # Go stopped reading: its error says why
         except BaseException as exc:  # re-raised on the calling thread
             self.error = exc
-
-    def finish(self) -> None:
-        self._thread.join()
-        if self.error is not None:
-            raise self.error
 
 
 def import_op(client: int, archive: Archive, name: str | None) -> tuple[Op[list[Image]], Pump | None]:

@@ -14,13 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import threading
 from dataclasses import dataclass, field
 from typing import IO, Any, AsyncIterator, Callable, Mapping, Sequence, Union
 
 from . import _args, _ffi, errors
 from ._ffi import Op, json_result, lib, no_result, op, text_result
-from .images import Image, _image
+from .images import Image, PipeCopy, _image
 
 SaveTarget = Union[str, "os.PathLike[str]", IO[bytes]]
 
@@ -206,18 +205,14 @@ def logout(server: str | None = None, *, config_dir: str | os.PathLike[str] | No
     return bool(found)
 
 
-class Drain:
-    """Copies what Go writes into a pipe into a binary file object, on a
-    thread. A failing file object closes the read end, so Go's writes fail."""
+class Drain(PipeCopy):
+    """Copies what Go writes into a pipe into a binary file object. A failing
+    file object closes the read end, so Go's writes fail."""
 
     def __init__(self, target: IO[bytes]) -> None:
+        super().__init__("pylibctrd-save")
         self._read_fd, self.write_fd = os.pipe()
         self._target = target
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._copy, name="pylibctrd-save", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
 
     def _copy(self) -> None:
         with open(self._read_fd, "rb", buffering=0, closefd=True) as pipe:
@@ -229,11 +224,6 @@ class Drain:
                     self._target.write(chunk)
             except BaseException as exc:  # re-raised on the calling thread
                 self.error = exc
-
-    def finish(self) -> None:
-        self._thread.join()
-        if self.error is not None:
-            raise self.error
 
 
 def save_op(client: int, refs: str | Sequence[str], file: SaveTarget) -> tuple[Op[None], Drain | None]:

@@ -11,7 +11,7 @@ import os
 import socket
 import sys
 from datetime import datetime
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence, TypeVar
 
 import pylibctrd
 from pylibctrd import errors
@@ -36,6 +36,7 @@ class CLIError(Exception):
 
 
 Handler = Callable[[argparse.Namespace], int]
+T = TypeVar("T")
 
 
 class AddCommand(Protocol):
@@ -76,6 +77,17 @@ def each(opts: argparse.Namespace, names: Sequence[str],
                 failed = True
                 print(f"pylibctrd: Error: {error_text(name, e)}", file=sys.stderr, flush=True)
     return 1 if failed else 0
+
+
+def one_call(opts: argparse.Namespace, call: Callable[[pylibctrd.Client], object]) -> int:
+    """A command that is one call on the client: its error is one stderr
+    line and exit 1."""
+    with session(opts) as client:
+        try:
+            call(client)
+        except errors.Error as e:
+            raise CLIError(message(e)) from e
+    return 0
 
 
 def default_socket() -> str:
@@ -159,6 +171,35 @@ def running_task(ctr: pylibctrd.Container) -> pylibctrd.Task:
 
 
 # --- output ------------------------------------------------------------------
+
+def add_ls_rm_inspect(verbs: argparse._SubParsersAction[Any], what: str, *, ls: Handler,
+                      rm: Handler, inspect: Handler, rm_help: str) -> None:
+    """The `ls`, `rm` and `inspect` verbs of an object command (volume, network)."""
+    c = verbs.add_parser("ls", aliases=["list"], help=f"list {what}")
+    c.add_argument("-q", "--quiet", action="store_true", help="only names")
+    add_format(c)
+    c.set_defaults(func=ls)
+    c = verbs.add_parser("rm", aliases=["remove"], help=rm_help)
+    c.add_argument("names", nargs="+", metavar="NAME")
+    c.set_defaults(func=rm)
+    c = verbs.add_parser("inspect", help=f"details of {what}, as JSON")
+    c.add_argument("names", nargs="+", metavar="NAME")
+    c.set_defaults(func=inspect)
+
+
+def emit_listing(opts: argparse.Namespace, items: Sequence[T], *, name: Callable[[T], str],
+                 record: Callable[[T], dict[str, Any]], headers: Sequence[str],
+                 row: Callable[[T], Sequence[object]]) -> None:
+    """An `ls`: names with -q, a JSON line each with --format json, else a table."""
+    if opts.quiet:
+        for item in items:
+            print(name(item))
+    elif opts.format == "json":
+        for item in items:
+            emit_json(record(item))
+    else:
+        emit_table(headers, [row(item) for item in items])
+
 
 def add_format(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("table", "json"), default="table",

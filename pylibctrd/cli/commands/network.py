@@ -12,7 +12,8 @@ import pylibctrd
 from pylibctrd import errors
 
 from .._common import (
-    EXIT_CLI, AddCommand, CLIError, add_format, each, emit_json, emit_table, message, session,
+    EXIT_CLI, AddCommand, CLIError, add_ls_rm_inspect, each, emit_listing, message,
+    one_call, session,
 )
 from .._network import endpoints_of
 
@@ -36,18 +37,8 @@ def register(add_command: AddCommand) -> None:
     c.add_argument("name", metavar="NAME")
     c.set_defaults(func=cmd_create)
 
-    c = verbs.add_parser("ls", aliases=["list"], help="list networks")
-    c.add_argument("-q", "--quiet", action="store_true", help="only names")
-    add_format(c)
-    c.set_defaults(func=cmd_ls)
-
-    c = verbs.add_parser("rm", aliases=["remove"], help="remove networks (and their bridges)")
-    c.add_argument("names", nargs="+", metavar="NAME")
-    c.set_defaults(func=cmd_rm)
-
-    c = verbs.add_parser("inspect", help="show networks as JSON, with their containers")
-    c.add_argument("names", nargs="+", metavar="NAME")
-    c.set_defaults(func=cmd_inspect)
+    add_ls_rm_inspect(verbs, "networks (with their containers)", ls=cmd_ls, rm=cmd_rm,
+                      inspect=cmd_inspect, rm_help="remove networks (and their bridges)")
 
     c = verbs.add_parser("connect", help="connect a container to a network")
     c.add_argument("--alias", action="append", default=[], metavar="NAME")
@@ -100,16 +91,10 @@ def cmd_create(opts: argparse.Namespace) -> int:
 def cmd_ls(opts: argparse.Namespace) -> int:
     with session(opts) as client:
         nets = client.networks()
-    if opts.quiet:
-        for n in nets:
-            print(n.name)
-    elif opts.format == "json":
-        for n in nets:
-            emit_json(dataclasses.asdict(n))
-    else:
-        emit_table(["NAME", "DRIVER", "SUBNET", "GATEWAY", "INTERNAL", "BRIDGE"],
-                   [[n.name, "bridge", n.subnet, n.gateway, str(n.internal).lower(), n.bridge]
-                    for n in nets])
+    emit_listing(opts, nets, name=lambda n: n.name, record=dataclasses.asdict,
+                 headers=["NAME", "DRIVER", "SUBNET", "GATEWAY", "INTERNAL", "BRIDGE"],
+                 row=lambda n: [n.name, "bridge", n.subnet, n.gateway, str(n.internal).lower(),
+                                n.bridge])
     return 0
 
 
@@ -147,22 +132,12 @@ def cmd_inspect(opts: argparse.Namespace) -> int:
 
 
 def cmd_connect(opts: argparse.Namespace) -> int:
-    with session(opts) as client:
-        try:
-            client.connect_network(opts.id, opts.network, ports=opts.publish, aliases=opts.alias,
-                                   ip=opts.ip)
-        except errors.Error as e:
-            raise CLIError(message(e)) from e
-    return 0
+    return one_call(opts, lambda client: client.connect_network(
+        opts.id, opts.network, ports=opts.publish, aliases=opts.alias, ip=opts.ip))
 
 
 def cmd_disconnect(opts: argparse.Namespace) -> int:
-    with session(opts) as client:
-        try:
-            client.disconnect_network(opts.id, opts.network)
-        except errors.Error as e:
-            raise CLIError(message(e)) from e
-    return 0
+    return one_call(opts, lambda client: client.disconnect_network(opts.id, opts.network))
 
 
 def cmd_prune(opts: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ import sys
 import pylibctrd
 from pylibctrd import Auth, errors
 
-from .._common import AddCommand, CLIError, message, session
+from .._common import AddCommand, CLIError, message, one_call, session
 from .._progress import Display, pull
 
 
@@ -92,12 +92,7 @@ def cmd_push(opts: argparse.Namespace) -> int:
 
 
 def cmd_tag(opts: argparse.Namespace) -> int:
-    with session(opts) as client:
-        try:
-            client.tag(opts.source, opts.target)
-        except errors.Error as e:
-            raise CLIError(message(e)) from e
-    return 0
+    return one_call(opts, lambda client: client.tag(opts.source, opts.target))
 
 
 def cmd_save(opts: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ import pylibctrd
 from pylibctrd import errors, monitor, services
 
 from .._common import (
-    EXIT_CLI, EXIT_ERROR, AddCommand, CLIError, add_format, each, emit_json, emit_table, iso,
+    EXIT_CLI, EXIT_ERROR, AddCommand, CLIError, add_ls_rm_inspect, each, emit_listing, iso,
     message, session,
 )
 
@@ -37,16 +37,8 @@ def register(add_command: AddCommand) -> None:
     c.add_argument("--label", action="append", default=[], metavar="K=V")
     c.add_argument("name", nargs="?", help="default: a random (anonymous) name")
     c.set_defaults(func=cmd_volume_create)
-    ls = vsub.add_parser("ls", aliases=["list"], help="list volumes")
-    ls.add_argument("-q", "--quiet", action="store_true", help="names only")
-    add_format(ls)
-    ls.set_defaults(func=cmd_volume_ls)
-    rm = vsub.add_parser("rm", aliases=["remove"], help="remove volumes (not while in use)")
-    rm.add_argument("names", nargs="+", metavar="NAME")
-    rm.set_defaults(func=cmd_volume_rm)
-    inspect = vsub.add_parser("inspect", help="details of volumes, as JSON")
-    inspect.add_argument("names", nargs="+", metavar="NAME")
-    inspect.set_defaults(func=cmd_volume_inspect)
+    add_ls_rm_inspect(vsub, "volumes", ls=cmd_volume_ls, rm=cmd_volume_rm,
+                      inspect=cmd_volume_inspect, rm_help="remove volumes (not while in use)")
 
     lp = add_command("logs", cmd_logs,
                      description="The output of a container run with a log (run without"
@@ -95,14 +87,8 @@ def cmd_volume_create(opts: argparse.Namespace) -> int:
 def cmd_volume_ls(opts: argparse.Namespace) -> int:
     with session(opts) as client:
         vols = client.volumes()
-    if opts.quiet:
-        for v in vols:
-            print(v.name)
-    elif opts.format == "json":
-        for v in vols:
-            emit_json(_record(v))
-    else:
-        emit_table(["DRIVER", "VOLUME NAME"], [[v.driver, v.name] for v in vols])
+    emit_listing(opts, vols, name=lambda v: v.name, record=_record,
+                 headers=["DRIVER", "VOLUME NAME"], row=lambda v: [v.driver, v.name])
     return 0
 
 
