@@ -5,6 +5,10 @@ Helpers live in pylibctrd.testing, not here: tests import nothing from conftest.
 
 from __future__ import annotations
 
+import socket
+from pathlib import Path
+from typing import Iterator
+
 import pytest
 
 import pylibctrd
@@ -31,3 +35,14 @@ def client(env: Env, pylibctrd_client: pylibctrd.Client) -> pylibctrd.Client:
 @pytest.fixture
 def make_container(env: Env, pylibctrd_container: ContainerFactory) -> ContainerFactory:
     return pylibctrd_container
+
+
+@pytest.fixture
+def silent_socket(tmp_path: Path) -> Iterator[str]:
+    """A unix socket that accepts connections and never answers."""
+    path = str(tmp_path / "silent.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(16)
+    yield path
+    srv.close()

@@ -8,13 +8,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -87,17 +85,6 @@ say("done")
 # (case, whether containerd must be stopped for the call to block)
 CASES = [("new_task", True), ("exec", True), ("wait_for", False), ("task_wait", False),
          ("stdin_write", False), ("connect", False)]
-
-
-@pytest.fixture
-def silent_socket(tmp_path: Path) -> Iterator[str]:
-    """A unix socket that accepts connections and never answers."""
-    path = str(tmp_path / "silent.sock")
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(path)
-    srv.listen(16)
-    yield path
-    srv.close()
 
 
 @pytest.mark.parametrize("case,needs_stopped", CASES, ids=[c for c, _ in CASES])

@@ -12,7 +12,6 @@ import threading
 import time
 import uuid
 
-import pytest
 
 import pylibctrd
 from pylibctrd import errors, stdio

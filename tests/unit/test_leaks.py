@@ -3,28 +3,16 @@ daemon-free: goroutines come from a connect to a socket that never answers."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 import pylibctrd
 from pylibctrd import _ffi, _leaks, errors, testing
-
-
-@pytest.fixture
-def silent_socket(tmp_path: Path) -> Iterator[str]:
-    path = str(tmp_path / "silent.sock")
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(path)
-    srv.listen(16)
-    yield path
-    srv.close()
 
 
 def connecting(address: str, timeout: float) -> threading.Thread:

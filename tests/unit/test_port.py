@@ -5,24 +5,12 @@ by close, leave nothing pending in Python and no handle or goroutine in Go."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
-from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from pylibctrd import _ffi, errors
 from pylibctrd._ops import ClientOps
-
-
-@pytest.fixture
-def silent(tmp_path: Path) -> Iterator[str]:
-    path = str(tmp_path / "silent.sock")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as srv:
-        srv.bind(path)
-        srv.listen(16)
-        yield path
 
 
 def connect(address: str, timeout: float) -> _ffi.Op[ClientOps]:
@@ -39,16 +27,16 @@ def settled(before: list[int]) -> list[int]:
     return now
 
 
-def test_completed_cancelled_and_closed_calls_leave_nothing(silent: str) -> None:
+def test_completed_cancelled_and_closed_calls_leave_nothing(silent_socket: str) -> None:
     async def main() -> None:
         port = _ffi.Port(asyncio.get_running_loop())
         before = [_ffi.live_handles() - 1, _ffi.goroutines()]  # without the port itself
 
         with pytest.raises((errors.Deadline, errors.Unavailable)):
-            await port.run(connect(silent, 0.2))  # completes with an error
+            await port.run(connect(silent_socket, 0.2))  # completes with an error
         assert not port._pending
 
-        call = asyncio.ensure_future(port.run(connect(silent, 30)))
+        call = asyncio.ensure_future(port.run(connect(silent_socket, 30)))
         await asyncio.sleep(0.1)
         assert len(port._pending) == 1
         call.cancel()
@@ -56,23 +44,23 @@ def test_completed_cancelled_and_closed_calls_leave_nothing(silent: str) -> None
             await call
         assert not port._pending
 
-        call = asyncio.ensure_future(port.run(connect(silent, 30)))
+        call = asyncio.ensure_future(port.run(connect(silent_socket, 30)))
         await asyncio.sleep(0.1)
         port.close()
         with pytest.raises(errors.Closed):
             await call
         with pytest.raises(errors.Closed):
-            await port.run(connect(silent, 30))
+            await port.run(connect(silent_socket, 30))
         _ffi.release(port.handle)
         assert settled(before) == before
 
     asyncio.run(main())
 
 
-def test_a_port_belongs_to_its_loop(silent: str) -> None:
+def test_a_port_belongs_to_its_loop(silent_socket: str) -> None:
     async def make() -> _ffi.Port:
         return _ffi.Port(asyncio.get_running_loop())
 
     port = asyncio.run(make())
     with pytest.raises(RuntimeError, match="belongs to the event loop"):
-        asyncio.run(port.run(connect(silent, 1)))
+        asyncio.run(port.run(connect(silent_socket, 1)))
