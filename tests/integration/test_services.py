@@ -310,6 +310,14 @@ def test_health_goes_starting_healthy_unhealthy_with_a_marker_file(run: Run) -> 
     assert all(r.exit_code == 1 for r in health.log[-2:])
     with pytest.raises(NotReady, match="is unhealthy"):
         wait_healthy(ctr, timeout=5)
+    # dockerd's health_status events: one per status change, none for the
+    # initial "starting"; a watcher gets those after the seq it gives.
+    update = task.watch_health(0, timeout=0)
+    assert [e.action for e in update.events] == ["health_status: healthy",
+                                                  "health_status: unhealthy"]
+    assert update.seq >= update.events[-1].seq > update.events[0].seq >= 1
+    assert update.docker["Status"] == "unhealthy" and len(update.docker["Log"]) == len(health.log)
+    assert task.watch_health(update.events[-1].seq, timeout=0).events == []
     task.stop_health()
     assert [p.pid for p in task.pids()] == [task.pid]
     task.kill()
