@@ -79,6 +79,25 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def new_events(state_dir: str, seen: dict[str, int]) -> list[tuple[str, HealthEvent]]:
+    """The `health_status` events recorded for any container of `state_dir`
+    since `seen` (container id -> the last event's seq, updated here), as
+    (container id, event), oldest first per container. Starting with an
+    empty `seen` gives every event still recorded."""
+    out = []
+    for path in sorted((Path(f"{state_dir}-images") / "containers").glob(f"*/{HEALTH_FILE}")):
+        id = path.parent.name
+        record = read_health(state_dir, id)
+        if record is None:
+            continue
+        last = seen.get(id, 0)
+        fresh = [e for e in record.events if e.seq > last]
+        if fresh:
+            seen[id] = fresh[-1].seq
+            out += [(id, e) for e in fresh]
+    return out
+
+
 def _write(path: Path, data: Mapping[str, Any]) -> None:
     """Atomically, and only while the container's dir exists (a removed
     container is not brought back)."""

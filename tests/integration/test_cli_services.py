@@ -160,8 +160,19 @@ def wait_record(env: Env, id: str, results: int, timeout: float = 30.0) -> Healt
     return rec
 
 
+@pytest.fixture
+def background() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes a test starts, killed if it did not end them."""
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+
+
 def test_detached_health_goes_starting_healthy_unhealthy_as_ps_and_inspect_show(
-        cli: CLI, env: Env) -> None:
+        cli: CLI, env: Env, background: list[subprocess.Popen[str]]) -> None:
     # Failures within the start period do not count while starting (Moby):
     # "starting" holds until the marker appears, however slow the probes are.
     r = cli("run", "-d", "--tmpfs", "/tmp", "--health-cmd", "test -f /tmp/ready && echo ok",
@@ -171,6 +182,9 @@ def test_detached_health_goes_starting_healthy_unhealthy_as_ps_and_inspect_show(
     assert r.returncode == 0, r.stderr
     # Recorded before run -d returned: ps in another process sees it at once.
     assert re.search(r" Up (Less than a second|\d+ seconds?) \(health: starting\) ", ps_line(cli, id))
+    events = subprocess.Popen([*cli.base, "events", "--json", "--filter", "type=health_status",
+                               "--filter", f"container={id}"], stdout=subprocess.PIPE, text=True)
+    background.append(events)
     rec = wait_record(env, id, 2)
     assert (rec.health.status, rec.health.failing_streak) == ("starting", 0)
     assert all(r.exit_code == 1 for r in rec.health.log)
@@ -193,7 +207,13 @@ def test_detached_health_goes_starting_healthy_unhealthy_as_ps_and_inspect_show(
     [row] = [json.loads(line) for line in cli("ps", "--json").stdout.splitlines()
              if json.loads(line)["id"] == id]
     assert row["health"] == "unhealthy" and row["status"] == "running"
-    # dockerd's health_status events, as the monitor saw them.
+    # dockerd's health_status events: in `events` (which started before
+    # them), and as the monitor recorded them.
+    events.terminate()
+    out, _ = events.communicate(timeout=30)
+    assert [(e["type"], e["container_id"], e["action"]) for e in map(json.loads, out.splitlines())
+            ] == [("health_status", id, "health_status: healthy"),
+                  ("health_status", id, "health_status: unhealthy")]
     final = read_health(str(env.bundles), id)
     assert final is not None
     assert [e.action for e in final.events] == ["health_status: healthy", "health_status: unhealthy"]
