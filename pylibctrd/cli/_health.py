@@ -84,11 +84,12 @@ def row_fields(client: pylibctrd.Client, id: str) -> dict[str, Any]:
 
 
 def inspect_fields(client: pylibctrd.Client, id: str) -> dict[str, Any]:
-    """inspect's `State.Health` as docker's (Moby's JSON), when recorded."""
+    """inspect's `State.Health` (Moby's JSON) and `Config.Healthcheck` as
+    docker's, when recorded."""
     rec = healthrecord.read_health(client.state_dir, id)
     if rec is None:
         return {}
-    return {"State": {"Health": rec.docker}, "Healthcheck": rec.config}
+    return {"State": {"Health": rec.docker}, "Config": {"Healthcheck": rec.config}}
 
 
 def status_text(row: dict[str, Any]) -> str | None:

@@ -201,7 +201,7 @@ def test_detached_health_goes_starting_healthy_unhealthy_as_ps_and_inspect_show(
     assert 2 <= len(health_json["Log"]) <= 5
     assert set(health_json["Log"][-1]) == {"Start", "End", "ExitCode", "Output"}
     assert [p["ExitCode"] for p in health_json["Log"][-2:]] == [1, 1]
-    assert info["Healthcheck"] == {"Test": ["CMD-SHELL", "test -f /tmp/ready && echo ok"],
+    assert info["Config"]["Healthcheck"] == {"Test": ["CMD-SHELL", "test -f /tmp/ready && echo ok"],
                                    "Interval": 200_000_000, "Timeout": 10 * 10**9,
                                    "StartPeriod": 600 * 10**9, "Retries": 2}
     [row] = [json.loads(line) for line in cli("ps", "--json").stdout.splitlines()
@@ -258,13 +258,13 @@ def test_the_images_healthcheck_runs_unless_no_healthcheck_and_flags_override_it
             wait_ps(cli, id, "(healthy)")
         [image_run, none_run, flag_run] = json.loads(cli("inspect", *ids.values()).stdout)
         assert image_run["State"]["Health"]["Log"][-1]["Output"] == "from-image\n"
-        assert image_run["Healthcheck"] == {"Test": ["CMD-SHELL", "echo from-image"],
+        assert image_run["Config"]["Healthcheck"] == {"Test": ["CMD-SHELL", "echo from-image"],
                                             "Interval": 100_000_000, "Retries": 1}
         # The flag's test with the image's interval and retries (dockerd's merge).
         assert flag_run["State"]["Health"]["Log"][-1]["Output"] == "from-flag\n"
-        assert flag_run["Healthcheck"] == {"Test": ["CMD-SHELL", "echo from-flag"],
+        assert flag_run["Config"]["Healthcheck"] == {"Test": ["CMD-SHELL", "echo from-flag"],
                                            "Interval": 100_000_000, "Retries": 1}
-        assert "State" not in none_run and "Healthcheck" not in none_run
+        assert "State" not in none_run and "Config" not in none_run
         assert "(health" not in ps_line(cli, none_id) and read_health(str(env.bundles), none_id) is None
         assert ps_line(cli, none_id)
     finally:
