@@ -139,22 +139,25 @@ func (t *Task) StartHealth(ctx context.Context, cfg HealthConfig) error {
 // validateHealthConfig is dockerd's validateHealthCheck (daemon/container.go,
 // package daemon: followed), as InvalidParameter.
 func validateHealthConfig(cfg *HealthConfig) error {
-	minimum := containertypes.MinimumDuration
-	for _, d := range []struct {
-		name  string
-		value time.Duration
-	}{{"Interval", cfg.Interval}, {"Timeout", cfg.Timeout}, {"Retries", 0}, {"StartPeriod", cfg.StartPeriod}, {"StartInterval", cfg.StartInterval}} {
-		if d.name == "Retries" {
-			if cfg.Retries < 0 {
-				return errdefs.InvalidParameter(errors.New("Retries in Healthcheck cannot be negative"))
-			}
-			continue
+	tooShort := func(name string, d time.Duration) error {
+		if d != 0 && d < containertypes.MinimumDuration {
+			return errdefs.InvalidParameter(fmt.Errorf("%s in Healthcheck cannot be less than %s", name, containertypes.MinimumDuration))
 		}
-		if d.value != 0 && d.value < minimum {
-			return errdefs.InvalidParameter(fmt.Errorf("%s in Healthcheck cannot be less than %s", d.name, minimum))
-		}
+		return nil
 	}
-	return nil
+	if err := tooShort("Interval", cfg.Interval); err != nil {
+		return err
+	}
+	if err := tooShort("Timeout", cfg.Timeout); err != nil {
+		return err
+	}
+	if cfg.Retries < 0 {
+		return errdefs.InvalidParameter(errors.New("Retries in Healthcheck cannot be negative"))
+	}
+	if err := tooShort("StartPeriod", cfg.StartPeriod); err != nil {
+		return err
+	}
+	return tooShort("StartInterval", cfg.StartInterval)
 }
 
 // StopHealth stops probing the task's container (nothing if none runs).

@@ -272,3 +272,24 @@ def test_the_images_healthcheck_runs_unless_no_healthcheck_and_flags_override_it
             subprocess.run([*cli.base, "rm", "-f", id], capture_output=True, timeout=60)
         with env.connect() as client:
             client.remove_image(name)
+
+
+def test_an_attached_run_probes_its_container_itself(
+        cli: CLI, env: Env, background: list[subprocess.Popen[str]]) -> None:
+    id = f"cli-{uuid.uuid4().hex[:10]}"
+    cli.ids.append(id)
+    run = subprocess.Popen([*cli.base, "run", "--name", id, "--cgroup-parent", "/pylibctrd-test",
+                            "--rootfs", str(env.rootfs), "--tmpfs", "/tmp",
+                            "--health-cmd", "echo fine", "--health-interval", "100ms",
+                            "sh", "-c", "until [ -f /tmp/stop ]; do sleep 0.1; done; echo bye"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    background.append(run)
+    wait_ps(cli, id, "(healthy)")
+    rec = read_health(str(env.bundles), id)
+    assert rec is not None and rec.pid == run.pid and rec.health.log[-1].output == "fine\n"
+    assert cli("exec", id, "touch", "/tmp/stop").returncode == 0
+    out, err = run.communicate(timeout=60)
+    assert (run.returncode, out) == (0, "bye\n"), err
+    final = read_health(str(env.bundles), id)
+    assert final is not None and final.ended  # probing stopped with the container
+    assert "(health" not in ps_line(cli, id)
