@@ -254,6 +254,9 @@ def _run_attached(client: pylibctrd.Client, ctr: pylibctrd.Container,
         code = foreground(start, attach, tty=opts.tty,
                           raw=opts.tty and opts.interactive and os.isatty(0))
         exited = True
+        for recorder in health:
+            if recorder is not None:
+                recorder.stop()  # before the task goes: a probe in flight is deleted first
         with contextlib.suppress(errors.NotFound):
             ctr.task().delete()  # dockerd deletes the task of an exited container
         return code
