@@ -173,7 +173,8 @@ def _health_events(state_dir: str, since: datetime,
     records (written by the process that probes each container)."""
     seen: dict[str, int] = {}
     first = True
-    while first or not stop.wait(poll):
+    while True:
+        stopping = stop.is_set() if first else stop.wait(poll)  # then one last look
         for id, e in healthrecord.new_events(state_dir, seen):
             if first and (e.time is None or e.time < since):
                 continue  # before this command: not news
@@ -185,6 +186,8 @@ def _health_events(state_dir: str, since: datetime,
             except OSError:
                 return  # our stdout went away (the main thread ends on it too)
         first = False
+        if stopping:
+            return
 
 
 def cmd_events(opts: argparse.Namespace) -> int:
