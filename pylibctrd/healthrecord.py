@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 from . import errors
 from .client import Task
-from .services import Health, HealthEvent, decode_health_update
+from .services import Health, HealthEvent, HealthUpdate, decode_health_update
 from .types import from_unix_nanos
 
 HEALTH_FILE = "health.json"
@@ -119,30 +119,41 @@ class Recorder:
         self.task, self.path, self.config = task, path, dict(config)
         self._events: list[dict[str, Any]] = []
         self._started = time.time_ns()
-        self._thread = threading.Thread(target=self._run, name="pylibctrd-health", daemon=True)
+        # A task of the same container probed before (a restart): its events
+        # stay, and the numbering goes on (seqs only grow for readers).
+        self._offset = 0
+        try:
+            previous = json.loads(path.read_text())["update"]
+            self._events, self._offset = list(previous["events"]), int(previous["seq"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         """Start probing; the record says "starting" when this returns."""
         self.task.start_health(self.config)
-        self._record(self.task.watch_health(0, timeout=0))
+        first = self.task.watch_health(0, timeout=0)
+        self._record(first)
+        self._thread = threading.Thread(target=self._run, args=(first.seq,),
+                                        name="pylibctrd-health", daemon=True)
         self._thread.start()
 
-    def _record(self, update: Any) -> None:
-        raw = {"seq": update.seq, "ended": update.ended, "docker": update.docker,
+    def _record(self, update: HealthUpdate) -> None:
+        raw = {"seq": self._offset + update.seq, "ended": update.ended, "docker": update.docker,
                "health": {"status": update.health.status,
                           "failing_streak": update.health.failing_streak,
                           "log": [{"start": _nanos(r.start), "end": _nanos(r.end),
                                    "exit_code": r.exit_code, "output": r.output}
                                   for r in update.health.log]}}
-        self._events = (self._events + [{"seq": e.seq, "action": e.action, "status": e.status,
+        self._events = (self._events + [{"seq": self._offset + e.seq, "action": e.action,
+                                         "status": e.status,
                                          "time": _nanos(e.time)}
                                         for e in update.events])[-MAX_EVENTS:]
         raw["events"] = self._events
         _write(self.path, {"config": self.config, "update": raw, "started_at": self._started,
                            "pid": os.getpid()})
 
-    def _run(self) -> None:
-        seq = 0
+    def _run(self, seq: int) -> None:
         while True:
             try:
                 update = self.task.watch_health(seq)
@@ -160,7 +171,8 @@ class Recorder:
             self.task.stop_health()
         except errors.Error:
             pass
-        self._thread.join(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
 
 
 def _nanos(value: Any) -> int | None:
