@@ -1,15 +1,19 @@
 """docker run's health check without a daemon: the flags parsed as the docker
 CLI does and merged over the image's HEALTHCHECK as dockerd does
 (`services.run_healthcheck`), and docker ps' STATUS as Moby writes it
-(`services.state_text`)."""
+(`services.state_text`); the health records other processes read
+(`healthrecord`)."""
 
 from __future__ import annotations
 
+import json
+import os
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
-from pylibctrd import errors, services
+from pylibctrd import errors, healthrecord, services
 
 IMAGE = {"Test": ["CMD-SHELL", "pg_isready"], "Interval": 60 * 10**9, "Retries": 5}
 
@@ -59,3 +63,31 @@ def test_ps_status_is_mobys_state_string() -> None:
                                finished_at=now - timedelta(seconds=70),
                                exit_code=3) == "Exited (3) About a minute ago"
     assert services.state_text(running=False) == "Created"
+
+
+def test_health_records_and_their_events_for_other_processes(tmp_path: Path) -> None:
+    state_dir = str(tmp_path / "state")
+    home = Path(f"{state_dir}-images") / "containers"
+    assert healthrecord.read_health(state_dir, "a") is None
+    for id, statuses in (("a", ["healthy", "unhealthy"]), ("b", ["unhealthy"])):
+        (home / id).mkdir(parents=True)
+        events = [{"seq": i + 1, "action": f"health_status: {s}", "status": s,
+                   "time": 1_700_000_000_000_000_000 + i} for i, s in enumerate(statuses)]
+        update = {"seq": 7, "ended": False, "docker": {"Status": statuses[-1]}, "events": events,
+                  "health": {"status": statuses[-1], "failing_streak": 3, "log": [
+                      {"start": 1, "end": 2, "exit_code": 1, "output": "no\n"}]}}
+        (home / id / healthrecord.HEALTH_FILE).write_text(json.dumps(
+            {"config": {"Test": ["CMD", "x"]}, "update": update, "started_at": None,
+             "pid": os.getpid()}))
+    rec = healthrecord.read_health(state_dir, "a")
+    assert rec is not None and rec.alive and not rec.ended and rec.seq == 7
+    assert (rec.health.status, rec.health.failing_streak, rec.health.log[0].output) == (
+        "unhealthy", 3, "no\n")
+    assert rec.docker == {"Status": "unhealthy"} and rec.config == {"Test": ["CMD", "x"]}
+    seen: dict[str, int] = {}
+    got = [(id, e.action) for id, e in healthrecord.new_events(state_dir, seen)]
+    assert got == [("a", "health_status: healthy"), ("a", "health_status: unhealthy"),
+                   ("b", "health_status: unhealthy")]
+    assert healthrecord.new_events(state_dir, seen) == []  # nothing new
+    (home / "b" / healthrecord.HEALTH_FILE).write_text("{not json")
+    assert healthrecord.read_health(state_dir, "b") is None
