@@ -262,8 +262,11 @@ func (m *HealthMonitor) Snapshot() types.Health {
 	return m.snapshot()
 }
 
+// snapshot is the state as dockerd's inspect copies it (daemon/inspect.go:
+// Log is never nil, so its JSON is [] before the first result).
 func (m *HealthMonitor) snapshot() types.Health {
-	out := types.Health{Status: m.health.Status(), FailingStreak: m.health.FailingStreak}
+	out := types.Health{Status: m.health.Status(), FailingStreak: m.health.FailingStreak,
+		Log: make([]*types.HealthcheckResult, 0, len(m.health.Log))}
 	for _, r := range m.health.Log {
 		c := *r
 		out.Log = append(out.Log, &c)

@@ -5,6 +5,7 @@ package core
 
 import (
 	"context"
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -100,6 +101,9 @@ func TestHealthWatchersSeeEachResultAndMobysStatusEvents(t *testing.T) {
 	u, err := m.Watch(ctx, 0, 10*time.Millisecond) // nothing yet: the timeout answers
 	if err != nil || u.Seq != 0 || u.Health.Status != types.Starting || u.Ended || len(u.Events) != 0 {
 		t.Fatalf("before any result: %+v, %v", u, err)
+	}
+	if data, _ := json.Marshal(u.Health); string(data) != `{"Status":"starting","FailingStreak":0,"Log":[]}` {
+		t.Fatalf("docker inspect's State.Health before any result: %s", data)
 	}
 	got := make(chan HealthUpdate)
 	go func() { u, _ := m.Watch(ctx, 0, -1); got <- u }()
