@@ -201,7 +201,7 @@ func (b cancelOnClose) Close() error {
 func ParseRef(ref string) (reference.Named, error) {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
-		return nil, errdefs.InvalidParameter(fmt.Errorf("invalid reference format %q: %w", ref, err))
+		return nil, errdefs.InvalidParameter(err) // dockerd's message (postImagesCreate)
 	}
 	return reference.TagNameOnly(named), nil
 }
@@ -228,7 +228,7 @@ func (c *Client) Pull(ctx context.Context, ref string, o PullOptions) (Image, er
 	if o.Platform != "" {
 		p, err := platforms.Parse(o.Platform)
 		if err != nil {
-			return Image{}, errdefs.InvalidParameter(fmt.Errorf("invalid platform %q: %w", o.Platform, err))
+			return Image{}, errdefs.InvalidParameter(err) // it names the platform
 		}
 		platform = &p
 	}
@@ -282,7 +282,7 @@ func (c *Client) Push(ctx context.Context, ref string, auth *registrytypes.AuthC
 func (c *Client) Tag(ctx context.Context, source, target string) error {
 	named, err := reference.ParseNormalizedNamed(target)
 	if err != nil {
-		return errdefs.InvalidParameter(fmt.Errorf("invalid reference format %q: %w", target, err))
+		return errdefs.InvalidParameter(err)
 	}
 	if _, digested := named.(reference.Digested); digested {
 		return errdefs.InvalidParameter(fmt.Errorf("refusing to create a tag with a digest reference"))
