@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import pytest
 
 import pylibctrd
-from pylibctrd import aio, errors, stdio
+from pylibctrd import aio, errors, imagebuild, stdio
 from pylibctrd.testing import ContainerFactory, Env
 
 pytestmark = pytest.mark.skipif(
@@ -387,3 +387,58 @@ os._exit(3)
         ctr.task().force_delete()
         ctr.delete()
     assert_nothing_left(client, id, [ep.ip])
+
+
+@pytest.fixture
+def exposing_image(tmp_path: Path, client: pylibctrd.Client) -> Iterator[pylibctrd.Image]:
+    """busybox whose config exposes 80/tcp, 8081/tcp and 5353/udp (as a
+    Dockerfile's EXPOSE writes them) and runs httpd on 80; removed afterwards."""
+    name = f"exposing-{uuid.uuid4().hex[:8]}:1"
+    archive = imagebuild.busybox_image(
+        tmp_path / "exposing.tar", name=name,
+        config={"ExposedPorts": {"80/tcp": {}, "8081/tcp": {}, "5353/udp": {}},
+                "Cmd": ["httpd", "-f", "-p", "80", "-h", "/etc"]}).path
+    [image] = client.import_image(archive)
+    yield image
+    with contextlib.suppress(errors.NotFound):
+        client.remove_image(name)
+
+
+def test_publish_all_exposed_ports(client: pylibctrd.Client, make_container: ContainerFactory,
+                                   exposing_image: pylibctrd.Image) -> None:
+    """docker run -P through the API: every ExposedPorts entry on a random
+    host port, except one a `ports` entry publishes already."""
+    ctr = make_container(None, image=exposing_image, publish_all=True,
+                         ports=["127.0.0.1::8081"], hostname="exposed")
+    started(ctr)
+    [ep] = client.endpoints(ctr.id)
+    bindings = {(p.container_port, p.proto): p for p in ep.ports}
+    assert sorted(bindings) == [(80, "tcp"), (5353, "udp"), (8081, "tcp")], ep.ports
+    assert bindings[8081, "tcp"].host_ip == "127.0.0.1"
+    assert all(1024 < p.host_port < 65536 for p in ep.ports)
+    assert fetch(f"http://127.0.0.1:{bindings[80, 'tcp'].host_port}/hostname") == "exposed\n"
+    with pytest.raises(errors.InvalidParameter, match="needs the image"):
+        pylibctrd.container_spec("/nonexistent", ["true"], publish_all=True)
+
+
+def test_cli_publish_all(env: Env, client: pylibctrd.Client,
+                         exposing_image: pylibctrd.Image) -> None:
+    import sys
+    base = [sys.executable, "-m", "pylibctrd", "--address", env.address, "--namespace",
+            env.namespace, "--state-dir", str(env.bundles)]
+    id = f"t-{uuid.uuid4().hex[:12]}"
+    try:
+        r = subprocess.run([*base, "run", "-d", "--name", id, "-P", "--hostname", "clip",
+                            exposing_image.name], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        lines = subprocess.run([*base, "port", id], capture_output=True, text=True,
+                               timeout=60, check=True).stdout.splitlines()
+        ports = dict(line.split(" -> ") for line in lines)
+        assert sorted(ports) == ["5353/udp", "80/tcp", "8081/tcp"], lines
+        host_port = int(ports["80/tcp"].rsplit(":", 1)[1])
+        assert fetch(f"http://127.0.0.1:{host_port}/hostname") == "clip\n"
+        ps = subprocess.run([*base, "ps"], capture_output=True, text=True, timeout=60).stdout
+        assert "->80/tcp" in ps and "->5353/udp" in ps
+    finally:
+        subprocess.run([*base, "rm", "-f", id], capture_output=True, timeout=60)
+    assert_nothing_left(client, id, [])
