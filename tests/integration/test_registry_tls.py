@@ -109,6 +109,20 @@ def test_insecure_registry_off_loopback_over_plain_http(env: Env, tmp_path: Path
                 finally:
                     for image in client.images():
                         client.remove_image(image.name)
+        # The CLI: dockerd's --insecure-registry flag.
+        cli = [sys.executable, "-m", "pylibctrd", "--address", env.address, "--namespace",
+               env.namespace, "--state-dir", str(env.bundles)]
+        r = subprocess.run([*cli, "pull", "-q", ref], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 1 and "HTTP response to HTTPS client" in r.stderr, r.stderr
+        try:
+            r = subprocess.run([*cli, "--insecure-registry", reg.address, "pull", "-q", ref],
+                               capture_output=True, text=True, timeout=120)
+            assert (r.returncode, r.stdout) == (0, ref + "\n"), r.stderr
+        finally:
+            subprocess.run([*cli, "rmi", ref], capture_output=True, timeout=60)
+    with pytest.raises(errors.InvalidParameter):
+        pylibctrd.Client.connect(env.address, namespace=env.namespace,
+                                 registry={"registry-mirrors": ["ftp://mirror"]})
 
 
 MIRROR_SCRIPT = r'''
