@@ -115,9 +115,17 @@ def network(client: pylibctrd.Client,
     assert subprocess.run(["ip", "link", "show", nw.bridge], capture_output=True).returncode != 0
 
 
+def veths() -> set[str]:
+    out = subprocess.run(["ip", "-o", "link", "show", "type", "veth"], capture_output=True,
+                         text=True, check=True).stdout
+    return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
+
+
 def test_published_port_answers_at_localhost_and_at_the_hosts_address(
         client: pylibctrd.Client, make_container: ContainerFactory) -> None:
+    before = veths()
     ctr, task = httpd(make_container, ports=["18080:80"], hostname="web")
+    assert len(veths() - before) == 1  # the container's host side
     [ep] = client.endpoints(ctr.id)
     assert ep.network == "bridge" and ep.ports == [pylibctrd.PortBinding("0.0.0.0", 18080, 80, "tcp")]
     assert ep.ip and ep.mac and ep.gateway
@@ -126,6 +134,7 @@ def test_published_port_answers_at_localhost_and_at_the_hosts_address(
     task.force_delete()
     ctr.delete()
     assert_nothing_left(client, ctr.id, [ep.ip])
+    assert veths() == before
 
 
 def test_random_host_port(client: pylibctrd.Client, make_container: ContainerFactory) -> None:
@@ -140,12 +149,12 @@ def test_containers_on_a_user_network_talk_by_name_and_alias(
         client: pylibctrd.Client, make_container: ContainerFactory,
         network: pylibctrd.Network) -> None:
     server, _ = httpd(make_container, network=network.name, network_aliases=["web"])
-    for host in (server.id, "web"):
+    [ep] = client.endpoints(server.id)
+    for host in (server.id, "web", ep.ip):
         code, out = run(make_container(
             ["timeout", "10", "wget", "-q", "-O", "-", f"http://{host}/hostname"],
             network=network.name))
         assert code == 0 and out == server.id[:12] + "\n", out
-    [ep] = client.endpoints(server.id)
     assert ep.aliases == ["web"] and ep.ip.startswith("10.251.40.")
     with pytest.raises(errors.Conflict):
         client.remove_network(network.name)
@@ -156,6 +165,26 @@ def test_a_container_reaches_the_gateway(make_container: ContainerFactory,
     code, out = run(make_container(["ping", "-c", "1", "-W", "3", network.gateway],
                                    network=network.name))
     assert code == 0, out
+
+
+def test_internal_network_has_no_way_out(client: pylibctrd.Client,
+                                        make_container: ContainerFactory) -> None:
+    """internal=True: the bridge is no gateway (no default route, no
+    masquerading); its members still reach each other."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    nw = client.create_network(name, subnet=SUBNET.format(42), internal=True)
+    try:
+        server, _ = httpd(make_container, network=name)
+        code, out = run(make_container(["sh", "-c", "ip route; timeout 10 wget -q -O -"
+                                        f" http://{server.id}/hostname"], network=name))
+        assert code == 0 and "default" not in out and server.id[:12] + "\n" in out, out
+        code, out = run(make_container(["ping", "-c", "1", "-W", "2", host_address()],
+                                       network=name))
+        assert code != 0 and "unreachable" in out, out
+    finally:
+        make_container.cleanup()
+        client.remove_network(name)
+    assert subprocess.run(["ip", "link", "show", nw.bridge], capture_output=True).returncode
 
 
 def test_none_has_only_loopback(make_container: ContainerFactory) -> None:
