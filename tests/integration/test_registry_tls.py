@@ -98,17 +98,17 @@ def test_insecure_registry_off_loopback_over_plain_http(env: Env, tmp_path: Path
         with env.connect() as client:
             with pytest.raises(errors.Error, match="HTTP response to HTTPS client"):
                 client.pull(ref)
-            assert client.images() == []
+            with pytest.raises(errors.NotFound):
+                client.get_image(ref)  # nothing half-stored
         for insecure in (reg.address, f"{ns.ns_ip.rsplit('.', 1)[0]}.0/24"):
             with pylibctrd.Client.connect(env.address, namespace=env.namespace,
                                           state_dir=str(env.bundles),
                                           registry={"insecure-registries": [insecure]}) as client:
                 try:
                     assert client.pull(ref).name == ref
-                    assert [i.name for i in client.images()] == [ref]
+                    assert ref in [i.name for i in client.images()]
                 finally:
-                    for image in client.images():
-                        client.remove_image(image.name)
+                    client.remove_image(ref)
         # The CLI: dockerd's --insecure-registry flag.
         cli = [sys.executable, "-m", "pylibctrd", "--address", env.address, "--namespace",
                env.namespace, "--state-dir", str(env.bundles)]
@@ -140,17 +140,18 @@ with Registry(os.path.join(workdir, "mirror")) as mirror:
         try:
             img = c.pull("mirrored:1")
             out["pulled"] = img.name
-            out["images"] = [i.name for i in c.images()]
+            out["images"] = [i.name for i in c.images() if "mirrored" in i.name]
         finally:
             for i in c.images():
-                c.remove_image(i.name)
+                if "mirrored" in i.name:
+                    c.remove_image(i.name)
         mirror.stop()
         try:
             c.pull("mirrored:1")
             out["without_mirror"] = "pulled"
         except errors.Error as e:
             out["without_mirror"] = type(e).__name__
-        out["left"] = [i.name for i in c.images()]
+        out["left"] = [i.name for i in c.images() if "mirrored" in i.name]
 print(json.dumps(out))
 '''
 
