@@ -246,7 +246,16 @@ func (c *Client) Pull(ctx context.Context, ref string, o PullOptions) (Image, er
 		if err != nil {
 			return Image{}, err
 		}
-		return c.imageInfoFor(ctx, reference.FamiliarString(named), platform)
+		name := reference.FamiliarString(named)
+		img, err := c.imageInfoFor(ctx, name, platform)
+		if platform != nil && errdefs.IsNotFound(err) {
+			// Moby's PullImage filters only an index's manifests by the
+			// platform: an image of one manifest is stored whatever its
+			// platform, and the pull succeeds. Describe it as GetImage
+			// (docker image inspect) does.
+			return c.imageInfoFor(ctx, name, nil)
+		}
+		return img, err
 	})
 }
 

@@ -151,14 +151,14 @@ class Runner:
         patched: dict[str, Any] = merge_patch(spec, s.get("spec_patch"))
         return patched
 
-    @staticmethod
-    def ref(client: pylibctrd.Client, ref: str) -> str:
+    def ref(self, client: pylibctrd.Client, ref: str) -> str:
         """An image ref with {id:NAME}, {hex:NAME} or {hex12:NAME} replaced by
-        that image's id (sha256:...), its hex or the hex's first 12 digits."""
+        that image's id (sha256:...), its hex or the hex's first 12 digits
+        (after {registry}, {auth_registry} and {run}: registry_ref)."""
         def resolve(m: re.Match[str]) -> str:
             digest = client.get_image(m.group(2)).digest
             return {"id": digest, "hex": digest[7:], "hex12": digest[7:19]}[m.group(1)]
-        return IMAGE_ID.sub(resolve, ref)
+        return IMAGE_ID.sub(resolve, self.registry_ref(ref))
 
     def registry_ref(self, ref: str) -> str:
         """{registry}, {auth_registry} and {run} replaced by the test's

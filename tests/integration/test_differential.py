@@ -109,7 +109,9 @@ class Registries:
     """The registries the registry scenarios use, started (and filled) on
     first use: `plain` and `auth` (htpasswd, REGISTRY_USER) on 127.0.0.1,
     each holding diff/app:1, the two-layer app image with a layer of random
-    bytes (no other test's content: nothing of it is in containerd yet)."""
+    bytes (no other test's content: nothing of it is in containerd yet); the
+    plain one also diff/multi:1, an index of this machine's platform and
+    one other (random layers)."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -126,6 +128,12 @@ class Registries:
             self.plain = Registry(self.workdir / "plain").start()
             self.auth = Registry(self.workdir / "auth", users=dict([REGISTRY_USER])).start()
             self.plain.copy_in(built.path, "diff/app:1")
+            other = "arm64" if imagebuild._go_arch() == "amd64" else "amd64"
+            layout = imagebuild.multi_platform_layout(self.workdir / "multi",
+                                                      [imagebuild._go_arch(), other])
+            subprocess.run(["skopeo", "copy", "--quiet", "--all", "--dest-tls-verify=false",
+                            f"oci:{layout}:multi", f"docker://{self.plain.address}/diff/multi:1"],
+                           check=True, capture_output=True, timeout=120)
             self.auth.copy_in(built.path, "diff/app:1", creds=REGISTRY_USER)
         return self.plain.address, self.auth.address
 

@@ -419,7 +419,8 @@ os._exit(3)
 
 
 @pytest.fixture
-def exposing_image(tmp_path: Path, client: pylibctrd.Client) -> Iterator[pylibctrd.Image]:
+def exposing_image(tmp_path: Path, client: pylibctrd.Client,
+                   make_container: ContainerFactory) -> Iterator[pylibctrd.Image]:
     """busybox whose config exposes 80/tcp, 8081/tcp and 5353/udp (as a
     Dockerfile's EXPOSE writes them) and runs httpd on 80; removed afterwards."""
     name = f"exposing-{uuid.uuid4().hex[:8]}:1"
@@ -429,6 +430,7 @@ def exposing_image(tmp_path: Path, client: pylibctrd.Client) -> Iterator[pylibct
                 "Cmd": ["httpd", "-f", "-p", "80", "-h", "/etc"]}).path
     [image] = client.import_image(archive)
     yield image
+    make_container.cleanup()  # the containers of the image first (cleaning twice is fine)
     with contextlib.suppress(errors.NotFound):
         client.remove_image(name)
 

@@ -435,8 +435,10 @@ func (r *runner) metrics(ctx context.Context, s Step) (bool, map[string]any, err
 var imageID = regexp.MustCompile(`\{(id|hex|hex12):([^}]+)\}`)
 
 // ref replaces {id:NAME}, {hex:NAME} and {hex12:NAME} in an image ref by
-// that image's id (sha256:...), its hex or the hex's first 12 digits.
+// that image's id (sha256:...), its hex or the hex's first 12 digits (after
+// {registry}, {auth_registry} and {run}: registryRef).
 func (r *runner) ref(ctx context.Context, ref string) (string, error) {
+	ref = r.registryRef(ref)
 	var err error
 	out := imageID.ReplaceAllStringFunc(ref, func(m string) string {
 		g := imageID.FindStringSubmatch(m)
