@@ -175,6 +175,11 @@ def _normalize(name: str) -> str:
     return "docker.io/" + name
 
 
+def go_arch() -> str:
+    """This machine's architecture as Go and OCI name it (amd64, arm64, ...)."""
+    return _go_arch()
+
+
 def _go_arch() -> str:
     machine = os.uname().machine
     return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(machine, machine)

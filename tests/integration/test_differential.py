@@ -128,9 +128,9 @@ class Registries:
             self.plain = Registry(self.workdir / "plain").start()
             self.auth = Registry(self.workdir / "auth", users=dict([REGISTRY_USER])).start()
             self.plain.copy_in(built.path, "diff/app:1")
-            other = "arm64" if imagebuild._go_arch() == "amd64" else "amd64"
-            layout = imagebuild.multi_platform_layout(self.workdir / "multi",
-                                                      [imagebuild._go_arch(), other])
+            here = imagebuild.go_arch()
+            other = "arm64" if here == "amd64" else "amd64"
+            layout = imagebuild.multi_platform_layout(self.workdir / "multi", [here, other])
             subprocess.run(["skopeo", "copy", "--quiet", "--all", "--dest-tls-verify=false",
                             f"oci:{layout}:multi", f"docker://{self.plain.address}/diff/multi:1"],
                            check=True, capture_output=True, timeout=120)
