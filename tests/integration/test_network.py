@@ -213,6 +213,16 @@ def test_dns_and_extra_hosts_go_into_the_files(make_container: ContainerFactory)
                                    extra_hosts={"db": "192.0.2.7"}))
     assert code == 0 and "nameserver 192.0.2.53" in out and "192.0.2.7\tdb" in out
     assert out.endswith("named\n")
+    # Without dns: the host's resolvers minus the loopback ones, and minus
+    # IPv6 ones (networks are IPv4): dockerd's rule for a bridge network,
+    # Moby's resolvconf.FilterResolvDNS.
+    code, out = run(make_container(["cat", "/etc/resolv.conf"], network="bridge"))
+    host = [line.split()[1] for line in Path("/etc/resolv.conf").read_text().splitlines()
+            if line.startswith("nameserver") and len(line.split()) > 1]
+    got = [line.split()[1] for line in out.splitlines() if line.startswith("nameserver")]
+    assert code == 0 and not [ns for ns in got if ns.startswith("127.") or ns == "::1"], out
+    assert [ns for ns in host if not ns.startswith("127.") and ":" not in ns] == \
+        [ns for ns in got if ns in host], (host, out)
 
 
 def test_udp_publish(client: pylibctrd.Client, make_container: ContainerFactory,
