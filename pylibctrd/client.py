@@ -55,7 +55,11 @@ class Client(ClientFace):
         client = cls(ClientOps.connect(address, namespace, state_dir, backend, timeout,
                                        None).run())
         if registry is not None:
-            client.configure_registry(registry)
+            try:
+                client.configure_registry(registry)
+            except BaseException:
+                client.close()  # bad options: no client left behind
+                raise
         return client
 
     def close(self) -> None:

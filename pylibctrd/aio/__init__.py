@@ -75,7 +75,11 @@ class Client(ClientFace):
                                         loop if is_async else None, daemon)
             client = cls(await port.run(connect), port)
             if registry is not None:
-                await client.configure_registry(registry)
+                try:
+                    await client.configure_registry(registry)
+                except BaseException:
+                    await client.close()  # bad options: no client left behind
+                    raise
             return client
         except BaseException:
             port.close()

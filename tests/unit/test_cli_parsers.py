@@ -216,3 +216,13 @@ def test_exec_spec_relative_root_and_no_spec(rootfs: Path) -> None:
     with pytest.raises(CLIError, match="absolute path"):
         _spec.exec_spec(spec, "/", ["id"], env=[], user=None, workdir="rel", tty=False,
                         console=None)
+
+
+def test_dockerds_registry_flags_become_the_daemon_json_keys() -> None:
+    from pylibctrd.cli._common import registry_options
+    o = parser().parse_args(["--insecure-registry", "10.0.0.5:5000", "--insecure-registry",
+                             "192.168.0.0/16", "--registry-mirror", "https://m.example",
+                             "pull", "x:1"])
+    assert registry_options(o) == {"insecure-registries": ["10.0.0.5:5000", "192.168.0.0/16"],
+                                   "registry-mirrors": ["https://m.example"]}
+    assert registry_options(parser().parse_args(["pull", "x:1"])) is None
