@@ -32,6 +32,13 @@ def header_cdef() -> str:
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
 
 
+# libc's free, called directly: a result's `data` is malloc'd by Go (C.CBytes),
+# and freeing it through pylibctrd_free cost a second crossing into Go per call.
+LIBC = """
+void free(void *);
+"""
+
+
 # C parameter types as Python sees them through cffi.
 _PY_TYPES = {
     "int": "int", "int64_t": "int", "uint64_t": "int", "uint32_t": "int", "size_t": "int",
@@ -98,6 +105,7 @@ def stubs() -> str:
     for ret, name, params in re.findall(r"^(int|void) (pylibctrd_\w+)\((.*?)\);", cdef, re.M):
         args = ", ".join(_param(p) for p in params.split(",")) if params.strip() else ""
         lines.append(f"    def {name}(self, {args}, /) -> {_RETURNS[ret]}: ...")
+    lines.append("    def free(self, p: CData, /) -> None: ...")
     lines += ["", "ffi: FFI", "lib: Lib", ""]
     return "\n".join(lines)
 
@@ -109,10 +117,10 @@ def write_stubs() -> None:
 
 
 ffibuilder = cffi.FFI()
-ffibuilder.cdef(header_cdef() + PYTHON_CALLBACKS)
+ffibuilder.cdef(header_cdef() + PYTHON_CALLBACKS + LIBC)
 ffibuilder.set_source(
     "pylibctrd._native",
-    '#include "pylibctrd.h"',
+    '#include <stdlib.h>\n#include "pylibctrd.h"',
     include_dirs=[str(INCLUDE_DIR)],
     libraries=["pylibctrd"],
     library_dirs=[str(GO_BUILD_DIR)],

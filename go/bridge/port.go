@@ -7,25 +7,45 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// Port runs calls in the background, each on its own goroutine with its own
-// context, and hands their completions back in order of completion. One
-// eventfd becomes readable whenever completions are waiting, so an event
-// loop watches a single fd for any number of calls in flight.
+// Port runs calls in the background, each with its own context, and hands
+// their completions back in order of completion. One eventfd becomes
+// readable whenever completions are waiting, so an event loop watches a
+// single fd for any number of calls in flight.
+//
+// Calls run on the port's workers: goroutines that serve one call after
+// another, so that a call reuses a stack that has already grown to a gRPC
+// call's depth instead of starting a goroutine whose stack grows (and is
+// copied) on every call. A call that finds no idle worker starts one; a
+// worker idle for workerIdle ends, and so do idle workers when the port
+// closes (so a leak check sees them go within its settle time).
 type Port struct {
 	mu     sync.Mutex
 	fd     int
 	done   []Completion
 	calls  map[uint64]*background
 	closed bool
+	jobs   chan job      // unbuffered: a send succeeds only to an idle worker
+	quit   chan struct{} // closed by Close
 }
+
+// workerIdle is how long a worker waits for another call before it ends.
+const workerIdle = 500 * time.Millisecond
 
 type background struct {
 	cancel    context.CancelFunc
 	abandoned bool // cancelled by the caller: its completion is dropped
+}
+
+type job struct {
+	id  uint64
+	b   *background
+	ctx context.Context
+	fn  func(ctx context.Context) (Result, error)
 }
 
 // Completion is the outcome of one background call.
@@ -41,7 +61,7 @@ func NewPort() (*Port, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	return &Port{fd: fd, calls: map[uint64]*background{}}, nil
+	return &Port{fd: fd, calls: map[uint64]*background{}, jobs: make(chan job), quit: make(chan struct{})}, nil
 }
 
 // FD is the eventfd that is readable while completions wait.
@@ -61,12 +81,37 @@ func (p *Port) Go(id uint64, fn func(ctx context.Context) (Result, error)) error
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &background{cancel: cancel}
 	p.calls[id] = b
-	go func() {
-		res, err := Protect(ctx, fn)
-		cancel()
-		p.complete(id, b, res, err)
-	}()
+	j := job{id, b, ctx, fn}
+	select {
+	case p.jobs <- j: // an idle worker took it
+	default:
+		go p.work(j)
+	}
 	return nil
+}
+
+// work runs j, then the calls handed to it, until it has been idle for
+// workerIdle or the port closes.
+func (p *Port) work(j job) {
+	var idle *time.Timer
+	for {
+		res, err := Protect(j.ctx, j.fn)
+		j.b.cancel()
+		p.complete(j.id, j.b, res, err)
+		if idle == nil {
+			idle = time.NewTimer(workerIdle)
+		} else {
+			idle.Reset(workerIdle)
+		}
+		select {
+		case j = <-p.jobs:
+		case <-idle.C:
+			return
+		case <-p.quit:
+			idle.Stop()
+			return
+		}
+	}
 }
 
 func (p *Port) complete(id uint64, b *background, res Result, err error) {
@@ -119,7 +164,8 @@ func (p *Port) Next() (Completion, bool) {
 }
 
 // Close cancels and abandons every call in flight, drops undelivered
-// completions and closes the eventfd. Closing twice is fine.
+// completions, ends idle workers (busy ones after their call) and closes
+// the eventfd. Closing twice is fine.
 func (p *Port) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -127,6 +173,7 @@ func (p *Port) Close() {
 		return
 	}
 	p.closed = true
+	close(p.quit) // idle workers end; busy ones after their call
 	for _, b := range p.calls {
 		b.abandoned = true
 		b.cancel()

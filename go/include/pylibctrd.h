@@ -15,7 +15,8 @@
  *              "<version>\0<revision>"; status: "running");
  *      record  `data`: JSON, for values with nested or optional parts (exit
  *              status, stats, pids, containers, events, specs);
- *    `data` is allocated by Go and freed with pylibctrd_free;
+ *    `data` is allocated by Go with malloc and freed with libc's free (or
+ *    pylibctrd_free, which calls it from Go);
  *  - arguments: text as NUL-terminated UTF-8; JSON and bytes as pointer and
  *    length, read only during the call. Calls that hand a process's stdio to
  *    a callback take its token right after `out` (0: no callback, output is

@@ -85,7 +85,7 @@ def check(ffi: FFI, lib: Lib, rc: int, out: Result) -> tuple[int, bytes | None]:
     data = None
     if out.data:
         data = ffi.unpack(out.data, out.len)
-        lib.pylibctrd_free(out.data)
+        lib.free(out.data)  # libc's: no second crossing into Go
         out.data = ffi.NULL
     if rc != 0:
         cls = _error_classes.get(rc, errors.Unknown)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import threading
 from typing import Any, TypeVar
 
 from .. import errors
@@ -54,6 +55,11 @@ class Port(Owned):
         return self._loop
 
     def check_loop(self) -> None:
+        # Fast path: asyncio's loops record the thread running them, and a
+        # thread runs one loop at a time (asyncio.get_running_loop() costs a
+        # getpid() system call per call on CPython 3.11).
+        if getattr(self._loop, "_thread_id", None) == threading.get_ident():
+            return
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -133,16 +139,28 @@ class Port(Owned):
         except (BlockingIOError, OSError):
             pass
         ffi_, lib_ = ffi(), lib()
+        unpack, free, null = ffi_.unpack, lib_.free, ffi_.NULL
+        pop = self._pending.pop
         while not self._closed:
             count, _ = call(lib_.pylibctrd_port_next, self._handle, self._done, _BATCH)
             for i in range(count):
                 done = self._done[i]
-                pending = self._pending.pop(done.call, None)
-                try:
-                    reply: tuple[int, bytes | None] | BaseException = check(
-                        ffi_, lib_, done.status, done.result)
-                except errors.Error as err:
-                    reply = err
+                pending = pop(done.call, None)
+                result = done.result
+                reply: tuple[int, bytes | None] | BaseException
+                if done.status == 0:  # the common case, inline: check() without a call
+                    data = result.data
+                    if data:
+                        reply = result.number, unpack(data, result.len)
+                        free(data)
+                        result.data = null
+                    else:
+                        reply = result.number, None
+                else:
+                    try:
+                        reply = check(ffi_, lib_, done.status, result)
+                    except errors.Error as err:
+                        reply = err
                 if pending is None:
                     continue
                 if pending.abandoned:
