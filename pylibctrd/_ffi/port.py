@@ -23,12 +23,15 @@ _BATCH = 64  # completions read per call into Go
 
 
 class _Pending:
-    __slots__ = ("future", "op", "abandoned")
+    __slots__ = ("future", "op", "args", "abandoned", "submitted")
 
-    def __init__(self, future: asyncio.Future[tuple[int, bytes | None]], op: Op[Any]) -> None:
+    def __init__(self, future: asyncio.Future[tuple[int, bytes | None]], op: Op[Any],
+                 args: tuple[object, ...]) -> None:
         self.future = future
         self.op = op
+        self.args = args  # kept alive until submitted (Go copies what it keeps)
         self.abandoned = False
+        self.submitted = False
 
 
 class Port(Owned):
@@ -48,6 +51,10 @@ class Port(Owned):
         self._submit = ffi().new("pylibctrd_result *")  # used on the loop's thread only
         self._done = ffi().new("pylibctrd_completion[]", _BATCH)
         self._closed = False
+        # Calls made during one pass of the loop, submitted together by
+        # _submit_queued (call_soon): back-to-back crossings into Go find the
+        # Go scheduler's P still theirs instead of waiting for one each time.
+        self._queued: list[tuple[int, _Pending]] = []
         loop.add_reader(self._fd, self._drain)
 
     @property
@@ -77,26 +84,14 @@ class Port(Owned):
         call_id = next(self._ids)
         stdio = StdioToken(op.stdio) if op.stdio is not None else None
         args = (stdio.token, *op.args) if stdio is not None else op.args
-        out = self._submit
-        out.port, out.call = self._handle, call_id
-        try:
-            rc = op.fn(out, *args)
-            if rc != self._pending_status:  # refused at once
-                check(ffi(), lib(), rc, out)
-                raise errors.Unknown(f"call was neither started nor refused (status {rc})")
-        except BaseException:
-            if stdio is not None:
-                stdio.close()
-            if op.on_error is not None:
-                op.on_error()
-            raise
-        finally:
-            out.port = out.call = 0
-        pending = _Pending(self._loop.create_future(), op)
+        pending = _Pending(self._loop.create_future(), op, args)
         self._pending[call_id] = pending
+        if not self._queued:
+            self._loop.call_soon(self._submit_queued)
+        self._queued.append((call_id, pending))
         try:
             number, data = await pending.future
-        except errors.Error as err:
+        except errors.Error as err:  # refused at once, or failed in Go
             if op.on_error is not None:
                 op.on_error()
             raised = stdio.error(err) if stdio is not None else err
@@ -115,8 +110,47 @@ class Port(Owned):
                 stdio.close()
         return op.decode(number, data)
 
+    def _submit_queued(self) -> None:
+        """Start the calls queued since the last pass, one crossing each, back
+        to back; a call Go refuses fails its future at once."""
+        queued, self._queued = self._queued, []
+        if self._closed:
+            return
+        out, started = self._submit, self._pending_status
+        pending_calls = self._pending
+        done = 0
+        try:
+            out.port = self._handle
+            for call_id, pending in queued:
+                done += 1
+                if pending_calls.get(call_id) is not pending:
+                    continue  # abandoned before it was submitted
+                out.call = call_id
+                pending.submitted = True
+                rc = pending.op.fn(out, *pending.args)
+                pending.args = ()
+                if rc != started:
+                    pending_calls.pop(call_id, None)
+                    try:
+                        check(ffi(), lib(), rc, out)
+                        reply: BaseException = errors.Unknown(
+                            f"call was neither started nor refused (status {rc})")
+                    except errors.Error as err:
+                        reply = err
+                    if not pending.future.done():
+                        pending.future.set_exception(reply)
+        finally:
+            out.port = out.call = 0
+            if done < len(queued):  # interrupted (KeyboardInterrupt): the rest on the next pass
+                if not self._queued:
+                    self._loop.call_soon(self._submit_queued)
+                self._queued[:0] = queued[done:]
+
     def _abandon(self, call_id: int, pending: _Pending) -> None:
         fut = pending.future
+        if not pending.submitted:  # still queued: _submit_queued skips it
+            self._pending.pop(call_id, None)
+            return
         if fut.done() and not fut.cancelled():
             # It completed, but nobody will read it: decoding makes the
             # objects it returned, which release their handles when dropped.
@@ -188,6 +222,7 @@ class Port(Owned):
                 if not pending.future.done() and not self._loop.is_closed():
                     pending.future.set_exception(errors.Closed("client is closed"))
             self._pending.clear()
+            self._queued.clear()
 
     def _finalize(self) -> None:
         self.close()
