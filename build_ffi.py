@@ -43,7 +43,6 @@ void free(void *);
 _PY_TYPES = {
     "int": "int", "int64_t": "int", "uint64_t": "int", "uint32_t": "int", "size_t": "int",
     "char *": "bytes | CData", "void *": "CData", "pylibctrd_result *": "Result",
-    "pylibctrd_completion *": "Completions",
     "pylibctrd_event_fn": "CData", "pylibctrd_stdio_fn": "CData", "pylibctrd_log_fn": "CData",
 }
 _RETURNS = {"int": "int", "void": "None"}
@@ -77,20 +76,9 @@ def stubs() -> str:
         "    call: int",
         "    flags: int",
         "",
-        "class Completion(CData):",
-        "    call: int",
-        "    status: int",
-        "    result: Result",
-        "",
-        "class Completions(CData):",
-        "    def __getitem__(self, i: int) -> Completion: ...",
-        "",
         "class FFI:",
         "    NULL: CData",
-        "    @overload",
         "    def new(self, cdecl: Literal[\"pylibctrd_result *\"]) -> Result: ...",
-        "    @overload",
-        "    def new(self, cdecl: Literal[\"pylibctrd_completion[]\"], n: int) -> Completions: ...",
         "    def unpack(self, cdata: CData, length: int) -> bytes: ...",
         "    def from_buffer(self, buffer: memoryview) -> CData: ...",
         "    def memmove(self, dest: CData, src: bytes, n: int) -> None: ...",

@@ -163,6 +163,44 @@ func (p *Port) Next() (Completion, bool) {
 	return c, true
 }
 
+// noData marks a record without data in Take's format.
+const noData = ^uint64(0)
+
+// Take pops up to max completions, oldest first, packed into one buffer
+// (pylibctrd.h, pylibctrd_port_take): per completion its call, number,
+// status and data length (noData: nil), then the data padded to 8 bytes.
+// It returns how many it took (nil: none).
+func (p *Port) Take(max int) (int, []byte) {
+	p.mu.Lock()
+	n := min(max, len(p.done))
+	taken := make([]Completion, n)
+	copy(taken, p.done[:n])
+	clear(p.done[:n])
+	p.done = p.done[n:]
+	p.mu.Unlock()
+	if n == 0 {
+		return 0, nil
+	}
+	size := 0
+	for _, c := range taken {
+		size += 32 + (len(c.Result.Data)+7)&^7
+	}
+	buf := make([]byte, 0, size)
+	for _, c := range taken {
+		length := uint64(len(c.Result.Data))
+		if c.Result.Data == nil {
+			length = noData
+		}
+		buf = binary.NativeEndian.AppendUint64(buf, c.Call)
+		buf = binary.NativeEndian.AppendUint64(buf, c.Result.Number)
+		buf = binary.NativeEndian.AppendUint64(buf, uint64(int64(c.Code)))
+		buf = binary.NativeEndian.AppendUint64(buf, length)
+		buf = append(buf, c.Result.Data...)
+		buf = append(buf, make([]byte, (8-len(c.Result.Data)%8)%8)...)
+	}
+	return n, buf
+}
+
 // Close cancels and abandons every call in flight, drops undelivered
 // completions, ends idle workers (busy ones after their call) and closes
 // the eventfd. Closing twice is fine.

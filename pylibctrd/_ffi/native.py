@@ -87,10 +87,15 @@ def check(ffi: FFI, lib: Lib, rc: int, out: Result) -> tuple[int, bytes | None]:
         data = ffi.unpack(out.data, out.len)
         lib.free(out.data)  # libc's: no second crossing into Go
         out.data = ffi.NULL
+    check_status(rc, data)
+    return out.number, data
+
+
+def check_status(rc: int, data: bytes | None) -> None:
+    """Raise status `rc`'s error class with message `data` (nothing for 0)."""
     if rc != 0:
         cls = _error_classes.get(rc, errors.Unknown)
         raise cls((data or b"").decode("utf-8", "replace"))
-    return out.number, data
 
 
 # One result struct per thread, reused: allocating one per call was most of a

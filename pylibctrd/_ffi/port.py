@@ -8,18 +8,31 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import struct
 import threading
 from typing import Any, TypeVar
 
 from .. import errors
 from .callbacks import StdioToken
 from .handles import Owned
-from .native import call, check, ffi, lib
+from .native import call, check, check_status, ffi, lib
 from .op import Op
 
 T = TypeVar("T")
 
-_BATCH = 64  # completions read per call into Go
+_BATCH = 256  # completions taken per call into Go
+# pylibctrd_port_take's record header (pylibctrd.h): call, number, status, len.
+_RECORD = struct.Struct("=QQqQ")
+_NO_DATA = 0xFFFFFFFFFFFFFFFF
+
+
+def _error(status: int, data: bytes | None) -> BaseException:
+    """A failed call's error, as check() raises it."""
+    try:
+        check_status(status, data)
+    except errors.Error as err:
+        return err
+    return errors.Unknown(f"status {status} without an error")
 
 
 class _Pending:
@@ -49,7 +62,6 @@ class Port(Owned):
         self._ids = itertools.count(1)
         self._pending_status = lib().PYLIBCTRD_PENDING
         self._submit = ffi().new("pylibctrd_result *")  # used on the loop's thread only
-        self._done = ffi().new("pylibctrd_completion[]", _BATCH)
         self._closed = False
         # Calls made during one pass of the loop, submitted together by
         # _submit_queued (call_soon): back-to-back crossings into Go find the
@@ -172,29 +184,21 @@ class Port(Owned):
             os.read(self._fd, 8)
         except (BlockingIOError, OSError):
             pass
-        ffi_, lib_ = ffi(), lib()
-        unpack, free, null = ffi_.unpack, lib_.free, ffi_.NULL
-        pop = self._pending.pop
+        take, handle, pop = lib().pylibctrd_port_take, self._handle, self._pending.pop
         while not self._closed:
-            count, _ = call(lib_.pylibctrd_port_next, self._handle, self._done, _BATCH)
-            for i in range(count):
-                done = self._done[i]
-                pending = pop(done.call, None)
-                result = done.result
-                reply: tuple[int, bytes | None] | BaseException
-                if done.status == 0:  # the common case, inline: check() without a call
-                    data = result.data
-                    if data:
-                        reply = result.number, unpack(data, result.len)
-                        free(data)
-                        result.data = null
-                    else:
-                        reply = result.number, None
-                else:
-                    try:
-                        reply = check(ffi_, lib_, done.status, result)
-                    except errors.Error as err:
-                        reply = err
+            count, packed = call(take, handle, _BATCH)
+            records, offset = packed or b"", 0
+            for _ in range(count):
+                call_id, number, status, size = _RECORD.unpack_from(records, offset)
+                offset += _RECORD.size
+                data = None
+                if size != _NO_DATA:
+                    data = records[offset:offset + size]
+                    offset += (size + 7) & ~7
+                pending = pop(call_id, None)
+                reply: tuple[int, bytes | None] | BaseException = number, data
+                if status != 0:
+                    reply = _error(status, data)
                 if pending is None:
                     continue
                 if pending.abandoned:
