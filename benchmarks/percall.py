@@ -9,7 +9,7 @@ server's own CPU is small and reported apart.
 
 For each peer: wall us per call, and CPU us per call of the loop's (or the
 calling) Python thread, of the rest of the client process (Go's threads) and
-of the fake server.
+of the fake server, and the client process's context switches per call.
 """
 
 from __future__ import annotations
@@ -50,6 +50,19 @@ def proc_cpu(pid: int) -> float:
     return total / 1e9
 
 
+def switches(pid: int) -> int:
+    """Context switches (voluntary and not) of a whole process's threads."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            for line in (task / "status").read_text().splitlines():
+                if line.endswith("ctxt_switches:") or "ctxt_switches:" in line:
+                    total += int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
 def own_cpu() -> float:
     return time.process_time()
 
@@ -61,12 +74,14 @@ class Meter:
         self.server = server
 
     def __call__(self, body: Callable[[], Any], n: int) -> dict[str, float]:
+        x0 = switches(os.getpid())
         s0, p0, t0, w0 = proc_cpu(self.server), own_cpu(), time.thread_time(), time.perf_counter()
         body()
         w1, t1, p1, s1 = time.perf_counter(), time.thread_time(), own_cpu(), proc_cpu(self.server)
+        x1 = switches(os.getpid())
         return {"wall_us": (w1 - w0) / n * 1e6, "py_thread_us": (t1 - t0) / n * 1e6,
                 "go_threads_us": ((p1 - p0) - (t1 - t0)) / n * 1e6,
-                "server_us": (s1 - s0) / n * 1e6}
+                "server_us": (s1 - s0) / n * 1e6, "switches": (x1 - x0) / n}
 
 
 class Go:
@@ -85,11 +100,14 @@ class Go:
         self.proc.stdout.readline()
 
     def measure(self, server: int, workload: str, n: int, threads: int = 0) -> dict[str, float]:
+        x0 = switches(self.proc.pid)
         s0, c0, w0 = proc_cpu(server), proc_cpu(self.proc.pid), time.perf_counter()
         self.run(workload, n, threads)
         w1, c1, s1 = time.perf_counter(), proc_cpu(self.proc.pid), proc_cpu(server)
+        x1 = switches(self.proc.pid)
         return {"wall_us": (w1 - w0) / n * 1e6, "py_thread_us": 0.0,
-                "go_threads_us": (c1 - c0) / n * 1e6, "server_us": (s1 - s0) / n * 1e6}
+                "go_threads_us": (c1 - c0) / n * 1e6, "server_us": (s1 - s0) / n * 1e6,
+                "switches": (x1 - x0) / n}
 
     def close(self) -> None:
         assert self.proc.stdin is not None
@@ -160,7 +178,7 @@ def main() -> None:
             g.close()
         server.terminate()
         server.wait(10)
-    cols = ["wall_us", "py_thread_us", "go_threads_us", "server_us"]
+    cols = ["wall_us", "py_thread_us", "go_threads_us", "server_us", "switches"]
     print(f"{'median of ' + str(args.rounds) + ' rounds, us per call':42}" + "".join(f"{c:>15}" for c in cols))
     medians = {name: {c: statistics.median(r[c] for r in rows) for c in cols} for name, rows in samples.items()}
     for name, row in medians.items():
