@@ -88,6 +88,7 @@ class ClientOps(_ffi.Owned):
         self.namespace = namespace
         self.state_dir = state_dir
         self.daemon = daemon  # kept alive while the client is
+        self._version: Op[Version] | None = None
 
     @classmethod
     def connect(cls, address: str | None, namespace: str,
@@ -146,7 +147,12 @@ class ClientOps(_ffi.Owned):
             shut.run()
 
     def version(self) -> Op[Version]:
-        return op(_decode_version, lib().pylibctrd_client_version, self._handle)
+        # One Op serves every call: it holds only the handle, and running an
+        # Op changes nothing in it (no on_error, no stdio).
+        native = lib()  # each call: in a forked child this raises ForkedChild
+        if self._version is None:
+            self._version = op(_decode_version, native.pylibctrd_client_version, self._handle)
+        return self._version
 
     def list_containers(self) -> Op[list[ContainerRecord]]:
         def decode(number: int, data: bytes | None) -> list[ContainerRecord]:
