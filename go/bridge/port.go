@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -31,6 +32,7 @@ type Port struct {
 	closed bool
 	jobs   chan job      // unbuffered: a send succeeds only to an idle worker
 	quit   chan struct{} // closed by Close
+	live   atomic.Int64  // workers (for tests)
 }
 
 // workerIdle is how long a worker waits for another call before it ends.
@@ -85,6 +87,7 @@ func (p *Port) Go(id uint64, fn func(ctx context.Context) (Result, error)) error
 	select {
 	case p.jobs <- j: // an idle worker took it
 	default:
+		p.live.Add(1)
 		go p.work(j)
 	}
 	return nil
@@ -93,6 +96,7 @@ func (p *Port) Go(id uint64, fn func(ctx context.Context) (Result, error)) error
 // work runs j, then the calls handed to it, until it has been idle for
 // workerIdle or the port closes.
 func (p *Port) work(j job) {
+	defer p.live.Add(-1)
 	var idle *time.Timer
 	for {
 		res, err := Protect(j.ctx, j.fn)
@@ -115,23 +119,27 @@ func (p *Port) work(j job) {
 }
 
 func (p *Port) complete(id uint64, b *background, res Result, err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.calls, id)
-	if b.abandoned || p.closed {
-		res.discard()
-		return
-	}
 	c := Completion{Call: id, Code: Classify(err), Result: res}
 	if err != nil {
 		c.Result = Result{Data: []byte(err.Error())}
 	}
+	p.mu.Lock()
+	delete(p.calls, id)
+	if b.abandoned || p.closed {
+		p.mu.Unlock()
+		res.discard()
+		return
+	}
 	p.done = append(p.done, c)
-	if len(p.done) == 1 { // the reader drains all; one wake-up per batch
+	// The reader takes all: one wake-up per batch. The write is made under
+	// the lock, so that Close cannot close the fd (and the number be reused)
+	// in between; the other calls' completions wait that long.
+	if len(p.done) == 1 {
 		var one [8]byte
 		binary.NativeEndian.PutUint64(one[:], 1)
 		unix.Write(p.fd, one[:])
 	}
+	p.mu.Unlock()
 }
 
 // Cancel cancels call id's context and abandons it: whatever it made (a

@@ -3,16 +3,15 @@ package bridge
 import (
 	"context"
 	"encoding/binary"
-	"runtime"
 	"testing"
 	"time"
 )
 
-// settled waits until the goroutine count is at most n.
-func settled(n int, within time.Duration) bool {
+// settled waits until p has at most n workers.
+func settled(p *Port, n int64, within time.Duration) bool {
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
-		if runtime.NumGoroutine() <= n {
+		if p.live.Load() <= n {
 			return true
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -68,7 +67,6 @@ func TestPortCompletesEveryCallAndPacksThem(t *testing.T) {
 }
 
 func TestPortWorkersEndWhenIdleAndAtClose(t *testing.T) {
-	base := runtime.NumGoroutine()
 	p, err := NewPort()
 	if err != nil {
 		t.Fatal(err)
@@ -77,12 +75,12 @@ func TestPortWorkersEndWhenIdleAndAtClose(t *testing.T) {
 	for i := uint64(1); i <= 50; i++ {
 		p.Go(i, func(ctx context.Context) (Result, error) { <-release; return Result{}, nil })
 	}
-	if runtime.NumGoroutine() < base+50 {
-		t.Fatalf("50 blocked calls run on %d goroutines", runtime.NumGoroutine()-base)
+	if n := p.live.Load(); n != 50 {
+		t.Fatalf("50 blocked calls run on %d workers", n)
 	}
 	close(release)
-	if !settled(base, 5*workerIdle) {
-		t.Fatalf("idle workers did not end: %d goroutines over %d", runtime.NumGoroutine()-base, base)
+	if !settled(p, 0, 10*workerIdle) {
+		t.Fatalf("idle workers did not end: %d left", p.live.Load())
 	}
 	// Workers waiting for calls end at Close, at once.
 	for i := uint64(100); i < 110; i++ {
@@ -90,8 +88,8 @@ func TestPortWorkersEndWhenIdleAndAtClose(t *testing.T) {
 	}
 	time.Sleep(10 * time.Millisecond)
 	p.Close()
-	if !settled(base, workerIdle/2) {
-		t.Fatalf("workers outlived Close: %d goroutines over %d", runtime.NumGoroutine()-base, base)
+	if !settled(p, 0, workerIdle/2) {
+		t.Fatalf("workers outlived Close: %d left", p.live.Load())
 	}
 }
 
@@ -101,7 +99,11 @@ func TestPortCloseCancelsCallsInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	ended := make(chan error, 1)
-	p.Go(1, func(ctx context.Context) (Result, error) { <-ctx.Done(); ended <- ctx.Err(); return Result{}, ctx.Err() })
+	p.Go(1, func(ctx context.Context) (Result, error) {
+		<-ctx.Done()
+		ended <- ctx.Err()
+		return Result{}, ctx.Err()
+	})
 	p.Close()
 	select {
 	case err := <-ended:
