@@ -1,7 +1,11 @@
 """The completion port of one event loop, for pylibctrd.aio: Ops run in the
-background on goroutines, and their completions wake the loop through one
-eventfd. No Python thread per call; cancelling the awaiting task cancels the
-call's Go context."""
+background on the port's worker goroutines, and their completions wake the
+loop through one eventfd. No Python thread per call; cancelling the awaiting
+task cancels the call's Go context.
+
+Per pass of the loop: the calls made during it are submitted together (one
+crossing into Go each, back to back), and the completions waiting are taken
+in one crossing, packed into one buffer (docs/performance.md has why)."""
 
 from __future__ import annotations
 
@@ -49,9 +53,9 @@ class _Pending:
 
 class Port(Owned):
     """A completion port of one event loop: Ops run in the background on
-    goroutines, and their completions wake the loop through one eventfd.
-    No Python thread per call; cancelling the awaiting task cancels the
-    call's Go context."""
+    worker goroutines, and their completions wake the loop through one
+    eventfd. No Python thread per call; cancelling the awaiting task cancels
+    the call's Go context."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         handle, _ = call(lib().pylibctrd_port_open)
