@@ -115,6 +115,26 @@ class Go:
         self.proc.wait(30)
 
 
+def _bare_version(client: pylibctrd.Client) -> Callable[[], None]:
+    """client.version() without pylibctrd's Python layer: the cffi call into
+    the export and freeing its result (what the crossing itself costs)."""
+    from pylibctrd import _ffi
+    from pylibctrd._ffi import native
+
+    lib, ffi = _ffi.lib(), _ffi.ffi()
+    fn, handle, out = lib.pylibctrd_client_version, client._ops.handle, native._new_result()
+
+    def bare() -> None:
+        if fn(out, handle) != 0:
+            raise RuntimeError("version failed")
+        if out.data:
+            ffi.unpack(out.data, out.len)
+            lib.free(out.data)
+            out.data = ffi.NULL
+
+    return bare
+
+
 async def _aio_version(client: aio.Client, n: int, concurrency: int) -> None:
     per = n // concurrency
 
@@ -150,6 +170,7 @@ def main() -> None:
         if not args.no_go:
             gos = [Go(setup, "percall", False), Go(setup, "percall", True)]
         n, conc = args.n, args.concurrency
+        bare = _bare_version(client)
         loop = asyncio.new_event_loop()
         aclient = loop.run_until_complete(aio.Client.connect(sock, namespace="percall",
                                                              state_dir=setup.state_dir))
@@ -160,6 +181,8 @@ def main() -> None:
             if args.only != "aio":
                 samples.setdefault("sync version: pylibctrd", []).append(
                     meter(lambda: [client.version() for _ in range(n // 4)], n // 4))
+                samples.setdefault("sync version: bare cffi call", []).append(
+                    meter(lambda: [bare() for _ in range(n // 4)], n // 4))
                 for g in gos:
                     samples.setdefault(f"sync version: go{'-locked' if g.locked else ''}", []).append(
                         g.measure(server.pid, "version", n // 4))

@@ -111,8 +111,16 @@ def call(fn: Callable[[Result, Unpack[Ts]], int], *args: Unpack[Ts]) -> tuple[in
     except AttributeError:
         out = _local.out = _new_result()
     rc = fn(out, *args)
-    if rc == 0 and not out.data:
-        return out.number, None  # the common case, kept short
+    if rc == 0:  # the common cases, kept short
+        data = out.data
+        if not data:
+            return out.number, None
+        ffi_, lib_ = _ffi, _lib
+        if ffi_ is not None and lib_ is not None:  # loaded: fn came from lib()
+            answer = out.number, ffi_.unpack(data, out.len)
+            lib_.free(data)  # libc's: no second crossing into Go
+            out.data = ffi_.NULL
+            return answer
     return check(ffi(), lib(), rc, out)
 
 
