@@ -265,6 +265,18 @@ def summarize(samples: dict[str, dict[str, list[Any]]], memory: dict[str, tuple[
     return {"machine": machine(), "rounds": rounds, "workloads": workloads}
 
 
+def merge(results: dict[str, Any], path: Path) -> None:
+    """Replace the workloads `results` measured in the results file at `path`
+    (each workload's ratios stay from one run of all its peers), and record
+    which run they came from under partial_runs."""
+    full = json.loads(path.read_text())
+    full["workloads"].update(results["workloads"])
+    full.setdefault("partial_runs", []).append(
+        {"workloads": sorted(results["workloads"]), "rounds": results["rounds"],
+         "machine": results["machine"], "load_average": os.getloadavg()})
+    path.write_text(json.dumps(full, indent=1) + "\n")
+
+
 def ratios(values: dict[str, float]) -> dict[str, float | None]:
     py = values.get("pylibctrd")
 
@@ -295,6 +307,8 @@ def main() -> None:
     ap.add_argument("--render", action="store_true", help="measure nothing: report the results in --out again")
     ap.add_argument("--out", default=str(HERE / "results.json"))
     ap.add_argument("--workloads", help="comma-separated subset to measure (iterating; not with --write-md)")
+    ap.add_argument("--merge-into", help="also replace these workloads in this results file (e.g. "
+                    "benchmarks/results.json), recording the run under partial_runs")
     ap.add_argument("--memory-child", choices=["pylibctrd", "grpcio"], help=argparse.SUPPRESS)
     for flag in ("address", "state-dir", "rootfs", "namespace"):
         ap.add_argument("--" + flag, help=argparse.SUPPRESS)
@@ -316,6 +330,8 @@ def main() -> None:
     else:
         results = run(QUICK if args.quick else FULL, args.rounds, only)
         Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+        if args.merge_into:
+            merge(results, Path(args.merge_into))
     text = table(results)
     print(text + "\n\n" + targets_table(results))
     # With --write-md the chart goes beside docs/benchmarks.md, which shows it.

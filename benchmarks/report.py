@@ -132,6 +132,11 @@ def write_markdown(results: dict[str, Any], text: str, path: Path) -> None:
     locked_threads = (w["threads_version"]["peers"]["go-locked"]["ns_per_op"]
                       / w["threads_version"]["peers"]["go"]["ns_per_op"])
     py_vs_locked = w["version"]["ratio_vs_go_locked"]
+    partial = "".join(
+        f"\n\nRemeasured on {run['machine']['date']} in a run of their own ({run['rounds']} rounds, "
+        f"load average {', '.join(f'{x:.1f}' for x in run['load_average'])}): "
+        + ", ".join(f"`{name}`" for name in run["workloads"]) + "."
+        for run in results.get("partial_runs", []))
     path.write_text(f"""# Benchmarks
 
 `make bench` (`python -m benchmarks`) measures pylibctrd, the pure-Python
@@ -147,7 +152,7 @@ throughput workloads use time per operation. Full figures:
 ![pylibctrd's time ratios against grpcio and Go](benchmarks.png)
 
 Machine: {m['cpu']}, {m['cores']} cores, kernel {m['kernel']}, Python {m['python']},
-{m['go']}, {m['containerd']}; run on {m['date']}.
+{m['go']}, {m['containerd']}; run on {m['date']}.{partial}
 
 {text}
 
