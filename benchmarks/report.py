@@ -181,6 +181,13 @@ waits on a channel, returning to C at once and waiting there on a futex or
 condition variable (with and without spinning first), a pool of unlocked
 worker goroutines fed from C, and GOMAXPROCS 4 and 8.
 
+asyncio: `aio_version_64` is CPU bound on 2 cores (containerd, the client's
+Go and the loop's Python share them). Where pylibctrd's client spends its
+time per call, before and after batching submissions per loop pass, worker
+goroutines and packed completions, is in
+[performance](performance.md#asyncio-and-unary-calls-cost-per-call)
+(`python -m benchmarks.percall`).
+
 create_delete and exec are slower than grpcio because libcontainerd does more
 round trips than the minimal driver (a lease around container create, a task
 lookup and an Info before delete, exec's FIFO and state handling); the Go peer
