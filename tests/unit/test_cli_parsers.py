@@ -109,6 +109,20 @@ def test_bad_usage_is_125(argv: list[str]) -> None:
     (["kill", "-s", "NOPE", "web"], "invalid signal"),
     (["events", "--filter", "color=red"], "invalid filter"),
     (["events", "--filter", "type=nope"], "unknown event type"),
+    # docker run's health flags: the docker CLI's messages (pflag's, then its own).
+    (["run", "--rootfs", "/", "--health-interval", "5", "true"],
+     'invalid argument "5" for "--health-interval" flag: time: missing unit in duration "5"'),
+    (["run", "--rootfs", "/", "--health-timeout=soon", "true"],
+     'invalid argument "soon" for "--health-timeout" flag: time: invalid duration "soon"'),
+    (["run", "--rootfs", "/", "--health-retries", "x", "true"],
+     'invalid argument "x" for "--health-retries" flag: strconv.ParseInt: parsing "x": invalid'
+     ' syntax'),
+    (["run", "--rootfs", "/", "--health-start-period=-1s", "true"],
+     "--health-start-period cannot be negative"),
+    (["run", "--rootfs", "/", "--no-healthcheck", "--health-cmd", "true", "true"],
+     "--no-healthcheck conflicts with --health-* options"),
+    (["run", "--rootfs", "/", "--health-interval=100us", "--health-cmd=true", "true"],
+     "Interval in Healthcheck cannot be less than 1ms"),
 ])
 def test_usage_errors_found_before_any_daemon_exit_125(argv: list[str], text: str,
                                                        capsys: pytest.CaptureFixture[str],
