@@ -158,19 +158,6 @@ func (p *Port) Cancel(id uint64) bool {
 	return true
 }
 
-// Next pops the oldest completion.
-func (p *Port) Next() (Completion, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.done) == 0 {
-		return Completion{}, false
-	}
-	c := p.done[0]
-	p.done[0] = Completion{}
-	p.done = p.done[1:]
-	return c, true
-}
-
 // noData marks a record without data in Take's format.
 const noData = ^uint64(0)
 
