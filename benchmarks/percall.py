@@ -123,13 +123,14 @@ def _bare_version(client: pylibctrd.Client) -> Callable[[], None]:
 
     lib, ffi = _ffi.lib(), _ffi.ffi()
     fn, handle, out = lib.pylibctrd_client_version, client._ops.handle, native._new_result()
+    free = getattr(lib, "free", lib.pylibctrd_free)  # builds before libc's free was declared
 
     def bare() -> None:
         if fn(out, handle) != 0:
             raise RuntimeError("version failed")
         if out.data:
             ffi.unpack(out.data, out.len)
-            lib.free(out.data)
+            free(out.data)
             out.data = ffi.NULL
 
     return bare
