@@ -155,15 +155,24 @@ def main() -> None:
     ap.add_argument("--no-go", action="store_true", help="measure pylibctrd only")
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--json", help="also append {name: medians} as one JSON line to this file")
+    ap.add_argument("--containerd", action="store_true",
+                    help="against a real containerd (started here, as make bench does; needs root "
+                    "and the shared lock) instead of fakectrd")
     args = ap.parse_args()
     if not args.no_build:
         build()
     work = Path(tempfile.mkdtemp(prefix="pylibctrd-percall-"))
-    sock = str(work / "fake.sock")
-    server = subprocess.Popen([str(FAKE), "-address", sock], stdout=subprocess.PIPE, text=True)
-    assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+    daemon: pylibctrd.Daemon | None = None
+    if args.containerd:
+        daemon = pylibctrd.Daemon.start(work / "root", work / "state")
+        sock, server_pid = daemon.address, int((work / "state" / "containerd.pid").read_text())
+    else:
+        sock = str(work / "fake.sock")
+        server = subprocess.Popen([str(FAKE), "-address", sock], stdout=subprocess.PIPE, text=True)
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        server_pid = server.pid
     setup = Setup(sock, str(work / "bundles"), str(work / "rootfs"))
-    meter = Meter(server.pid)
+    meter = Meter(server_pid)
     samples: dict[str, list[dict[str, float]]] = {}
     gos: list[Go] = []
     try:
@@ -186,13 +195,13 @@ def main() -> None:
                     meter(lambda: [bare() for _ in range(n // 4)], n // 4))
                 for g in gos:
                     samples.setdefault(f"sync version: go{'-locked' if g.locked else ''}", []).append(
-                        g.measure(server.pid, "version", n // 4))
+                        g.measure(server_pid, "version", n // 4))
             if args.only != "sync":
                 samples.setdefault(f"aio version x{conc}: pylibctrd", []).append(
                     meter(lambda: loop.run_until_complete(_aio_version(aclient, n, conc)), n))
                 if gos:
                     samples.setdefault(f"aio version x{conc}: go", []).append(
-                        gos[0].measure(server.pid, "threads_version", n, conc))
+                        gos[0].measure(server_pid, "threads_version", n, conc))
             print(f"round {r + 1}/{args.rounds}", flush=True)
         loop.run_until_complete(aclient.close())
         loop.close()
@@ -200,8 +209,11 @@ def main() -> None:
     finally:
         for g in gos:
             g.close()
-        server.terminate()
-        server.wait(10)
+        if daemon is not None:
+            daemon.stop()
+        else:
+            server.terminate()
+            server.wait(10)
     cols = ["wall_us", "py_thread_us", "go_threads_us", "server_us", "switches"]
     print(f"{'median of ' + str(args.rounds) + ' rounds, us per call':42}" + "".join(f"{c:>15}" for c in cols))
     medians = {name: {c: statistics.median(r[c] for r in rows) for c in cols} for name, rows in samples.items()}

@@ -25,6 +25,9 @@ from .op import Op
 T = TypeVar("T")
 
 _BATCH = 256  # completions taken per call into Go
+# Calls queued before they are submitted without waiting for the end of the
+# pass (measured: 4, 8 and 16 against the end of the pass only; 16 was best).
+_SUBMIT_EVERY = 16
 # pylibctrd_port_take's record header (pylibctrd.h): call, number, status, len.
 _RECORD = struct.Struct("=QQqQ")
 _NO_DATA = 0xFFFFFFFFFFFFFFFF
@@ -106,6 +109,12 @@ class Port(Owned):
             self._loop.call_soon(self._submit_queued)
         self._queued.append((call_id, pending))
         try:
+            if len(self._queued) >= _SUBMIT_EVERY:
+                # A batch of completions wakes many tasks at once: hand Go
+                # their next calls as they come rather than after the last
+                # one, so that Go does not run dry while this loop works
+                # through the batch.
+                self._submit_queued()
             number, data = await pending.future
         except errors.Error as err:  # refused at once, or failed in Go
             if op.on_error is not None:
