@@ -22,6 +22,7 @@ record. Health checks: not yet.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -98,9 +99,25 @@ def read_state(state_dir: str, id: str) -> MonitorState | None:
         data = json.loads(state_path(state_dir, id).read_text())
     except (OSError, ValueError):
         return None
+    return _state_of(data, data["status"] in ("running", "restarting") and _alive(data["pid"], id))
+
+
+def state(client: Client, id: str) -> MonitorState | None:
+    """The record of container `id`'s monitor: asked of the monitor itself
+    while it lives (its file may lag behind on a full disk), else read."""
+    recorded = read_state(client.state_dir, id)
+    if recorded is None or not recorded.alive:
+        return recorded
+    try:
+        live = ask(client, id, "state", timeout=5.0)
+    except errors.Error:
+        return recorded
+    return _state_of(live, True) if live else recorded
+
+
+def _state_of(data: Mapping[str, Any], alive: bool) -> MonitorState:
     failures = data.get("log_failures") or {}
-    return MonitorState(data["status"], data["pid"],
-                        data["status"] in ("running", "restarting") and _alive(data["pid"], id),
+    return MonitorState(data["status"], data["pid"], alive,
                         _time(data.get("started_at")), data.get("exit_code"),
                         _time(data.get("exited_at")), data.get("restart_policy") or "no",
                         int(data.get("restart_count") or 0),
@@ -110,21 +127,34 @@ def read_state(state_dir: str, id: str) -> MonitorState | None:
                         str(data.get("error") or ""))
 
 
-def _write_state(path: Path, state: Mapping[str, Any], *, create: bool) -> bool:
+RESERVE = 16384  # bytes kept beside the record, given up to write the final one on a full disk
+
+
+def _write_state(path: Path, state: Mapping[str, Any], *, create: bool,
+                 final: bool = False) -> bool:
     """Atomically; without `create` only while the container's dir exists
     (a removed container is not brought back). False if it could not be
     written (a full disk: the monitor keeps its record and serves it on its
-    socket)."""
+    socket). A `final` record (an exit) may use the space reserved for it."""
     if not create and not path.parent.is_dir():
         return False
     tmp = path.with_suffix(".tmp")
-    try:
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, path)
-    except OSError:  # removed meanwhile, or no space left
+    reserve = path.with_suffix(".reserve")
+    for attempt in range(2):
+        try:
+            tmp.write_text(json.dumps(state))
+            os.replace(tmp, path)
+            break
+        except OSError as e:  # removed meanwhile, or no space left
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if not (final and attempt == 0 and e.errno == errno.ENOSPC and reserve.exists()):
+                return False
+            with contextlib.suppress(OSError):
+                reserve.unlink()
+    if create:
         with contextlib.suppress(OSError):
-            tmp.unlink()
-        return False
+            reserve.write_bytes(bytes(RESERVE))
     return True
 
 
@@ -352,6 +382,8 @@ def attach(client: Client, id: str, *, stdin: bool = False) -> Attachment:
     not running."""
     sock = _connect(client, id, 10.0)
     if sock is None:
+        if read_state(client.state_dir, id) is not None:  # the docker CLI's message
+            raise errors.Conflict("You cannot attach to a stopped container, start it first")
         raise errors.NotFound(f"container {id} has no monitor to attach to: run it with -d")
     try:
         _request(sock, {"op": "attach", "stdin": stdin})
@@ -434,7 +466,8 @@ class _Monitor:
             **fields}
         if not self.removing:  # else the record goes with the container
             _write_state(self.path, self.record,
-                         create=status == "running" and self.generation == 1)
+                         create=status == "running" and self.generation == 1,
+                         final=status != "running")
 
     def _refresh_failures(self) -> None:
         """Record new log failures while the task runs (checked each second)."""
@@ -506,6 +539,10 @@ class _Monitor:
             except (errors.Unavailable, errors.Deadline, errors.Closed):
                 continue  # containerd is away: the shim and the FIFOs are not
             if status is Status.STOPPED:
+                with contextlib.suppress(errors.Deadline):
+                    info = task.wait(timeout=1.0)  # the event, if it was only late
+                    return info.exit_code, (info.exited_at.timestamp() if info.exited_at
+                                            else time.time())
                 try:
                     st = task.delete()
                 except errors.NotFound:
@@ -635,9 +672,12 @@ class _Monitor:
             return {}, False
         if op == "attach":
             with self.lock:
+                if self.record.get("status") == "restarting":  # the docker CLI's messages
+                    raise errors.Conflict("You cannot attach to a restarting container, wait"
+                                          " until it is running")
                 if self.record.get("status") != "running":
-                    raise errors.Conflict(f"container {self.id} is not running: you cannot"
-                                          " attach to a stopped container, start it first")
+                    raise errors.Conflict("You cannot attach to a stopped container, start it"
+                                          " first")
                 a = _Attached(conn)
                 conn.sendall(b"{}\n")
                 self.attached.append(a)
@@ -665,11 +705,14 @@ class _Monitor:
         (unless-stopped does not restart it) and, without a stop signal of
         its own, its restart manager is canceled (ExitOnNext)."""
         with self.lock:
-            if self.record.get("status") != "running" or self.task is None:
-                raise errors.Conflict(f"container {self.id} is not running")
+            status = self.record.get("status")
+            if status not in ("running", "restarting") or self.task is None:
+                raise errors.Conflict(f"Container {self.id} is not running")
             self.manually_stopped = True
             self.manager.cancel()
-            self.task.kill(signum)
+            if status == "running":  # a restarting one: canceling is enough
+                with contextlib.suppress(errors.NotFound):  # exited: its exit is on its way
+                    self.task.kill(signum)
         return {}
 
     def restart(self, stop_timeout: float) -> dict[str, Any]:

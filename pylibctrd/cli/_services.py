@@ -147,7 +147,7 @@ def kill_through_monitor(client: pylibctrd.Client, id: str, signum: int) -> bool
 
 def monitor_fields(client: pylibctrd.Client, id: str) -> dict[str, Any]:
     """What the container's monitor recorded, for ps and inspect."""
-    state = monitor.read_state(client.state_dir, id)
+    state = monitor.state(client, id)
     if state is None:
         return {}
     out: dict[str, Any] = {"restart_policy": state.restart_policy,
