@@ -444,6 +444,7 @@ class _Monitor:
         self.removing = False
         self.ended = False
         self.attached: list[_Attached] = []
+        self.pumps: list[threading.Thread] = []  # the task's output to attached clients
         self.record: dict[str, Any] = {}
 
     # The record.
@@ -500,10 +501,13 @@ class _Monitor:
         self.changed.notify_all()
 
     def _tee(self, dio: DirectIO) -> DirectIO:
+        self.pumps = []
         for src, kind in ((dio.stdout, OUT), (dio.stderr, ERR)):
             if src is not None:
-                threading.Thread(target=self._pump, args=(src, kind), daemon=True,
-                                 name=f"monitor-{kind}").start()
+                pump = threading.Thread(target=self._pump, args=(src, kind), daemon=True,
+                                        name=f"monitor-{kind}")
+                pump.start()
+                self.pumps.append(pump)
         return dio
 
     def _pump(self, src: IO[bytes], kind: int) -> None:
@@ -581,6 +585,8 @@ class _Monitor:
             code, exited = self.wait_exit(self.task)
             if self.log is not None:
                 self.log.wait(30)  # the output drained (dockerd: StreamConfig.Wait)
+            for pump in self.pumps:
+                pump.join(30)  # and handed to attached clients, before their exit frame
             with self.lock:
                 ran = exited - self.started
                 self.stopped(code, exited)
@@ -711,8 +717,13 @@ class _Monitor:
             self.manually_stopped = True
             self.manager.cancel()
             if status == "running":  # a restarting one: canceling is enough
-                with contextlib.suppress(errors.NotFound):  # exited: its exit is on its way
+                try:
                     self.task.kill(signum)
+                except errors.Error:
+                    with contextlib.suppress(errors.Error):
+                        if self.task.status() is not Status.RUNNING:
+                            return {}  # it exited meanwhile: its exit is on its way
+                    raise
         return {}
 
     def restart(self, stop_timeout: float) -> dict[str, Any]:

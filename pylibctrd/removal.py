@@ -51,18 +51,19 @@ def remove_container(client: Client, id: str, *, force: bool = True, rootfs: boo
     with contextlib.suppress(*tolerated):
         ctr = client.load_container(id)
     if ctr is not None:
-        task: Task | None = None
-        with contextlib.suppress(*tolerated):
-            task = ctr.task()
-        if not force:
+        if force:
+            monitor.stand_down(client, id)  # before the task is looked up: none starts after
+        else:
             state = monitor.read_state(client.state_dir, id)
             if state is not None and state.alive and state.status == "restarting":
                 raise errors.Conflict(f"cannot remove container \"{id}\": container is"
                                       " restarting: stop the container before removing or"
                                       " force remove")
+        task: Task | None = None
+        with contextlib.suppress(*tolerated):
+            task = ctr.task()
         if task is not None:
             if force:
-                monitor.stand_down(client, id)
                 with contextlib.suppress(*tolerated):
                     task.force_delete()
             else:
@@ -74,7 +75,7 @@ def remove_container(client: Client, id: str, *, force: bool = True, rootfs: boo
                     monitor.stand_down(client, id)
                     with contextlib.suppress(*tolerated):
                         task.delete()
-        else:
+        elif not force:
             monitor.stand_down(client, id)
     if rootfs:
         with contextlib.suppress(*tolerated):
