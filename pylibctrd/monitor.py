@@ -698,13 +698,14 @@ class _Monitor:
             while (frame := read_frame(f)) is not None:
                 kind, payload = frame
                 if kind == STDIN and stdin and self.stdin is not None:
-                    self.stdin.write(payload)
-                    self.stdin.flush()
+                    view = memoryview(payload)  # a raw FIFO: writes may be partial
+                    while view:
+                        view = view[self.stdin.write(view) or 0:]
                 elif kind == RESIZE and self.task is not None:
                     width, height = (int(x) for x in payload.split())
                     self.task.resize(width, height)
-                # STDIN_EOF: the stdin stays open for later attaches (docker
-                # run -i without --sig-proxy... StdinOnce is false for -d).
+                # STDIN_EOF: the stdin stays open for later attaches (docker's
+                # StdinOnce is false for run -di).
 
     def kill(self, signum: int) -> dict[str, Any]:
         """dockerd's killWithSignal: the container counts as stopped by hand

@@ -74,7 +74,14 @@ def cli(env: Env) -> Iterator[CLI]:
         for id in c.ids:
             remove_container(client, id)
     for pid in monitors:  # a removed container's monitor ends with it
-        until(f"monitor {pid} ended", lambda: not Path(f"/proc/{pid}").exists())
+        until(f"monitor {pid} ended", lambda: not is_monitor(pid))
+
+
+def is_monitor(pid: int) -> bool:
+    try:
+        return b"pylibctrd.monitor" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
         for name in c.volumes:
             try:
                 client.remove_volume(name)
