@@ -73,6 +73,11 @@ def cli(env: Env) -> Iterator[CLI]:
     with env.connect() as client:
         for id in c.ids:
             remove_container(client, id)
+        for name in c.volumes:
+            try:
+                client.remove_volume(name)
+            except Exception:
+                pass
     for pid in monitors:  # a removed container's monitor ends with it
         until(f"monitor {pid} ended", lambda: not is_monitor(pid))
 
@@ -82,11 +87,6 @@ def is_monitor(pid: int) -> bool:
         return b"pylibctrd.monitor" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-        for name in c.volumes:
-            try:
-                client.remove_volume(name)
-            except Exception:
-                pass
 
 
 def test_run_with_bind_tmpfs_and_volume_then_volume_commands(cli: CLI, tmp_path: Path) -> None:
