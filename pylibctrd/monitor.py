@@ -49,8 +49,9 @@ STATE_FILE = "monitor.json"
 
 @dataclass(frozen=True)
 class MonitorState:
-    """What a container's monitor recorded: "running" (with the monitor's
-    pid, `alive` whether it still runs), "restarting" (waiting out the
+    """What a container's monitor recorded: "created" (its task not started
+    yet, or failing to), "running" (with the monitor's pid, `alive` whether
+    it still runs), "restarting" (waiting out the
     backoff of its restart policy) or "exited" with the code and time; how
     often the policy restarted it, and the lines its log driver failed to
     write (`log_failures`: a full disk)."""
@@ -138,6 +139,9 @@ def _write_state(path: Path, state: Mapping[str, Any], *, create: bool,
     socket). A `final` record (an exit) may use the space reserved for it."""
     if not create and not path.parent.is_dir():
         return False
+    if create:
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # Moby's mode
     tmp = path.with_suffix(".tmp")
     reserve = path.with_suffix(".reserve")
     for attempt in range(2):
@@ -455,7 +459,7 @@ class _Monitor:
             total += self.log.failures()
         return total
 
-    def write(self, status: str, **fields: Any) -> None:
+    def write(self, status: str, *, create: bool = False, **fields: Any) -> None:
         f = self._log_failures()
         self.record = {
             "status": status, "pid": os.getpid(), "started_at": self.started,
@@ -466,9 +470,8 @@ class _Monitor:
                        "restart": self.policy.to_api(), "stdin": bool(self.args.get("stdin"))},
             **fields}
         if not self.removing:  # else the record goes with the container
-            _write_state(self.path, self.record,
-                         create=status == "running" and self.generation == 1,
-                         final=status != "running")
+            _write_state(self.path, self.record, create=create,
+                         final=status not in ("running", "created"))
 
     def _refresh_failures(self) -> None:
         """Record new log failures while the task runs (checked each second)."""
@@ -482,6 +485,10 @@ class _Monitor:
 
     def start(self) -> None:
         """Create and start a task logged (and teed to attached clients)."""
+        if self.generation == 0:
+            # The record (and the space for its last version) before any
+            # output can fill the disk.
+            self.write("created", create=True)
         log = stdio.Log(self.args["log_driver"], tee=self._tee)
         log.opts = dict(self.args["log_opts"])
         task = self.ctr.new_task(with_stdin=bool(self.args.get("stdin")), attach_stdio=log)

@@ -162,7 +162,7 @@ def monitor_fields(client: pylibctrd.Client, id: str) -> dict[str, Any]:
         out.update(exit_code=state.exit_code, finished=iso(state.exited_at))
     if state.status == "restarting":
         out["restarting"] = True
-    if state.status != "exited":
+    if state.status in ("running", "restarting"):
         out["monitor"] = "running" if state.alive else "gone"
     return out
 
