@@ -210,7 +210,7 @@ def _error(answer: str, default: str) -> errors.Error:
 def respawn(client: Client, id: str, *, timeout: float = 30.0) -> int:
     """A new monitor for container `id`, with what its last one was given
     (its log driver and options, restart policy, stdin); the container's
-    old task, stopped, is deleted first (`docker start`/`restart` of a
+    old task, if any, is killed and deleted first (`docker start`/`restart` of a
     stopped container). `errors.NotFound` if it never had a monitor,
     `errors.Conflict` while one lives."""
     path = state_path(client.state_dir, id)
@@ -224,13 +224,7 @@ def respawn(client: Client, id: str, *, timeout: float = 30.0) -> int:
     config = data.get("config") or {}
     ctr = client.load_container(id)
     with contextlib.suppress(errors.NotFound):
-        task = ctr.task()
-        if task.status() not in (Status.STOPPED, Status.CREATED, Status.UNKNOWN):
-            # Its monitor was killed while it ran: take it down first.
-            task.kill(_signal.SIGKILL)
-            with contextlib.suppress(errors.Deadline):
-                task.wait(timeout)
-        task.force_delete()
+        ctr.task().force_delete()  # running if its monitor was killed: killed first
     return spawn(client.address, client.namespace, client.state_dir, id,
                  log_driver=config.get("log_driver", "json-file"),
                  log_opts=config.get("log_opts") or {}, timeout=timeout,
