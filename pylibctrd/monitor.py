@@ -100,7 +100,8 @@ def read_state(state_dir: str, id: str) -> MonitorState | None:
         data = json.loads(state_path(state_dir, id).read_text())
     except (OSError, ValueError):
         return None
-    return _state_of(data, data["status"] in ("running", "restarting") and _alive(data["pid"], id))
+    return _state_of(data, data["status"] in ("created", "running", "restarting")
+                     and _alive(data["pid"], id))
 
 
 def state(client: Client, id: str) -> MonitorState | None:
