@@ -172,18 +172,20 @@ def socket_name(state_dir: str, namespace: str, id: str) -> bytes:
 
 def spawn(address: str, namespace: str, state_dir: str, id: str, *, log_driver: str = "json-file",
           log_opts: Mapping[str, str] | None = None, timeout: float = 30.0,
-          restart: RestartPolicy | str = "no", stdin: bool = False) -> int:
+          restart: RestartPolicy | str = "no", stdin: bool = False,
+          reattach: bool = False) -> int:
     """Start container `id`'s monitor, which creates and starts its task
     (with `stdin` held open for `attach`) and restarts it as the `restart`
     policy says (docker's --restart: `RestartPolicy` or its text, checked
     here as docker checks it); returns the monitor's pid once the task runs,
-    or raises the error that stopped it (its class, its message)."""
+    or raises the error that stopped it (its class, its message). With
+    `reattach` it takes over the running task instead (see `reattach`)."""
     policy = restart if isinstance(restart, RestartPolicy) else RestartPolicy.parse(restart)
     read_end, write_end = os.pipe()
     args = json.dumps({"address": address, "namespace": namespace, "state_dir": state_dir,
                        "id": id, "log_driver": log_driver, "log_opts": dict(log_opts or {}),
                        "timeout": timeout, "ready_fd": write_end, "restart": policy.to_api(),
-                       "stdin": stdin})
+                       "stdin": stdin, "reattach": reattach})
     try:
         proc = subprocess.Popen([sys.executable, "-m", "pylibctrd.monitor", args],
                                 pass_fds=(write_end,), start_new_session=True,
@@ -208,12 +210,9 @@ def _error(answer: str, default: str) -> errors.Error:
     return errors.Unknown(answer or default)
 
 
-def respawn(client: Client, id: str, *, timeout: float = 30.0) -> int:
-    """A new monitor for container `id`, with what its last one was given
-    (its log driver and options, restart policy, stdin); the container's
-    old task, if any, is killed and deleted first (`docker start`/`restart` of a
-    stopped container). `errors.NotFound` if it never had a monitor,
-    `errors.Conflict` while one lives."""
+def _last_config(client: Client, id: str) -> dict[str, Any]:
+    """What container `id`'s last monitor was given; NotFound without one,
+    Conflict while it lives."""
     path = state_path(client.state_dir, id)
     try:
         data = json.loads(path.read_text())
@@ -222,7 +221,31 @@ def respawn(client: Client, id: str, *, timeout: float = 30.0) -> int:
     state = read_state(client.state_dir, id)
     if state is not None and state.alive:
         raise errors.Conflict(f"container {id} has a monitor already (pid {state.pid})")
-    config = data.get("config") or {}
+    config: dict[str, Any] = data.get("config") or {}
+    return config
+
+
+def reattach(client: Client, id: str, *, timeout: float = 30.0) -> int:
+    """A new monitor for the running container `id` whose monitor was
+    killed: it takes over the task where it runs, as dockerd's restore does
+    after a restart (libcontainerd's `AttachTask` on the task's FIFOs), and
+    goes on with the log, the restart policy and the count. Its pid;
+    `errors.Conflict` if the container does not run."""
+    config = _last_config(client, id)
+    return spawn(client.address, client.namespace, client.state_dir, id,
+                 log_driver=config.get("log_driver", "json-file"),
+                 log_opts=config.get("log_opts") or {}, timeout=timeout,
+                 restart=RestartPolicy.from_api(config.get("restart") or {}),
+                 stdin=bool(config.get("stdin")), reattach=True)
+
+
+def respawn(client: Client, id: str, *, timeout: float = 30.0) -> int:
+    """A new monitor for container `id`, with what its last one was given
+    (its log driver and options, restart policy, stdin); the container's
+    old task, if any, is killed and deleted first (`docker start`/`restart` of a
+    stopped container). `errors.NotFound` if it never had a monitor,
+    `errors.Conflict` while one lives."""
+    config = _last_config(client, id)
     ctr = client.load_container(id)
     with contextlib.suppress(errors.NotFound):
         ctr.task().force_delete()  # running if its monitor was killed: killed first
@@ -478,25 +501,40 @@ class _Monitor:
 
     # The task.
 
-    def start(self) -> None:
-        """Create and start a task logged (and teed to attached clients)."""
-        if self.generation == 0:
+    def start(self, *, reattach: bool = False) -> None:
+        """Create and start a task logged (and teed to attached clients);
+        with `reattach`, take over the running task of a monitor that was
+        killed, as dockerd's restore does (`attach_task` on its FIFOs)."""
+        if self.generation == 0 and not reattach:
             # The record (and the space for its last version) before any
             # output can fill the disk.
             self.write("created", create=True)
         log = stdio.Log(self.args["log_driver"], tee=self._tee)
         log.opts = dict(self.args["log_opts"])
-        task = self.ctr.new_task(with_stdin=bool(self.args.get("stdin")), attach_stdio=log)
-        try:
-            task.start()
-        except BaseException:
-            with contextlib.suppress(errors.Error):
-                task.force_delete()
-            raise
+        if reattach:
+            task = self.ctr.attach_task(attach_stdio=log)
+            if task.status() not in (Status.RUNNING, Status.PAUSED):
+                raise errors.Conflict(f"container {self.id} is not running")
+        else:
+            task = self.ctr.new_task(with_stdin=bool(self.args.get("stdin")), attach_stdio=log)
+            try:
+                task.start()
+            except BaseException:
+                with contextlib.suppress(errors.Error):
+                    task.force_delete()
+                raise
         if self.log is not None:
             self.failures += self.log.failures()
         self.task, self.log, self.stdin = task, log, log.stdin
         self.started = time.time()
+        if reattach:  # what the killed monitor recorded goes on
+            old = read_state(self.args["state_dir"], self.id)
+            if old is not None:
+                self.restart_count = old.restart_count
+                self.manager = RestartManager(self.policy, old.restart_count)
+                self.failures = old.log_failures
+                if old.started_at is not None:
+                    self.started = old.started_at.timestamp()
         self.generation += 1
         self.manually_stopped = False
         self.write("running")
@@ -782,7 +820,7 @@ def run(args: Mapping[str, Any]) -> int:
         try:
             m = _Monitor(args, client, client.load_container(id))
             with m.lock:
-                m.start()
+                m.start(reattach=bool(args.get("reattach")))
         except errors.Error as e:
             ready.write(f"{type(e).__name__}:{e}".encode())
             return 1

@@ -188,6 +188,22 @@ def test_restart_gives_a_container_whose_monitor_was_killed_a_new_one(
     until("ran again", lambda: cli("logs", id).stdout == "up\nup\n")
 
 
+def test_attach_after_the_monitor_was_killed_reattaches_a_new_one(cli: CLI, env: Env) -> None:
+    cli("run", "-d", "-i", "sh", "-c", "echo one; read x; echo got $x; exit 6")
+    id = cli.ids[-1]
+    until("running", lambda: cli("logs", id).stdout == "one\n")
+    old = record(env, id)["pid"]
+    os.kill(old, signal.SIGKILL)
+    until("the monitor gone", lambda: not Path(f"/proc/{old}").exists())
+    a = subprocess.run([*cli.base, "attach", id], input="two\n", capture_output=True, text=True,
+                       timeout=60)
+    assert (a.returncode, a.stdout) == (6, "got two\n"), a.stderr
+    assert "a new one took over" in a.stderr
+    until("the exit recorded by the new monitor", lambda: monitor_ended(env, id))
+    assert record(env, id)["exit_code"] == 6 and record(env, id)["pid"] != old
+    assert cli("logs", id).stdout == "one\ngot two\n"  # one log, across both monitors
+
+
 def row_of(cli: CLI, id: str) -> dict[str, Any]:
     rows: list[dict[str, Any]] = [json.loads(line) for line in
                                   cli("ps", "-a", "--json").stdout.splitlines()]

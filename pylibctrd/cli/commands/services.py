@@ -175,6 +175,13 @@ def cmd_attach(opts: argparse.Namespace) -> int:
             raise CLIError(f"no such container: {opts.id}")
         tty = bool(((record.spec or {}).get("process") or {}).get("terminal"))
         try:
+            state = monitor.read_state(client.state_dir, opts.id)
+            if state is not None and state.status == "running" and not state.alive:
+                # Its monitor was killed: a new one takes over the running
+                # task first (dockerd's restore), then this attaches to it.
+                monitor.reattach(client, opts.id, timeout=opts.timeout)
+                print(f"pylibctrd: the monitor of {opts.id} was gone: a new one took over",
+                      file=sys.stderr, flush=True)
             attachment = monitor.attach(client, opts.id, stdin=not opts.no_stdin)
         except errors.Error as e:
             raise CLIError(message(e, opts.id)) from e
