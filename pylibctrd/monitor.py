@@ -16,7 +16,9 @@ restart policy with Moby's restartmanager (`pylibctrd.restart`) as dockerd's
 handleContainerExit does, and finds an exit it missed while containerd was
 restarting as dockerd's restore does (the task STOPPED: `delete` gives the
 exit). Lines the log driver failed to write (a full disk) are counted in its
-record. Health checks: not yet.
+record. A monitor that was killed is noticed (`read_state(...).alive`);
+`reattach` starts one that takes over the running task (dockerd's restore),
+`respawn` one that starts it anew. Health checks: not yet.
 """
 
 from __future__ import annotations
