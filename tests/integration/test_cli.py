@@ -174,8 +174,11 @@ def test_ps_top_stats_pause_resume(cli: CLI, env: Env) -> None:
     assert cli.ps()[id]["status"] == "paused"
     assert cli.ok("resume", id) == f"{id}\n"
     assert cli.ps()[id]["status"] == "running"
-    time.sleep(0.2)
-    assert cli.ps()[other]["status"] == "stopped"  # exited, its task not deleted yet
+    deadline = time.monotonic() + 30
+    while cli.ps()[other].get("exit_code") is None:  # its monitor records the exit
+        assert time.monotonic() < deadline, "the exit was not recorded"
+        time.sleep(0.1)
+    assert cli.ps()[other]["status"] == "exited"  # its task deleted at the exit, as dockerd does
     assert other not in cli.ok("ps", "-q").split()
 
 
