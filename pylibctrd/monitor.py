@@ -18,7 +18,13 @@ restarting as dockerd's restore does (the task STOPPED: `delete` gives the
 exit). Lines the log driver failed to write (a full disk) are counted in its
 record. A monitor that was killed is noticed (`read_state(...).alive`);
 `reattach` starts one that takes over the running task (dockerd's restore),
-`respawn` one that starts it anew. Health checks: not yet.
+`respawn` one that starts it anew.
+
+With a health check (`spawn(health=...)`), it probes the container as
+`task.start_health` does and records each result for other processes
+(`pylibctrd.healthrecord`), from each start of the task to its exit.
+
+Only the public API is used.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Mapping, Sequence
 
-from . import errors, stdio
+from . import errors, healthrecord, stdio
 from .client import Client, Container, Task
 from .restart import RestartManager, RestartPolicy
 from .stdio import LogFailures
@@ -175,11 +181,12 @@ def socket_name(state_dir: str, namespace: str, id: str) -> bytes:
 def spawn(address: str, namespace: str, state_dir: str, id: str, *, log_driver: str = "json-file",
           log_opts: Mapping[str, str] | None = None, timeout: float = 30.0,
           restart: RestartPolicy | str = "no", stdin: bool = False,
-          reattach: bool = False) -> int:
+          reattach: bool = False, health: Mapping[str, Any] | None = None) -> int:
     """Start container `id`'s monitor, which creates and starts its task
-    (with `stdin` held open for `attach`) and restarts it as the `restart`
+    (with `stdin` held open for `attach`), restarts it as the `restart`
     policy says (docker's --restart: `RestartPolicy` or its text, checked
-    here as docker checks it); returns the monitor's pid once the task runs,
+    here as docker checks it) and probes it with `health` (docker's
+    HealthConfig) if given; returns the monitor's pid once the task runs,
     or raises the error that stopped it (its class, its message). With
     `reattach` it takes over the running task instead (see `reattach`)."""
     policy = restart if isinstance(restart, RestartPolicy) else RestartPolicy.parse(restart)
@@ -187,7 +194,7 @@ def spawn(address: str, namespace: str, state_dir: str, id: str, *, log_driver: 
     args = json.dumps({"address": address, "namespace": namespace, "state_dir": state_dir,
                        "id": id, "log_driver": log_driver, "log_opts": dict(log_opts or {}),
                        "timeout": timeout, "ready_fd": write_end, "restart": policy.to_api(),
-                       "stdin": stdin, "reattach": reattach})
+                       "stdin": stdin, "reattach": reattach, "health": health})
     try:
         proc = subprocess.Popen([sys.executable, "-m", "pylibctrd.monitor", args],
                                 pass_fds=(write_end,), start_new_session=True,
@@ -238,7 +245,8 @@ def reattach(client: Client, id: str, *, timeout: float = 30.0) -> int:
                  log_driver=config.get("log_driver", "json-file"),
                  log_opts=config.get("log_opts") or {}, timeout=timeout,
                  restart=RestartPolicy.from_api(config.get("restart") or {}),
-                 stdin=bool(config.get("stdin")), reattach=True)
+                 stdin=bool(config.get("stdin")), reattach=True,
+                 health=config.get("health"))
 
 
 def respawn(client: Client, id: str, *, timeout: float = 30.0) -> int:
@@ -255,7 +263,7 @@ def respawn(client: Client, id: str, *, timeout: float = 30.0) -> int:
                  log_driver=config.get("log_driver", "json-file"),
                  log_opts=config.get("log_opts") or {}, timeout=timeout,
                  restart=RestartPolicy.from_api(config.get("restart") or {}),
-                 stdin=bool(config.get("stdin")))
+                 stdin=bool(config.get("stdin")), health=config.get("health"))
 
 
 # Talking to a monitor (its control socket).
@@ -469,6 +477,7 @@ class _Monitor:
         self.ended = False
         self.attached: list[_Attached] = []
         self.pumps: list[threading.Thread] = []  # the task's output to attached clients
+        self.health: healthrecord.Recorder | None = None  # probing the running task
         self.record: dict[str, Any] = {}
 
     # The record.
@@ -487,7 +496,8 @@ class _Monitor:
             "log_failures": {"count": f.count, "last_error": f.last_error,
                              "last_at": f.last_at.timestamp() if f.last_at else None},
             "config": {"log_driver": self.args["log_driver"], "log_opts": self.args["log_opts"],
-                       "restart": self.policy.to_api(), "stdin": bool(self.args.get("stdin"))},
+                       "restart": self.policy.to_api(), "stdin": bool(self.args.get("stdin")),
+                       "health": self.args.get("health")},
             **fields}
         if not self.removing:  # else the record goes with the container
             _write_state(self.path, self.record, create=create,
@@ -528,6 +538,7 @@ class _Monitor:
         if self.log is not None:
             self.failures += self.log.failures()
         self.task, self.log, self.stdin = task, log, log.stdin
+        self.health = healthrecord.record(task, self.path.parent, self.args.get("health"))
         self.started = time.time()
         if reattach:  # what the killed monitor recorded goes on
             old = read_state(self.args["state_dir"], self.id)
@@ -625,6 +636,9 @@ class _Monitor:
         while True:
             assert self.task is not None
             code, exited = self.wait_exit(self.task)
+            if self.health is not None:  # before the exited task is deleted
+                self.health.stop()
+                self.health = None
             if self.log is not None:
                 self.log.wait(30)  # the output drained (dockerd: StreamConfig.Wait)
             for pump in self.pumps:

@@ -7,7 +7,6 @@ volume/mounts parser, log drivers)."""
 from __future__ import annotations
 
 import argparse
-import time
 from datetime import datetime
 from typing import Any
 
@@ -136,7 +135,8 @@ def start_detached(client: pylibctrd.Client, opts: argparse.Namespace, id: str) 
     the task and holds its output (logged) after this process exits."""
     monitor.spawn(client.address, client.namespace, client.state_dir, id,
                   log_driver=opts.log_driver, log_opts=opts.log_options, timeout=opts.timeout,
-                  restart=opts.restart_policy, stdin=opts.interactive)
+                  restart=opts.restart_policy, stdin=opts.interactive,
+                  health=getattr(opts, "healthcheck", None))
 
 
 def kill_through_monitor(client: pylibctrd.Client, id: str, signum: int) -> bool:
@@ -172,16 +172,12 @@ def status_text(row: dict[str, Any]) -> str:
     if row.get("monitor") == "gone":
         return f"{row['status']} (monitor gone)"
     if row.get("exit_code") is not None and row.get("finished"):
-        ago = time.time() - datetime.fromisoformat(row["finished"].replace("Z", "+00:00")).timestamp()
-        word = "Restarting" if row.get("restarting") else "Exited"  # Moby's State.String
-        return f"{word} ({row['exit_code']}) {_ago(ago)}"
+        # Moby's container.State.String() (go-units' HumanDuration): "Exited
+        # (3) 5 seconds ago", or "Restarting (3) ..." while the policy waits.
+        finished = datetime.fromisoformat(row["finished"].replace("Z", "+00:00"))
+        restarting = bool(row.get("restarting"))
+        return services.state_text(running=restarting, restarting=restarting,
+                                   started_at=finished, finished_at=finished,
+                                   exit_code=row["exit_code"])
     return str(row["status"])
 
-
-def _ago(seconds: float) -> str:
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            n = int(seconds // size)
-            return f"{n} {unit}{'s' if n > 1 else ''} ago"
-    n = max(1, int(seconds))
-    return "Less than a second ago" if seconds < 1 else f"{n} second{'s' if n > 1 else ''} ago"
