@@ -543,3 +543,17 @@ def test_an_attached_run_probes_its_container_itself(
     final = read_health(str(env.bundles), id)
     assert final is not None and final.ended  # probing stopped with the container
     assert "(health" not in ps_line(cli, id)
+
+
+def test_health_is_probed_again_after_a_policy_restart(cli: CLI, env: Env) -> None:
+    r = cli("run", "-d", "--restart", "on-failure:1", "--health-cmd", "true",
+            "--health-interval", "100ms", "sh", "-c", "sleep 5; exit 1")
+    id = cli.ids[-1]
+    assert r.returncode == 0, r.stderr
+    until("restarted once", lambda: record(env, id)["restart_count"] == 1)
+    rec = read_health(str(env.bundles), id)
+    assert rec is not None
+    after = wait_record(env, id, rec.seq + 2)  # probes of the new task, numbered on
+    assert after.health.status == "healthy"
+    until("the policy gave up", lambda: monitor_ended(env, id), timeout=60)
+    assert record(env, id)["exit_code"] == 1
