@@ -596,6 +596,8 @@ class _Monitor:
             except (errors.Unavailable, errors.Deadline, errors.Closed):
                 continue  # containerd is away: the shim and the FIFOs are not
             if status is Status.STOPPED:
+                if self.removing:
+                    return -1, time.time()  # the remover deletes it
                 with contextlib.suppress(errors.Deadline):
                     info = task.wait(timeout=1.0)  # the event, if it was only late
                     return info.exit_code, (info.exited_at.timestamp() if info.exited_at
@@ -612,8 +614,9 @@ class _Monitor:
         """After an exit (the output drained): the task deleted (dockerd's
         handleContainerExit), the exit recorded; attached clients told."""
         assert self.task is not None
-        with contextlib.suppress(errors.Error):
-            self.task.delete()
+        if not self.removing:  # else the remover deletes it (two deletes race at the shim)
+            with contextlib.suppress(errors.Error):
+                self.task.delete()
         self.write("exited", exit_code=code, exited_at=exited)
         exit_frame = json.dumps({"exit_code": code}).encode()
         for a in self.attached:
