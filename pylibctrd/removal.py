@@ -6,14 +6,16 @@ containerd's record. The one place that rule lives: the CLI (`run --rm`,
 The order is docker rm's (Moby's daemon/delete.go cleanupContainer): the task
 first (a running one only with `force`, else `errors.Conflict`), then the
 rootfs, released while the record still exists (a failed release can be
-retried with the record there to say whose it was), then the record.
+retried with the record there to say whose it was), then the record. A
+detached container's monitor is stood down first (no restart any more: Moby
+marks the container dead), once the removal goes ahead.
 """
 
 from __future__ import annotations
 
 import contextlib
 
-from . import errors
+from . import errors, monitor
 from .client import Client, Container, Task
 from .types import Status
 
@@ -49,6 +51,14 @@ def remove_container(client: Client, id: str, *, force: bool = True, rootfs: boo
     with contextlib.suppress(*tolerated):
         ctr = client.load_container(id)
     if ctr is not None:
+        if force:
+            monitor.stand_down(client, id)  # before the task is looked up: none starts after
+        else:
+            state = monitor.read_state(client.state_dir, id)
+            if state is not None and state.alive and state.status == "restarting":
+                raise errors.Conflict(f"cannot remove container \"{id}\": container is"
+                                      " restarting: stop the container before removing or"
+                                      " force remove")
         task: Task | None = None
         with contextlib.suppress(*tolerated):
             task = ctr.task()
@@ -62,8 +72,11 @@ def remove_container(client: Client, id: str, *, force: bool = True, rootfs: boo
                     status = task.status()
                 if status is not None:
                     refuse_unless_stopped(status, id)
+                    monitor.stand_down(client, id)
                     with contextlib.suppress(*tolerated):
                         task.delete()
+        elif not force:
+            monitor.stand_down(client, id)
     if rootfs:
         with contextlib.suppress(*tolerated):
             client.release_rootfs(id)

@@ -11,14 +11,17 @@ and closes stdin; `Capture` collects it natively (no Python threads either).
 from __future__ import annotations
 
 import io
+import json
 import math
 import shutil
 import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import IO, TYPE_CHECKING, Any, Callable, cast
 
 from . import _ffi, errors
 from ._ffi import Op, call, lib, number_result, op
-from .types import DirectIO
+from .types import DirectIO, from_unix_nanos
 
 if TYPE_CHECKING:
     from ._native import CData, Result
@@ -268,6 +271,26 @@ class PassThrough:
         return all(done.wait(timeout) for done in self._done)
 
 
+@dataclass(frozen=True)
+class LogFailures:
+    """Lines the log driver failed to write (a full disk...): Moby's copier
+    logs each failure ("Error writing log message", at most 333 a second)
+    and goes on with the next line, so the container keeps running and the
+    line is lost. `count` so far, the last error and when (None before)."""
+
+    count: int = 0
+    last_error: str = ""
+    last_at: datetime | None = None
+
+    def __add__(self, other: LogFailures) -> LogFailures:
+        if not other.count:
+            return self
+        if not self.count:
+            return other
+        last = max(self, other, key=lambda f: f.last_at or datetime.min.replace(tzinfo=timezone.utc))
+        return LogFailures(self.count + other.count, last.last_error, last.last_at)
+
+
 class _NativeLog(_ffi.Owned):
     """A container's log being written by Moby's copier in Go."""
 
@@ -275,6 +298,12 @@ class _NativeLog(_ffi.Owned):
         ms = -1 if timeout is None else max(0, math.ceil(timeout * 1000))
         ended, _ = call(lib().pylibctrd_log_wait, self._handle, ms)
         return bool(ended)
+
+    def failures(self) -> LogFailures:
+        _, data = call(lib().pylibctrd_log_failures, self._handle)
+        r = json.loads(data or b"{}")
+        return LogFailures(int(r.get("count") or 0), str(r.get("last_error") or ""),
+                           from_unix_nanos(r.get("last_at")))
 
 
 class Log:
@@ -335,6 +364,13 @@ class Log:
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the output ended and the log is closed; False on timeout."""
         return all(log.wait(timeout) for log in self._logs)
+
+    def failures(self) -> LogFailures:
+        """What the driver failed to write so far (all tasks this logged)."""
+        total = LogFailures()
+        for log in self._logs:
+            total += log.failures()
+        return total
 
 
 def _args_json(opts: dict[str, str]) -> bytes:

@@ -323,3 +323,27 @@ func StateText(data []byte) (Result, error) {
 		Restarting: in.Restarting, StartedAt: at(in.StartedAt), FinishedAt: at(in.FinishedAt),
 		ExitCode: in.ExitCode, Health: in.Health})), nil
 }
+
+// LogFailures answers {"count", "last_error", "last_at"} (last_at Unix ns, null for none).
+func LogFailures(f core.LogFailures) (Result, error) {
+	var last any
+	if f.Count > 0 {
+		last = unixNanos(f.LastAt)
+	}
+	return JSON(map[string]any{"count": f.Count, "last_error": f.LastError, "last_at": last})
+}
+
+// RestartPolicy answers {"Name", "MaximumRetryCount"} (docker's HostConfig.RestartPolicy).
+func RestartPolicy(p core.RestartPolicy, err error) (Result, error) {
+	if err != nil {
+		return Result{}, err
+	}
+	return JSON(p)
+}
+
+// DecodeRestartPolicy reads docker's HostConfig.RestartPolicy.
+func DecodeRestartPolicy(data []byte) (core.RestartPolicy, error) {
+	var p core.RestartPolicy
+	err := decodeStrict("restart policy", data, &p)
+	return p, err
+}

@@ -127,6 +127,58 @@ func pylibctrd_task_health(out *C.pylibctrd_result, h C.uint64_t) C.int {
 	return on(out, h, func(_ context.Context, t *core.Task) (result, error) { return bridge.Health(t.Health()) })
 }
 
+//export pylibctrd_log_failures
+func pylibctrd_log_failures(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return on(out, h, func(_ context.Context, l *bridge.Log) (result, error) { return bridge.LogFailures(l.Failures()) })
+}
+
+// Restart policies (core/restart.go: Moby's restartmanager).
+
+//export pylibctrd_restart_policy_parse
+func pylibctrd_restart_policy_parse(out *C.pylibctrd_result, text *C.char) C.int {
+	t := goString(text)
+	return run(out, func(context.Context) (result, error) { return bridge.RestartPolicy(core.ParseRestartPolicy(t)) })
+}
+
+//export pylibctrd_restart_manager_new
+func pylibctrd_restart_manager_new(out *C.pylibctrd_result, policy *C.char, n C.size_t, restartCount C.int64_t) C.int {
+	data := copyOf(policy, n)
+	return run(out, func(context.Context) (result, error) {
+		p, err := bridge.DecodeRestartPolicy(data)
+		if err != nil {
+			return bridge.None(err)
+		}
+		return bridge.Handle(core.NewRestartManager(p, int(restartCount)))
+	})
+}
+
+//export pylibctrd_restart_manager_should_restart
+func pylibctrd_restart_manager_should_restart(out *C.pylibctrd_result, h C.uint64_t, exitCode C.uint32_t, manuallyStopped C.int, ranNs C.int64_t) C.int {
+	return on(out, h, func(_ context.Context, m *core.RestartManager) (result, error) {
+		restart, err := m.ShouldRestart(uint32(exitCode), manuallyStopped != 0, time.Duration(ranNs))
+		if restart {
+			return bridge.Number(1, err)
+		}
+		return bridge.Number(0, err)
+	})
+}
+
+//export pylibctrd_restart_manager_wait
+func pylibctrd_restart_manager_wait(out *C.pylibctrd_result, h C.uint64_t, timeoutMs C.int64_t) C.int {
+	return on(out, h, func(ctx context.Context, m *core.RestartManager) (result, error) {
+		due, err := m.WaitRestart(ctx, millis(timeoutMs))
+		if due {
+			return bridge.Number(1, nil)
+		}
+		return bridge.Number(0, err)
+	})
+}
+
+//export pylibctrd_restart_manager_cancel
+func pylibctrd_restart_manager_cancel(out *C.pylibctrd_result, h C.uint64_t) C.int {
+	return on(out, h, func(_ context.Context, m *core.RestartManager) (result, error) { m.Cancel(); return result{}, nil })
+}
+
 //export pylibctrd_task_watch_health
 func pylibctrd_task_watch_health(out *C.pylibctrd_result, h C.uint64_t, after C.uint64_t, timeoutMs C.int64_t) C.int {
 	return on(out, h, func(ctx context.Context, t *core.Task) (result, error) {

@@ -53,6 +53,64 @@ type ContainerLog struct {
 	logger logger.Logger
 	copier *logger.Copier
 	done   chan struct{}
+	failed failureCount
+}
+
+// LogFailures is what the driver refused to write (a full disk...): Moby's
+// copier logs each failure ("Error writing log message", rate-limited) and
+// goes on with the next line; this counts them for the caller.
+type LogFailures struct {
+	Count     int64
+	LastError string
+	LastAt    time.Time
+}
+
+type failureCount struct {
+	mu sync.Mutex
+	LogFailures
+}
+
+// countingLogger is the logger the copier writes to: the container's own,
+// with each failed Log counted (the copier still reports it as Moby does).
+type countingLogger struct {
+	logger.Logger
+	failed *failureCount
+}
+
+func (l countingLogger) Log(msg *logger.Message) error {
+	err := l.Logger.Log(msg) // Log takes msg over: not touched after this
+	if err != nil {
+		l.failed.mu.Lock()
+		l.failed.Count++
+		l.failed.LastError = err.Error()
+		l.failed.LastAt = time.Now()
+		l.failed.mu.Unlock()
+	}
+	return err
+}
+
+// sizedCountingLogger keeps the copier's buffer size of a SizedLogger
+// (Moby's ring buffer of mode=non-blocking).
+type sizedCountingLogger struct {
+	countingLogger
+	sized logger.SizedLogger
+}
+
+func (l sizedCountingLogger) BufSize() int { return l.sized.BufSize() }
+
+func counting(l logger.Logger, failed *failureCount) logger.Logger {
+	c := countingLogger{Logger: l, failed: failed}
+	if sized, ok := l.(logger.SizedLogger); ok {
+		return sizedCountingLogger{countingLogger: c, sized: sized}
+	}
+	return c
+}
+
+// Failures is how many lines the driver failed to write so far, and the last error.
+func (l *ContainerLog) Failures() LogFailures {
+	l.failed.mu.Lock()
+	defer l.failed.mu.Unlock()
+	return l.failed.LogFailures
 }
 
 // ValidateLogConfig is dockerd's check of --log-driver/--log-opt at create
@@ -113,7 +171,8 @@ func (c *Client) StartLog(id string, cfg LogConfig, stdout, stderr io.Reader) (*
 	if stderr != nil {
 		srcs["stderr"] = stderr
 	}
-	cl := &ContainerLog{id: id, logger: l, copier: logger.NewCopier(srcs, l), done: make(chan struct{})}
+	cl := &ContainerLog{id: id, logger: l, done: make(chan struct{})}
+	cl.copier = logger.NewCopier(srcs, counting(l, &cl.failed))
 	liveMu.Lock()
 	liveLogs[id] = cl
 	liveMu.Unlock()

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/errdefs"
+	"golang.org/x/sys/unix"
 )
 
 func requests(t *testing.T, js string) []MountRequest {
@@ -182,5 +183,98 @@ func TestLogsGoThroughMobysDrivers(t *testing.T) {
 		}
 		files, _ := filepath.Glob(filepath.Join(c.ContainerHome(id), "*"))
 		t.Logf("%s: %v", driver, files)
+	}
+}
+
+func TestLogFailuresAreCountedWhileTheCopierGoesOn(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs")
+	}
+	c := &Client{stateDir: filepath.Join(t.TempDir(), "state")}
+	home := c.ContainerHome("full")
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// A disk of two pages (hostconfig.json takes one): the driver's writes fail with ENOSPC once it is full.
+	if err := unix.Mount("tmpfs", home, "tmpfs", 0, "size=8k"); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(home, unix.MNT_DETACH)
+	r, w := io.Pipe()
+	l, err := c.StartLog("full", LogConfig{Type: "json-file"}, r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const lines = 200 // about 12k of JSON
+	for i := 0; i < lines; i++ {
+		if _, err := fmt.Fprintf(w, "line %d\n", i); err != nil {
+			t.Fatal(err) // the copier keeps reading: the writer never blocks
+		}
+	}
+	w.Close()
+	if !l.Wait(context.Background(), 10*time.Second) {
+		t.Fatal("the log did not end")
+	}
+	f := l.Failures()
+	if f.Count == 0 || f.Count >= lines || !strings.Contains(f.LastError, "no space left on device") || f.LastAt.IsZero() {
+		t.Fatalf("failures: %+v", f)
+	}
+}
+
+func TestRestartPoliciesAreMobys(t *testing.T) {
+	for text, want := range map[string]string{
+		"sometimes":     "invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'",
+		"always:3":      "invalid restart policy: maximum retry count can only be used with 'on-failure'",
+		"on-failure:x":  "invalid restart policy format: maximum retry count must be an integer",
+		"on-failure:-1": "invalid restart policy: maximum retry count cannot be negative",
+		":1":            "invalid restart policy format: no policy provided before colon",
+	} {
+		if _, err := ParseRestartPolicy(text); !errdefs.IsInvalidParameter(err) || err.Error() != want {
+			t.Errorf("%s: got %v, want %q", text, err, want)
+		}
+	}
+	p, err := ParseRestartPolicy("on-failure:2")
+	if err != nil || p.Name != "on-failure" || p.MaximumRetryCount != 2 {
+		t.Fatalf("%+v %v", p, err)
+	}
+	if p, _ := ParseRestartPolicy(""); p.Name != "no" {
+		t.Fatalf("no --restart is %q", p.Name)
+	}
+	m, err := NewRestartManager(p, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := m.ShouldRestart(0, false, time.Second); ok || err != nil {
+		t.Fatalf("on-failure restarted after exit 0: %v %v", ok, err)
+	}
+	for i := 0; i < 2; i++ {
+		start := time.Now()
+		if ok, err := m.ShouldRestart(1, false, time.Second); !ok || err != nil {
+			t.Fatalf("restart %d: %v %v", i, ok, err)
+		}
+		if ok, err := m.WaitRestart(context.Background(), -1); !ok || err != nil {
+			t.Fatalf("wait %d: %v %v", i, ok, err)
+		}
+		// Moby's backoff: 100ms, then doubled.
+		if d := time.Since(start); d < (100<<i)*time.Millisecond {
+			t.Fatalf("restart %d after %v", i, d)
+		}
+	}
+	if ok, _ := m.ShouldRestart(1, false, time.Second); ok {
+		t.Fatal("on-failure:2 restarted a third time")
+	}
+	a, _ := NewRestartManager(RestartPolicy{Name: "unless-stopped"}, 0)
+	if ok, _ := a.ShouldRestart(0, true, time.Second); ok {
+		t.Fatal("unless-stopped restarted a stopped container")
+	}
+	if ok, _ := a.ShouldRestart(0, false, time.Second); !ok {
+		t.Fatal("unless-stopped did not restart")
+	}
+	a.Cancel()
+	if ok, err := a.WaitRestart(context.Background(), -1); ok || !errdefs.IsCancelled(err) {
+		t.Fatalf("a canceled restart: %v %v", ok, err)
+	}
+	if ok, err := a.ShouldRestart(0, false, time.Second); ok || !errdefs.IsCancelled(err) {
+		t.Fatalf("after cancel: %v %v", ok, err)
 	}
 }

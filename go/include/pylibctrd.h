@@ -263,6 +263,10 @@ int pylibctrd_client_remove_volume(pylibctrd_result *out, uint64_t client, char 
 int pylibctrd_log_start(pylibctrd_result *out, uint64_t client, char *container_id, char *driver, char *opts, size_t opts_len, uint64_t stdout_stream, uint64_t stderr_stream, int tee);
 /* number: 1 once both streams ended and the logger closed, 0 if timeout_ms (< 0: none) passed first. */
 int pylibctrd_log_wait(pylibctrd_result *out, uint64_t log, int64_t timeout_ms);
+/* What the driver failed to write so far (a full disk...; Moby's copier logs
+ * each failure, rate-limited, and goes on). data: {"count", "last_error",
+ * "last_at"} (Unix ns, null before the first failure). */
+int pylibctrd_log_failures(pylibctrd_result *out, uint64_t log);
 /* docker logs: number: a log reader's handle. since/until: Unix ns (0: none); tail < 0: all. */
 int pylibctrd_client_logs(pylibctrd_result *out, uint64_t client, char *container_id, int follow, int64_t since_ns, int64_t until_ns, int64_t tail, int stdout_stream, int stderr_stream);
 /* data: records of 1 byte stream (1 stdout, 2 stderr), 8 bytes time (Unix
@@ -299,5 +303,19 @@ int pylibctrd_run_healthcheck(pylibctrd_result *out, char *flags, size_t flags_l
  * "paused", "restarting", "started_at", "finished_at" (Unix ns, 0: none),
  * "exit_code", "health" ("" for none)}. data: the text. */
 int pylibctrd_state_text(pylibctrd_result *out, char *state, size_t len);
+
+/* Restart policies (docker run --restart) with Moby's restartmanager.
+ * restart_policy_parse: --restart's text checked as docker does; data:
+ * {"Name", "MaximumRetryCount"}. restart_manager_new: policy as that JSON,
+ * restart_count restarts already made; number: the manager's handle.
+ * should_restart: Moby's decision after an exit (ran_ns: how long the task
+ * ran); number 1: restart once restart_manager_wait answers 1 (the backoff
+ * passed), 0 if timeout_ms (< 0: none) passed first; CANCELED once
+ * restart_manager_cancel was called (no restart). */
+int pylibctrd_restart_policy_parse(pylibctrd_result *out, char *text);
+int pylibctrd_restart_manager_new(pylibctrd_result *out, char *policy, size_t len, int64_t restart_count);
+int pylibctrd_restart_manager_should_restart(pylibctrd_result *out, uint64_t manager, uint32_t exit_code, int manually_stopped, int64_t ran_ns);
+int pylibctrd_restart_manager_wait(pylibctrd_result *out, uint64_t manager, int64_t timeout_ms);
+int pylibctrd_restart_manager_cancel(pylibctrd_result *out, uint64_t manager);
 
 #endif

@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any
 
 import pylibctrd
-from pylibctrd import monitor, services, stdio
+from pylibctrd import errors, monitor, services, stdio
+from pylibctrd.restart import RestartPolicy
 
 from ._common import (
     EXIT_CLI, CLIError, iso,
@@ -35,6 +36,9 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
                    help="where the output goes for `logs` (default json-file)")
     p.add_argument("--log-opt", action="append", default=[], metavar="K=V",
                    help="log driver option, e.g. max-size=10m, max-file=3")
+    p.add_argument("--restart", default="no", metavar="POLICY",
+                   help="with -d: no (default), on-failure[:N], always or unless-stopped,"
+                        " applied by the container's monitor (Moby's restartmanager)")
 
 
 _MOUNT_BOOL = {"": True, "1": True, "true": True, "0": False, "false": False}
@@ -89,6 +93,15 @@ def check_run_flags(opts: argparse.Namespace) -> None:
     opts.mount_requests = [*opts.volume, *(parse_mount(m) for m in opts.mount)]
     opts.mount_requests += [{"Tmpfs": t} for t in opts.tmpfs]
     opts.log_options = log_options(opts)
+    try:
+        opts.restart_policy = RestartPolicy.parse(opts.restart)
+    except errors.InvalidParameter as e:
+        raise CLIError(str(e), EXIT_CLI) from e
+    if opts.restart_policy.name != "no":
+        if opts.rm:
+            raise CLIError("Conflicting options: --restart and --rm", EXIT_CLI)
+        if not opts.detach:
+            raise CLIError("--restart needs -d: the container's monitor applies it", EXIT_CLI)
 
 
 def apply_run_flags(spec: dict[str, Any], opts: argparse.Namespace) -> dict[str, Any]:
@@ -122,27 +135,49 @@ def start_detached(client: pylibctrd.Client, opts: argparse.Namespace, id: str) 
     the task and holds its output (logged) after this process exits."""
     monitor.spawn(client.address, client.namespace, client.state_dir, id,
                   log_driver=opts.log_driver, log_opts=opts.log_options, timeout=opts.timeout,
+                  restart=opts.restart_policy, stdin=opts.interactive,
                   health=getattr(opts, "healthcheck", None))
+
+
+def kill_through_monitor(client: pylibctrd.Client, id: str, signum: int) -> bool:
+    """kill of a container run with -d: its monitor sends the signal (and
+    counts it stopped by hand); False without a live monitor."""
+    return monitor.kill(client, id, signum)
 
 
 def monitor_fields(client: pylibctrd.Client, id: str) -> dict[str, Any]:
     """What the container's monitor recorded, for ps and inspect."""
-    state = monitor.read_state(client.state_dir, id)
+    state = monitor.state(client, id)
     if state is None:
         return {}
-    if state.status == "exited":
-        return {"exit_code": state.exit_code, "finished": iso(state.exited_at)}
-    return {"monitor": "running" if state.alive else "gone"}
+    out: dict[str, Any] = {"restart_policy": state.restart_policy,
+                           "restart_count": state.restart_count}
+    if state.log_failures.count:
+        out["log_failures"] = {"count": state.log_failures.count,
+                               "last_error": state.log_failures.last_error,
+                               "last_at": iso(state.log_failures.last_at)}
+    if state.error:
+        out["error"] = state.error
+    if state.status in ("exited", "restarting"):
+        out.update(exit_code=state.exit_code, finished=iso(state.exited_at))
+    if state.status == "restarting":
+        out["restarting"] = True
+    if state.status in ("running", "restarting"):
+        out["monitor"] = "running" if state.alive else "gone"
+    return out
 
 
 def status_text(row: dict[str, Any]) -> str:
     """docker ps' STATUS: `Exited (3) 5 seconds ago` where the monitor recorded it."""
-    if row.get("exit_code") is not None and row.get("finished"):
-        # Moby's container.State.String() (go-units' HumanDuration).
-        finished = datetime.fromisoformat(row["finished"].replace("Z", "+00:00"))
-        return services.state_text(running=False, started_at=finished, finished_at=finished,
-                                   exit_code=row["exit_code"])
     if row.get("monitor") == "gone":
         return f"{row['status']} (monitor gone)"
+    if row.get("exit_code") is not None and row.get("finished"):
+        # Moby's container.State.String() (go-units' HumanDuration): "Exited
+        # (3) 5 seconds ago", or "Restarting (3) ..." while the policy waits.
+        finished = datetime.fromisoformat(row["finished"].replace("Z", "+00:00"))
+        restarting = bool(row.get("restarting"))
+        return services.state_text(running=restarting, restarting=restarting,
+                                   started_at=finished, finished_at=finished,
+                                   exit_code=row["exit_code"])
     return str(row["status"])
 

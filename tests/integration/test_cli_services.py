@@ -11,13 +11,14 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
-from pylibctrd import imagebuild
+import pylibctrd
+from pylibctrd import imagebuild, monitor
 from pylibctrd.healthrecord import HealthRecord, read_health
-from pylibctrd.testing import Env, remove_container, wait_healthy
+from pylibctrd.testing import Env, remove_container, remove_runc_root, wait_healthy
 
 
 class CLI:
@@ -37,10 +38,40 @@ class CLI:
         return subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=60)
 
 
+def record(env: Env, id: str) -> dict[str, Any]:
+    """The monitor's record of container id (its file)."""
+    data: dict[str, Any] = json.loads(
+        Path(f"{env.bundles}-images/containers/{id}/monitor.json").read_text())
+    return data
+
+
+def until(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """Wait on a state (never a fixed sleep): check()'s first true value."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, f"not within {timeout}s: {what}"
+        time.sleep(0.05)
+    return value
+
+
+def monitor_ended(env: Env, id: str) -> bool:
+    try:
+        data = record(env, id)
+    except (OSError, ValueError):
+        return False
+    return data["status"] == "exited" and not Path(f"/proc/{data['pid']}").exists()
+
+
 @pytest.fixture
 def cli(env: Env) -> Iterator[CLI]:
     c = CLI(env)
     yield c
+    monitors = []
+    for id in c.ids:
+        try:
+            monitors.append(record(env, id)["pid"])
+        except (OSError, ValueError):
+            pass
     with env.connect() as client:
         for id in c.ids:
             remove_container(client, id)
@@ -49,6 +80,15 @@ def cli(env: Env) -> Iterator[CLI]:
                 client.remove_volume(name)
             except Exception:
                 pass
+    for pid in monitors:  # a removed container's monitor ends with it
+        until(f"monitor {pid} ended", lambda: not is_monitor(pid))
+
+
+def is_monitor(pid: int) -> bool:
+    try:
+        return b"pylibctrd.monitor" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def test_run_with_bind_tmpfs_and_volume_then_volume_commands(cli: CLI, tmp_path: Path) -> None:
@@ -131,6 +171,216 @@ def test_a_killed_monitor_is_noticed_and_rm_still_cleans_up(cli: CLI, env: Env) 
     assert "running (monitor gone)" in cli("ps").stdout
     assert cli("rm", "-f", id).returncode == 0
     assert not home.exists()
+    assert "@" + monitor.socket_name(str(env.bundles), env.namespace, id)[1:].decode() \
+        not in Path("/proc/net/unix").read_text(), "the killed monitor's socket stayed"
+
+
+def test_restart_gives_a_container_whose_monitor_was_killed_a_new_one(
+        cli: CLI, env: Env) -> None:
+    cli("run", "-d", "sh", "-c", "echo up; sleep 60")
+    id = cli.ids[-1]
+    old = record(env, id)["pid"]
+    os.kill(old, signal.SIGKILL)
+    until("the monitor gone", lambda: not Path(f"/proc/{old}").exists())
+    r = cli("restart", "-t", "1", id)
+    assert (r.returncode, r.stdout) == (0, f"{id}\n"), r.stderr
+    new = record(env, id)["pid"]
+    row = row_of(cli, id)
+    assert new != old and row["status"] == "running" and row.get("monitor") == "running"
+    until("ran again", lambda: cli("logs", id).stdout == "up\nup\n")
+
+
+def test_attach_after_the_monitor_was_killed_reattaches_a_new_one(cli: CLI, env: Env) -> None:
+    cli("run", "-d", "-i", "sh", "-c", "echo one; read x; echo got $x; exit 6")
+    id = cli.ids[-1]
+    until("running", lambda: cli("logs", id).stdout == "one\n")
+    old = record(env, id)["pid"]
+    os.kill(old, signal.SIGKILL)
+    until("the monitor gone", lambda: not Path(f"/proc/{old}").exists())
+    a = subprocess.run([*cli.base, "attach", id], input="two\n", capture_output=True, text=True,
+                       timeout=60)
+    assert (a.returncode, a.stdout) == (6, "got two\n"), a.stderr
+    assert "a new one took over" in a.stderr
+    until("the exit recorded by the new monitor", lambda: monitor_ended(env, id))
+    assert record(env, id)["exit_code"] == 6 and record(env, id)["pid"] != old
+    assert cli("logs", id).stdout == "one\ngot two\n"  # one log, across both monitors
+
+
+def row_of(cli: CLI, id: str) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = [json.loads(line) for line in
+                                  cli("ps", "-a", "--json").stdout.splitlines()]
+    [row] = [r for r in rows if r["id"] == id]
+    return row
+
+
+def test_restart_on_failure_with_mobys_backoff_and_count(cli: CLI, env: Env) -> None:
+    r = cli("run", "-d", "--restart", "on-failure:2", "sh", "-c", "echo ran; exit 3")
+    id = cli.ids[-1]
+    assert r.returncode == 0, r.stderr
+    until("the policy gave up", lambda: monitor_ended(env, id))
+    data = record(env, id)
+    assert (data["exit_code"], data["restart_count"], data["restart_policy"]) == (3, 2, "on-failure:2")
+    assert cli("logs", id).stdout == "ran\n" * 3  # the first run and two restarts, one log
+    row = row_of(cli, id)
+    assert (row["restart_count"], row["exit_code"]) == (2, 3)
+    assert "Exited (3) " in cli("ps", "-a").stdout
+    # Exit 0 is no failure: on-failure does not restart it.
+    cli("run", "-d", "--restart", "on-failure", "true")
+    ok = cli.ids[-1]
+    until("exit 0 recorded", lambda: monitor_ended(env, ok))
+    assert record(env, ok)["restart_count"] == 0
+
+
+def test_always_restarts_until_killed_by_hand_and_unless_stopped_stays_stopped(
+        cli: CLI, env: Env) -> None:
+    cli("run", "-d", "--restart", "always", "sh", "-c", "echo up; exit 0")
+    id = cli.ids[-1]
+    until("two restarts", lambda: record(env, id)["restart_count"] >= 2)
+    # A kill counts as a stop by hand (dockerd's killWithSignal): no more restarts.
+    assert cli("kill", id).returncode == 0
+    until("stopped for good", lambda: monitor_ended(env, id))
+    count = record(env, id)["restart_count"]
+    r = cli("run", "-d", "--restart", "unless-stopped", "sleep", "60")
+    keep = cli.ids[-1]
+    assert r.returncode == 0, r.stderr
+    assert cli("kill", keep).stdout == f"{keep}\n"
+    until("stopped by hand, not restarted", lambda: monitor_ended(env, keep))
+    assert (record(env, keep)["exit_code"], record(env, keep)["restart_count"]) == (137, 0)
+    assert "Exited (137) " in cli("ps", "-a").stdout
+    assert record(env, id)["restart_count"] == count
+    # rm -f of an always-restarting container: its monitor stands down first.
+    cli("run", "-d", "--restart", "always", "sh", "-c", "exit 1")
+    busy = cli.ids[-1]
+    until("restarting", lambda: record(env, busy)["restart_count"] >= 1)
+    pid = record(env, busy)["pid"]
+    assert cli("rm", "-f", busy).returncode == 0
+    until("its monitor ended", lambda: not Path(f"/proc/{pid}").exists())
+    assert not Path(f"{env.bundles}-images/containers/{busy}").exists()
+    assert busy not in cli("ps", "-a", "-q").stdout.split()
+
+
+def test_restart_command_stops_and_starts_through_the_monitor(cli: CLI, env: Env) -> None:
+    cli("run", "-d", "sh", "-c", "echo start; trap 'echo term; exit 5' TERM; sleep 60 & wait")
+    id = cli.ids[-1]
+    until("started", lambda: cli("logs", id).stdout == "start\n")
+    first = row_of(cli, id)["pid"]
+    r = cli("restart", "-t", "5", id)
+    assert (r.returncode, r.stdout) == (0, f"{id}\n"), r.stderr
+    row = row_of(cli, id)
+    assert row["status"] == "running" and row["pid"] != first and row["restart_count"] == 0
+    until("started again", lambda: cli("logs", id).stdout == "start\nterm\nstart\n")
+    # A container whose monitor ended: `restart` gives it a new one.
+    cli("run", "-d", "sh", "-c", "echo once; exit 2")
+    done = cli.ids[-1]
+    until("exited", lambda: monitor_ended(env, done))
+    assert cli("restart", done).returncode == 0
+    until("ran again", lambda: monitor_ended(env, done) and cli("logs", done).stdout == "once\n" * 2)
+    r = cli("restart", "no-such-container")
+    assert r.returncode == 1 and "no-such-container" in r.stderr
+
+
+def test_attach_to_a_detached_container_with_its_stdin(cli: CLI, env: Env) -> None:
+    r = cli("run", "-d", "-i", "sh", "-c",
+            "echo ready; while read l; do echo got $l; echo err $l >&2;"
+            " [ $l = bye ] && exit 4; done")
+    id = cli.ids[-1]
+    assert r.returncode == 0, r.stderr
+    until("ready", lambda: cli("logs", id).stdout == "ready\n")
+    a = subprocess.run([*cli.base, "attach", id], input="hello\nbye\n", capture_output=True,
+                       text=True, timeout=60)
+    assert (a.returncode, a.stdout, a.stderr) == (4, "got hello\ngot bye\n", "err hello\nerr bye\n")
+    until("exited", lambda: monitor_ended(env, id))
+    assert cli("logs", id).stdout == "ready\ngot hello\ngot bye\n"
+    r = cli("attach", id)
+    assert r.returncode == 1 and "You cannot attach to a stopped container" in r.stderr
+
+
+def test_the_monitor_outlives_the_python_session_that_spawned_it(cli: CLI, env: Env) -> None:
+    id = f"cli-{uuid.uuid4().hex[:10]}"
+    cli.ids.append(id)
+    code = (
+        "import sys, pylibctrd\n"
+        "from pylibctrd import monitor\n"
+        "c = pylibctrd.Client.connect(sys.argv[1], namespace=sys.argv[2], state_dir=sys.argv[3])\n"
+        "c.new_container(sys.argv[4], pylibctrd.container_spec(sys.argv[5],"
+        " ['sh', '-c', 'echo hi; sleep 60'], cgroups_path='/pylibctrd-test/' + sys.argv[4]))\n"
+        "print(monitor.spawn(c.address, c.namespace, c.state_dir, sys.argv[4]))\n")
+    r = subprocess.run([sys.executable, "-c", code, env.address, env.namespace, str(env.bundles),
+                        id, str(env.rootfs)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    pid = int(r.stdout)
+    assert Path(f"/proc/{pid}").exists() and row_of(cli, id)["status"] == "running"
+    until("its output logged", lambda: cli("logs", id).stdout == "hi\n")
+    assert cli("kill", id).returncode == 0
+    until("exit recorded", lambda: monitor_ended(env, id))
+    assert record(env, id)["exit_code"] == 137
+
+
+def test_disk_full_while_logging_is_counted_and_the_container_runs_on(
+        cli: CLI, env: Env) -> None:
+    id = f"cli-{uuid.uuid4().hex[:10]}"
+    home = Path(f"{env.bundles}-images/containers/{id}")
+    home.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(home)], check=True)
+    try:
+        cli.ids.append(id)
+        r = subprocess.run([*cli.base, "run", "-d", "--cgroup-parent", "/pylibctrd-test",
+                            "--name", id, "--rootfs", str(env.rootfs), "sh", "-c",
+                            "seq 1 20000; echo written >&2; sleep 60"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        # The log fills the disk; Moby's copier drops the lines and goes on.
+        row = until("failures counted", lambda: (row := row_of(cli, id)).get("log_failures")
+                    and row["log_failures"]["count"] > 1000 and row)
+        assert "no space left on device" in row["log_failures"]["last_error"]
+        assert row["status"] == "running"
+        [info] = json.loads(cli("inspect", id).stdout)
+        assert info["log_failures"]["count"] >= row["log_failures"]["count"]
+        assert cli("kill", id).returncode == 0
+        until("exited", lambda: row_of(cli, id).get("exit_code") == 137)
+    finally:
+        subprocess.run(["umount", "-l", str(home)], check=True)
+
+
+def test_the_monitor_survives_a_containerd_restart(env: Env, tmp_path: Path) -> None:
+    """containerd is SIGKILLed (its supervisor, in this process, starts it
+    again) while the container runs, and the container exits while it is
+    down: the monitor keeps the output and finds the exit as dockerd's
+    restore does (the task STOPPED; delete gives the exit), the event or not."""
+    daemon = pylibctrd.Daemon.start(tmp_path / "root", tmp_path / "state")
+    namespace, id = f"monitor-{os.getpid()}", "survivor"
+    bundles = tmp_path / "bundles"
+    work = tmp_path / "work"
+    work.mkdir()
+    base = [sys.executable, "-m", "pylibctrd", "--address", daemon.address, "--namespace",
+            namespace, "--state-dir", str(bundles)]
+    home = Path(f"{bundles}-images/containers/{id}")
+    try:
+        r = subprocess.run([*base, "run", "-d", "--cgroup-parent", "/pylibctrd-test", "--name", id,
+                            "--rootfs", str(env.rootfs), "-v", f"{work}:/root", "sh", "-c",
+                            "echo before; until [ -e /root/go ]; do sleep 0.05; done;"
+                            " echo after; exit 5"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        monitor_pid = json.loads((home / "monitor.json").read_text())["pid"]
+        pidfile = Path(daemon.state_dir) / "containerd.pid"
+        old = int(pidfile.read_text())
+        os.kill(old, signal.SIGKILL)
+        until("containerd gone", lambda: not Path(f"/proc/{old}").exists())
+        (work / "go").touch()  # the container exits now, most likely while containerd is down
+        until("containerd restarted", lambda: pidfile.exists() and pidfile.read_text().strip()
+              and int(pidfile.read_text()) != old, timeout=60)
+        data = until("the exit recorded", lambda: (d := json.loads(
+            (home / "monitor.json").read_text()))["status"] == "exited" and d, timeout=60)
+        assert data["exit_code"] == 5 and data["pid"] == monitor_pid
+        until("the monitor ended", lambda: not Path(f"/proc/{monitor_pid}").exists())
+        r = subprocess.run([*base, "logs", id], capture_output=True, text=True, timeout=60)
+        assert r.stdout == "before\nafter\n", r.stderr
+    finally:
+        with pylibctrd.Client.connect(daemon.address, namespace=namespace,
+                                      state_dir=str(bundles)) as client:
+            remove_container(client, id)
+        daemon.stop()
+        remove_runc_root(namespace)
 
 
 # Health checks of detached containers (their monitor probes and records)
@@ -293,3 +543,17 @@ def test_an_attached_run_probes_its_container_itself(
     final = read_health(str(env.bundles), id)
     assert final is not None and final.ended  # probing stopped with the container
     assert "(health" not in ps_line(cli, id)
+
+
+def test_health_is_probed_again_after_a_policy_restart(cli: CLI, env: Env) -> None:
+    r = cli("run", "-d", "--restart", "on-failure:1", "--health-cmd", "true",
+            "--health-interval", "100ms", "sh", "-c", "sleep 5; exit 1")
+    id = cli.ids[-1]
+    assert r.returncode == 0, r.stderr
+    until("restarted once", lambda: record(env, id)["restart_count"] == 1)
+    rec = read_health(str(env.bundles), id)
+    assert rec is not None
+    after = wait_record(env, id, rec.seq + 2)  # probes of the new task, numbered on
+    assert after.health.status == "healthy"
+    until("the policy gave up", lambda: monitor_ended(env, id), timeout=60)
+    assert record(env, id)["exit_code"] == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 import threading
 import time
 import uuid
@@ -222,6 +223,27 @@ def test_log_combined_with_capture_and_follow_ends_at_exit(run: Run, client: pyl
     assert cap.wait(10) and cap.stdout == b"line 1\nline 2\nline 3\n" and cap.stderr == b"bye\n"
     task.wait(30)  # the log ends at the output's EOF, a moment before the exit is known
     task.delete()
+
+
+def test_a_full_disk_loses_lines_counted_as_mobys_copier_reports_them(
+        run: Run, client: pylibctrd.Client) -> None:
+    ctr = run.create(["sh", "-c", "seq 1 20000; echo still here"])
+    home = Path(f"{client.state_dir}-images/containers/{ctr.id}")
+    home.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(home)], check=True)
+    try:
+        log = stdio.Log()
+        assert log.failures() == stdio.LogFailures()
+        task = ctr.new_task(attach_stdio=log)
+        task.start()
+        assert task.wait(60).exit_code == 0  # never blocked on its output
+        assert log.wait(30)
+        lost = log.failures()
+        assert 1000 < lost.count < 20001, lost
+        assert "no space left on device" in lost.last_error and lost.last_at is not None
+        task.delete()
+    finally:
+        subprocess.run(["umount", "-l", str(home)], check=True)
 
 
 def test_a_log_option_moby_rejects_fails_new_task_with_its_message(run: Run) -> None:

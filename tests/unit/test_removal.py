@@ -31,6 +31,9 @@ class World:
 
 
 class _Client:
+    state_dir = "/nonexistent/pylibctrd-unit"  # no monitor records: none is asked
+    namespace = "unit"
+
     def __init__(self, world: World) -> None:
         self.world = world
 

@@ -38,6 +38,8 @@ COMMANDS: dict[str, CommandInfo] = {
     "rm": CommandInfo(containers, "remove containers (their task and bundle dir too)"),
     "logs": CommandInfo(services, "fetch a container's logs"),
     "wait": CommandInfo(services, "wait for containers run with -d to exit; print their codes"),
+    "attach": CommandInfo(services, "attach to a container run with -d (through its monitor)"),
+    "restart": CommandInfo(services, "restart containers (through their monitor)"),
     "volume": CommandInfo(services, "manage volumes (Moby's local driver)"),
     "network": CommandInfo(network, "manage networks (CNI)"),
     "port": CommandInfo(network, "list a container's published ports"),

@@ -120,9 +120,10 @@ def _process_flags(p: argparse.ArgumentParser) -> None:
                    help="user and group, numbers or names from the rootfs's /etc files")
 
 
-def _check_process_flags(opts: argparse.Namespace) -> None:
-    if opts.detach and opts.interactive:
-        # Nobody would hold the stdin FIFO once this process exits.
+def _check_process_flags(opts: argparse.Namespace, *, monitored: bool = False) -> None:
+    if opts.detach and opts.interactive and not monitored:
+        # Nobody would hold the stdin FIFO once this process exits (run -d
+        # has a monitor that holds it, for `attach`).
         raise CLIError("-d and -i together are not supported: a detached process's stdin is"
                        " closed (use -dt to keep a shell waiting on its terminal)", EXIT_CLI)
     if opts.interactive and opts.tty and not os.isatty(0):
@@ -158,7 +159,7 @@ def cmd_run(opts: argparse.Namespace) -> int:
             raise CLIError(f"rootfs {rootfs} is not a directory", EXIT_CLI)
         if not args:
             raise CLIError("no command given", EXIT_CLI)
-    _check_process_flags(opts)
+    _check_process_flags(opts, monitored=True)
     _services.check_run_flags(opts)
     _health.check_run_flags(opts)
     if opts.detach and opts.rm:
@@ -385,7 +386,13 @@ def _each(opts: argparse.Namespace, action: Callable[[pylibctrd.Client, str], No
 
 def cmd_kill(opts: argparse.Namespace) -> int:
     signum = _spec.parse_signal(opts.signal)
-    return _each(opts, lambda client, id: running_task(load(client, id)).kill(signum))
+
+    def kill(client: pylibctrd.Client, id: str) -> None:
+        # A detached container's monitor kills it, and restarts it no more.
+        if not _services.kill_through_monitor(client, id, signum):
+            running_task(load(client, id)).kill(signum)
+
+    return _each(opts, kill)
 
 
 def cmd_pause(opts: argparse.Namespace) -> int:

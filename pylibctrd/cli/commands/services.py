@@ -5,16 +5,22 @@ library's (Moby's local volume driver and log drivers, pylibctrd.monitor)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import re
+import signal
 import sys
+import threading
 import time
 from datetime import datetime, timezone
+from types import FrameType
 from typing import Any
 
 import pylibctrd
 from pylibctrd import errors, monitor, services
 
+from .._attach import raw_terminal
 from .._common import (
     EXIT_CLI, EXIT_ERROR, AddCommand, CLIError, add_ls_rm_inspect, each, emit_listing, iso,
     message, session,
@@ -59,6 +65,27 @@ def register(add_command: AddCommand) -> None:
                                  " then print the exit code (docker wait).",
                      example="pylibctrd wait web")
     wp.add_argument("ids", nargs="+", metavar="CONTAINER")
+
+    ap = add_command("attach", cmd_attach,
+                     description="Attach to a container run with -d: its output (as it comes,"
+                                 " from now), your input if it was run with -i, your terminal's"
+                                 " size with -t; exits with its exit code. ^P^Q (in a terminal)"
+                                 " detaches; without -t, signals go to the container"
+                                 " (docker's --sig-proxy).",
+                     example="pylibctrd attach web")
+    ap.add_argument("--no-stdin", action="store_true", help="do not send input")
+    ap.add_argument("--sig-proxy", default="true", choices=("true", "false"),
+                    help="pass SIGINT/SIGTERM on to the container (default true; not with -t)")
+    ap.add_argument("id", metavar="CONTAINER")
+
+    rp = add_command("restart", cmd_restart,
+                     description="Stop (SIGTERM, then SIGKILL after -t seconds) and start again"
+                                 " containers run with -d, through their monitor (a new one if"
+                                 " it ended); their restart policy starts afresh.",
+                     example="pylibctrd restart -t 2 web")
+    rp.add_argument("-t", "--time", type=float, default=10.0, metavar="SECONDS",
+                    help="seconds to wait for the stop before killing (default 10)")
+    rp.add_argument("ids", nargs="+", metavar="CONTAINER")
 
 
 def _volume_usage(opts: argparse.Namespace) -> int:  # the subcommand is required
@@ -131,6 +158,101 @@ def cmd_wait(opts: argparse.Namespace) -> int:
                     break
                 time.sleep(0.1)
     return 1 if failed else 0
+
+
+def cmd_restart(opts: argparse.Namespace) -> int:
+    def restart(client: pylibctrd.Client, id: str) -> None:
+        monitor.restart(client, id, stop_timeout=opts.time, timeout=opts.timeout)
+        print(id, flush=True)
+
+    return each(opts, opts.ids, restart)
+
+
+def cmd_attach(opts: argparse.Namespace) -> int:
+    with session(opts) as client:
+        record = next((r for r in client.list_containers() if r.id == opts.id), None)
+        if record is None:
+            raise CLIError(f"no such container: {opts.id}")
+        tty = bool(((record.spec or {}).get("process") or {}).get("terminal"))
+        try:
+            state = monitor.read_state(client.state_dir, opts.id)
+            if state is not None and state.status == "running" and not state.alive:
+                # Its monitor was killed: a new one takes over the running
+                # task first (dockerd's restore), then this attaches to it.
+                monitor.reattach(client, opts.id, timeout=opts.timeout)
+                print(f"pylibctrd: the monitor of {opts.id} was gone: a new one took over",
+                      file=sys.stderr, flush=True)
+            attachment = monitor.attach(client, opts.id, stdin=not opts.no_stdin)
+        except errors.Error as e:
+            raise CLIError(message(e, opts.id)) from e
+        with attachment:
+            return _attached(client, opts, attachment, tty)
+
+
+_DETACH = b"\x10\x11"  # docker's default detach keys, ctrl-p ctrl-q
+
+
+def _attached(client: pylibctrd.Client, opts: argparse.Namespace,
+              attachment: monitor.Attachment, tty: bool) -> int:
+    """Copy the attach stream to fds 1 and 2 (and fd 0 to it) until the
+    container exits (its code) or the user detaches (0)."""
+    detached = threading.Event()
+    raw = tty and not opts.no_stdin and os.isatty(0)
+
+    def feed() -> None:
+        last = b""
+        try:
+            while data := os.read(0, 65536):
+                if raw and _DETACH in last[-1:] + data:
+                    detached.set()
+                    attachment.close()
+                    return
+                last = data
+                attachment.send(data)
+            attachment.close_stdin()
+        except (OSError, errors.Error):
+            pass
+
+    def proxy(signum: int, frame: FrameType | None) -> None:
+        with contextlib.suppress(errors.Error):
+            monitor.kill(client, opts.id, signum)
+
+    def resize(signum: int = 0, frame: FrameType | None = None) -> None:
+        with contextlib.suppress(OSError):
+            size = os.get_terminal_size(0 if os.isatty(0) else 1)
+            attachment.resize(size.columns, size.lines)
+
+    previous: dict[int, Any] = {}
+    if tty and (os.isatty(0) or os.isatty(1)):
+        previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, resize)
+        resize()
+    elif opts.sig_proxy == "true":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, proxy)
+    code = 0
+    try:
+        with raw_terminal(0) if raw else contextlib.nullcontext():
+            if not opts.no_stdin:
+                threading.Thread(target=feed, daemon=True, name="attach-stdin").start()
+            try:
+                for kind, payload in attachment.frames():
+                    if kind == monitor.EXIT:
+                        code = int(json.loads(payload)["exit_code"])
+                        break
+                    fd = 1 if kind == monitor.OUT else 2
+                    view = memoryview(payload)
+                    while view:
+                        view = view[os.write(fd, view):]
+            except (OSError, ValueError):
+                if not detached.is_set():
+                    raise
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if detached.is_set():
+        print("\r\nread escape sequence", file=sys.stderr, flush=True)
+        return 0
+    return code
 
 
 # logs
