@@ -66,10 +66,11 @@ def read_health(state_dir: str, id: str) -> HealthRecord | None:
         return None
     return HealthRecord(data["config"], update.seq, update.health, update.events, update.ended,
                         update.docker, from_unix_nanos(data.get("started_at")), data["pid"],
-                        _alive(data["pid"]))
+                        pid_alive(data["pid"]))
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process `pid` exists (also one of another user)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -83,12 +83,8 @@ def state_path(state_dir: str, id: str) -> Path:
 def _alive(pid: int, id: str | None = None) -> bool:
     """Whether `pid` runs (and, given `id`, is that container's monitor, not
     a process that reused the pid of a killed one)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not healthrecord.pid_alive(pid):
         return False
-    except PermissionError:
-        return True
     if id is None:
         return True
     try:

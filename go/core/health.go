@@ -202,12 +202,8 @@ func (t *Task) WatchHealth(ctx context.Context, after uint64, timeout time.Durat
 
 // Watch is WatchHealth on the monitor itself (it outlives StopHealth).
 func (m *HealthMonitor) Watch(ctx context.Context, after uint64, timeout time.Duration) (HealthUpdate, error) {
-	var expired <-chan time.Time
-	if timeout >= 0 {
-		timer := time.NewTimer(timeout)
-		defer timer.Stop()
-		expired = timer.C
-	}
+	expired, stop := Expiry(timeout)
+	defer stop()
 	for {
 		m.mu.Lock()
 		if m.seq > after || m.ended {

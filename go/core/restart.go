@@ -82,12 +82,8 @@ func (m *RestartManager) WaitRestart(ctx context.Context, timeout time.Duration)
 	if pending == nil {
 		return false, errdefs.NotFound(errors.New("no restart is pending"))
 	}
-	var expired <-chan time.Time
-	if timeout >= 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		expired = t.C
-	}
+	expired, stop := Expiry(timeout)
+	defer stop()
 	select {
 	case err, ok := <-pending:
 		m.mu.Lock()
