@@ -18,13 +18,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/containerd/containerd/identifiers"
 	containertypes "github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/container"
 	"github.com/docker/docker/daemon/logger"
 	"github.com/docker/docker/daemon/logger/jsonfilelog"
 	"github.com/docker/docker/daemon/logger/local"
 	"github.com/docker/docker/errdefs"
+	"pylibctrd/internal/c8d/identifiers"
 )
 
 // LogConfig is docker's --log-driver and --log-opt.

@@ -14,14 +14,14 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/containerd/containerd/identifiers"
-	"github.com/containerd/containerd/pkg/netns"
 	gocni "github.com/containerd/go-cni"
 	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/libnetwork/etchosts"
 	"github.com/docker/docker/libnetwork/resolvconf"
 	"github.com/docker/go-connections/nat"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"pylibctrd/internal/c8d/identifiers"
+	"pylibctrd/internal/c8d/netns"
 )
 
 // NetworkAnnotation is the spec annotation that asks NewContainer for a
