@@ -268,7 +268,7 @@ func (c *Client) imageInfo(ctx context.Context, ref string) (Image, error) {
 // machine's), e.g. an image pulled for another platform.
 func (c *Client) imageInfoFor(ctx context.Context, ref string, platform *ocispec.Platform) (Image, error) {
 	s := c.imageService()
-	img, err := s.svc.GetImage(ctx, ref, backend.GetImageOpts{Details: true, Platform: platform})
+	img, names, err := moby.GetImageAndNames(ctx, s.svc, ref, platform)
 	if err != nil {
 		return Image{}, err
 	}
@@ -282,7 +282,7 @@ func (c *Client) imageInfoFor(ctx context.Context, ref string, platform *ocispec
 		}
 	}
 	if out.Name == "" {
-		for _, r := range img.Details.References {
+		for _, r := range names {
 			if _, ok := r.(reference.Tagged); ok {
 				out.Name = reference.FamiliarString(r)
 				break

@@ -219,7 +219,7 @@ func (c *Client) ReadLogs(id string, o LogReadOptions) (*LogStream, error) {
 		}
 		return nil, logger.ErrReadLogsNotSupported{}
 	}
-	s.watcher = reader.ReadLogs(logger.ReadConfig{Since: o.Since, Until: o.Until, Tail: o.Tail, Follow: o.Follow})
+	s.watcher = readLogs(context.Background(), reader, logger.ReadConfig{Since: o.Since, Until: o.Until, Tail: o.Tail, Follow: o.Follow})
 	return s, nil
 }
 

@@ -26,6 +26,7 @@ from pylibctrd import imagebuild
 from pylibctrd.imagebuild import Layer
 from pylibctrd.testing import Env
 from differential.runner import Runner
+from gomod import flavour as build_flavour, go_flags
 from differential.trace import normalize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,8 +42,11 @@ def documented_differences() -> set[str]:
 
 @pytest.fixture(scope="session")
 def refrunner() -> Path:
-    binary = ROOT / "build" / "refrunner"
-    subprocess.run(["go", "build", "-o", str(binary), "./cmd/refrunner"], cwd=ROOT / "go", check=True)
+    # At the Moby the library under test is built from (its flavour).
+    flavour = build_flavour()
+    binary = ROOT / "build" / f"refrunner-{flavour}"
+    subprocess.run(["go", "build", *go_flags(flavour), "-o", str(binary), "./cmd/refrunner"],
+                   cwd=ROOT / "go", check=True)
     return binary
 
 

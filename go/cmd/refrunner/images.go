@@ -116,7 +116,7 @@ func (s *imageService) listedSize(ctx context.Context, id string) (int64, error)
 // a tag, else the image's first tag), ID (the manifest digest with the
 // containerd store), config, and the size `docker images` lists.
 func (s *imageService) describe(ctx context.Context, ref string) (map[string]any, error) {
-	img, err := s.svc.GetImage(ctx, ref, backend.GetImageOpts{Details: true})
+	img, names, err := moby.GetImageAndNames(ctx, s.svc, ref, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +127,7 @@ func (s *imageService) describe(ctx context.Context, ref string) (map[string]any
 		}
 	}
 	if name == "" {
-		for _, r := range img.Details.References {
+		for _, r := range names {
 			if _, ok := r.(reference.Tagged); ok {
 				name = reference.FamiliarString(r)
 				break

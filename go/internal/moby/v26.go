@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/distribution/reference"
+	"github.com/docker/docker/api/types/backend"
 	registrytypes "github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/container"
 	ctrd "github.com/docker/docker/daemon/containerd"
@@ -14,6 +15,7 @@ import (
 	"github.com/docker/docker/daemon/snapshotter"
 	"github.com/docker/docker/image"
 	"github.com/docker/docker/pkg/idtools"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // NewImageService is ctrd.NewService as dockerd's daemon.go calls it.
@@ -75,4 +77,14 @@ func Mount(ctx context.Context, svc *ctrd.ImageService, ctr *container.Container
 // process did not mount it).
 func Unmount(ctx context.Context, svc *ctrd.ImageService, ctr *container.Container) error {
 	return svc.Unmount(ctx, ctr)
+}
+
+// GetImageAndNames is Moby's GetImage of ref for platform with the image's
+// names (its References, GetImage's details).
+func GetImageAndNames(ctx context.Context, svc *ctrd.ImageService, ref string, platform *ocispec.Platform) (*image.Image, []reference.Named, error) {
+	img, err := svc.GetImage(ctx, ref, backend.GetImageOpts{Details: true, Platform: platform})
+	if err != nil {
+		return nil, nil, err
+	}
+	return img, img.Details.References, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/distribution/reference"
+	"github.com/docker/docker/api/types/backend"
 	containertypes "github.com/docker/docker/api/types/container"
 	imagetypes "github.com/docker/docker/api/types/image"
 	registrytypes "github.com/docker/docker/api/types/registry"
@@ -16,6 +17,7 @@ import (
 	"github.com/docker/docker/daemon/snapshotter"
 	"github.com/docker/docker/image"
 	"github.com/moby/sys/user"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // NewImageService is ctrd.NewService as dockerd's daemon.go calls it.
@@ -106,4 +108,25 @@ func Unmount(ctx context.Context, svc *ctrd.ImageService, ctr *container.Contain
 		ctr.RWLayer = rw
 	}
 	return ctr.RWLayer.Unmount()
+}
+
+// GetImageAndNames is Moby's GetImage of ref for platform with the image's
+// names: Moby v28's GetImage has no details, its names are ImageInspect's
+// RepoTags (what `docker image inspect` shows).
+func GetImageAndNames(ctx context.Context, svc *ctrd.ImageService, ref string, platform *ocispec.Platform) (*image.Image, []reference.Named, error) {
+	img, err := svc.GetImage(ctx, ref, backend.GetImageOpts{Platform: platform})
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := svc.ImageInspect(ctx, ref, backend.ImageInspectOpts{Platform: platform})
+	if err != nil {
+		return nil, nil, err
+	}
+	var names []reference.Named
+	for _, tag := range resp.RepoTags {
+		if named, err := reference.ParseNormalizedNamed(tag); err == nil {
+			names = append(names, named)
+		}
+	}
+	return img, names, nil
 }
