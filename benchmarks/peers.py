@@ -17,6 +17,14 @@ from pylibctrd import EventInfo, EventType, aio, stdio
 
 ROOT = Path(__file__).resolve().parent.parent
 GOBENCH = ROOT / "build" / "gobench"
+# `go build` flags per build flavour (setup.py's GO_FLAVOUR_FLAGS,
+# docs/flavours.md): gobench is built at the Moby of the library measured.
+GO_FLAVOUR_FLAGS = {"v26": [], "v28": ["-modfile=go.v28.mod", "-tags=v28"]}
+
+
+def build_gobench() -> None:
+    flags = GO_FLAVOUR_FLAGS[pylibctrd.versions().flavour]
+    subprocess.run(["go", "build", *flags, "-o", str(GOBENCH), "./cmd/gobench"], cwd=ROOT / "go", check=True)
 
 
 @dataclass
