@@ -220,7 +220,7 @@ BENCH_PY := $(BENCH_VENV)/bin/python
 bench: build
 	test -x $(BENCH_PY) || python3 -m venv $(BENCH_VENV)
 	$(BENCH_PY) -m pip install -q "containerd==1.5.3" "protobuf<3.21" grpcio matplotlib
-	$(BENCH_PY) -m pip install -q -e .
+	PYLIBCTRD_BUILD_FLAVOURS="$(BUILD_FLAVOURS)" $(BENCH_PY) -m pip install -q -e .
 	$(BENCH_PY) -m benchmarks --write-md
 
 # Pull from a local registry: pylibctrd vs `ctr images pull` vs skopeo
