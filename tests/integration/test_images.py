@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -236,7 +237,13 @@ def test_layer_digest_mismatch(images: pylibctrd.Client, env: Env, tmp_path: Pat
     mid = len(members[blob]) // 2
     members[blob] = members[blob][:mid] + bytes([members[blob][mid] ^ 0xFF]) + members[blob][mid + 1:]
     imagebuild.write_archive(tmp_path / "oci.tar", members)
-    with pytest.raises(errors.System, match=built.diff_ids[0] + ": not found"):
+    # Moby v26's LoadImage fails on that blob; v28's imports the image
+    # without it, which pylibctrd refuses as incomplete (docs/flavours.md).
+    if pylibctrd.versions().flavour == "v26":
+        mismatch = re.escape(built.diff_ids[0]) + ": not found"
+    else:
+        mismatch = "is incomplete: the archive lacks " + re.escape(built.diff_ids[0])
+    with pytest.raises(errors.System, match=mismatch):
         images.import_image(tmp_path / "oci.tar")
     assert_nothing_left(env, home)
     # OCI layout without the config blob: Moby's LoadImage skips such a
