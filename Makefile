@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := containerd runc busybox-static tmux docker-registry skopeo openssl \
 	containernetworking-plugins iptables
 STRESS_PACKAGES := stress-ng
-SOURCES := $(shell find go pylibctrd -name '*.go' -o -name '*.h' -o -name '*.c' -o -name '*.py' -not -name '_native*') go/go.mod go/go.sum go/go.v28.mod go/go.v28.sum setup.py build_ffi.py pyproject.toml
+SOURCES := $(shell find go pylibctrd -name '*.go' -o -name '*.h' -o -name '*.c' -o -name '*.py' -not -name '_native*') go/go.mod go/go.sum go/go.v28.mod go/go.v28.sum go/go.v28.flags setup.py build_ffi.py pyproject.toml
 # What the sdist and wheel are made of (pylibctrd/ without go/cmd's tools).
 DIST_SOURCES := $(SOURCES) MANIFEST.in LICENSE README.md
 
@@ -14,7 +14,7 @@ DIST_SOURCES := $(SOURCES) MANIFEST.in LICENSE README.md
 # v28 (Moby v28.5.2, containerd's v2 client). `make build FLAVOUR=v28` builds
 # v28 beside v26 in the same venv (its own Go library and cffi module); every
 # target run with FLAVOUR=v28 loads it (PYLIBCTRD_FLAVOUR) and runs go
-# vet/test with go.v28.mod and the v28 tag (GO_FLAVOUR_FLAGS).
+# vet/test with go/go.v28.flags (go.v28.mod, the v28 tag, ...).
 FLAVOUR ?= v26
 ifeq ($(filter $(FLAVOUR),v26 v28),)
 $(error FLAVOUR must be v26 or v28, not '$(FLAVOUR)')
@@ -25,7 +25,7 @@ BUILD_FLAVOURS := v26
 STAMP := $(VENV)/.installed
 WHEEL_STAMP := build/wheel.stamp
 else
-GO_FLAVOUR_FLAGS := -modfile=go.$(FLAVOUR).mod -tags=$(FLAVOUR)
+GO_FLAVOUR_FLAGS := $(shell grep -v '^\#' go/go.$(FLAVOUR).flags)
 BUILD_FLAVOURS := v26 $(FLAVOUR)
 STAMP := $(VENV)/.installed-$(FLAVOUR)
 WHEEL_STAMP := build/wheel-$(FLAVOUR).stamp

@@ -22,23 +22,29 @@ GO_BUILD_DIR = ROOT / "build" / "go"
 GO_LDFLAGS = os.environ.get("PYLIBCTRD_GO_LDFLAGS", "-s -w")
 
 # The build flavours (docs/flavours.md; names as in build_ffi.py): the Moby
-# generation each Go library is built from, and how `go build` selects it.
+# generation each Go library is built from, and how `go build` selects it
+# (go/go.<flavour>.flags).
 # PYLIBCTRD_BUILD_FLAVOURS lists those to build (default: v26 alone); each is
 # its own Go library and cffi module, so several fit in one installation.
-GO_FLAVOUR_FLAGS = {
-    "v26": [],
-    "v28": ["-modfile=go.v28.mod", "-tags=v28"],
-}
 DEFAULT_FLAVOUR = "v26"
+FLAVOUR_NAMES = ("v26", "v28")
+
+
+def go_flavour_flags(flavour: str) -> list[str]:
+    """go/go.<flavour>.flags, one flag a line (none for the default)."""
+    if flavour == DEFAULT_FLAVOUR:
+        return []
+    text = (ROOT / "go" / f"go.{flavour}.flags").read_text()
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
 def build_flavours() -> list[str]:
     names = os.environ.get("PYLIBCTRD_BUILD_FLAVOURS", DEFAULT_FLAVOUR).replace(",", " ").split()
-    unknown = [n for n in names if n not in GO_FLAVOUR_FLAGS]
+    unknown = [n for n in names if n not in FLAVOUR_NAMES]
     if unknown or not names:
         raise SystemExit(
             f"pylibctrd: PYLIBCTRD_BUILD_FLAVOURS={os.environ.get('PYLIBCTRD_BUILD_FLAVOURS')!r}: "
-            f"want one or more of {', '.join(GO_FLAVOUR_FLAGS)}"
+            f"want one or more of {', '.join(FLAVOUR_NAMES)}"
         )
     return sorted(set(names))
 
@@ -74,7 +80,7 @@ class build_go_then_ext(build_ext):
         GO_BUILD_DIR.mkdir(parents=True, exist_ok=True)
         for flavour in FLAVOURS:
             subprocess.run(
-                ["go", "build", *GO_FLAVOUR_FLAGS[flavour], "-buildmode=c-shared", "-trimpath",
+                ["go", "build", *go_flavour_flags(flavour), "-buildmode=c-shared", "-trimpath",
                  f"-ldflags={GO_LDFLAGS}", "-o", str(go_library(flavour)), "./capi"],
                 cwd=ROOT / "go",
                 check=True,

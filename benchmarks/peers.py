@@ -17,13 +17,13 @@ from pylibctrd import EventInfo, EventType, aio, stdio
 
 ROOT = Path(__file__).resolve().parent.parent
 GOBENCH = ROOT / "build" / "gobench"
-# `go build` flags per build flavour (setup.py's GO_FLAVOUR_FLAGS,
-# docs/flavours.md): gobench is built at the Moby of the library measured.
-GO_FLAVOUR_FLAGS = {"v26": [], "v28": ["-modfile=go.v28.mod", "-tags=v28"]}
-
-
 def build_gobench() -> None:
-    flags = GO_FLAVOUR_FLAGS[pylibctrd.versions().flavour]
+    """gobench at the Moby of the library measured (go/go.<flavour>.flags,
+    docs/flavours.md)."""
+    flavour = pylibctrd.versions().flavour
+    flags = [] if flavour == "v26" else [
+        line.strip() for line in (ROOT / "go" / f"go.{flavour}.flags").read_text().splitlines()
+        if line.strip() and not line.startswith("#")]
     subprocess.run(["go", "build", *flags, "-o", str(GOBENCH), "./cmd/gobench"], cwd=ROOT / "go", check=True)
 
 

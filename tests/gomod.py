@@ -2,7 +2,7 @@
 Python side with them (read, never copied); None when Go is not here.
 
 Each build flavour (docs/flavours.md) has its module file and `go` flags
-(setup.py's GO_FLAVOUR_FLAGS); the flavour is the loaded library's."""
+(go/go.<flavour>.flags); the flavour is the loaded library's."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from pathlib import Path
 GO_DIR = Path(__file__).resolve().parents[1] / "go"
 GO_MOD = GO_DIR / "go.mod"  # the default flavour's
 MOD_FILES = {"v26": "go.mod", "v28": "go.v28.mod"}
-GO_FLAGS = {"v26": [], "v28": ["-modfile=go.v28.mod", "-tags=v28"]}
 # The module of containerd's Go client, and the Moby tag, per flavour.
 CONTAINERD_MODULE = {"v26": "github.com/containerd/containerd", "v28": "github.com/containerd/containerd/v2"}
 
@@ -32,7 +31,12 @@ def go_mod(flavour_: str | None = None) -> Path:
 
 
 def go_flags(flavour_: str | None = None) -> list[str]:
-    return GO_FLAGS[flavour_ or flavour()]
+    """go/go.<flavour>.flags (as setup.py reads them)."""
+    name = flavour_ or flavour()
+    if name == "v26":
+        return []
+    lines = (GO_DIR / f"go.{name}.flags").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
 def pinned(module: str, flavour_: str | None = None) -> str:

@@ -133,6 +133,19 @@ def test_name_tags_untagged_image(images: pylibctrd.Client, tmp_path: Path) -> N
     assert [i.name for i in images.images()] == ["mine:2"]
 
 
+
+def test_images_lists_each_image_once(images: pylibctrd.Client, tmp_path: Path) -> None:
+    # Moby's Images summarises the images in goroutines, one per image: built
+    # at the wrong Go language version (go/go.v28.flags) they all saw the last
+    # image, listing it three times and the others not at all.
+    built = {n: busybox(tmp_path, name=n, config={"Cmd": [n]})
+             for n in ("one:1", "two:1", "three:1")}
+    for b in built.values():
+        images.import_image(b.path)
+    listed = sorted((i.name, i.digest) for i in images.images())
+    assert listed == sorted((n, b.digest) for n, b in built.items())
+
+
 # --- running from an image -----------------------------------------------------------------
 
 def test_layers_whiteout_and_config_reach_the_process(
