@@ -272,8 +272,14 @@ def test_layer_digest_mismatch(images: pylibctrd.Client, env: Env, tmp_path: Pat
     key = built.diff_ids[0].split(":", 1)[1] + "/layer.tar"
     members[key] = Layer(files={"x": "other"}).tar()
     imagebuild.write_archive(tmp_path / "docker.tar", members)
-    with pytest.raises(errors.System, match="diff|mismatch"):
-        images.import_image(tmp_path / "docker.tar")
+    if pylibctrd.versions().flavour == "v26":
+        with pytest.raises(errors.System, match="diff|mismatch"):
+            images.import_image(tmp_path / "docker.tar")
+    else:
+        # Moby v28's LoadImage does not check it: the image is imported, as
+        # with `docker load` (the differential suite's images-bad-archives).
+        assert [i.name for i in images.import_image(tmp_path / "docker.tar")] == ["bad:docker"]
+        images.remove_image("bad:docker")
     assert_nothing_left(env, home)
 
 
