@@ -381,6 +381,9 @@ class TaskOps(ProcessOps):
     def health(self) -> Op[_services.Health]:
         return _services.health_op(self._handle)
 
+    def watch_health(self, after: int, timeout: float | None) -> Op[_services.HealthUpdate]:
+        return _services.watch_health_op(self._handle, after, timeout)
+
     def create_checkpoint(self, checkpoint_dir: str, exit: bool) -> Op[None]:
         dir_c, exit_c = _args.text(checkpoint_dir, "checkpoint_dir"), _args.flag(exit, "exit")
         return op(no_result, lib().pylibctrd_task_create_checkpoint, self._handle, dir_c, exit_c)

@@ -278,5 +278,23 @@ int pylibctrd_logs_close(pylibctrd_result *out, uint64_t reader);
 int pylibctrd_task_start_health(pylibctrd_result *out, uint64_t task, char *config, size_t len);
 int pylibctrd_task_stop_health(pylibctrd_result *out, uint64_t task);
 int pylibctrd_task_health(pylibctrd_result *out, uint64_t task);
+/* Waits until the task's health has more than `after` results recorded, or
+ * probing ended, or timeout_ms (< 0: none) passed. data: {"seq" (results
+ * so far), "ended", "health" (as task_health), "docker" (Moby's
+ * types.Health JSON, docker inspect's State.Health), "events": [{"seq",
+ * "action" ("health_status: healthy"), "status", "time" (Unix ns)}]: the
+ * status changes after `after`, dockerd's health_status events (the last
+ * 16 kept)}. NOT_FOUND as task_health. */
+int pylibctrd_task_watch_health(pylibctrd_result *out, uint64_t task, uint64_t after, int64_t timeout_ms);
+/* docker run's health check: flags, a JSON list of its health flags as
+ * command-line items ("--health-interval=1s", "--no-healthcheck"), parsed
+ * as the docker CLI does (pflag; INVALID_PARAMETER with its messages) and
+ * merged over image (the image's Healthcheck as JSON; empty: none) as
+ * dockerd does. data: the HealthConfig as JSON, or null when no check runs. */
+int pylibctrd_run_healthcheck(pylibctrd_result *out, char *flags, size_t flags_len, char *image, size_t image_len);
+/* docker ps' STATUS, Moby's container.State.String(), for {"running",
+ * "paused", "restarting", "started_at", "finished_at" (Unix ns, 0: none),
+ * "exit_code", "health" ("" for none)}. data: the text. */
+int pylibctrd_state_text(pylibctrd_result *out, char *state, size_t len);
 
 #endif
