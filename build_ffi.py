@@ -104,17 +104,41 @@ def write_stubs() -> None:
         STUBS.write_text(text)
 
 
-ffibuilder = cffi.FFI()
-ffibuilder.cdef(header_cdef() + PYTHON_CALLBACKS + LIBC)
-ffibuilder.set_source(
-    "pylibctrd._native",
-    '#include <stdlib.h>\n#include "pylibctrd.h"',
-    include_dirs=[str(INCLUDE_DIR)],
-    libraries=["pylibctrd"],
-    library_dirs=[str(GO_BUILD_DIR)],
-    # libpylibctrd.so is installed next to the extension module.
-    extra_link_args=["-Wl,-rpath,$ORIGIN"],
-)
+# The build flavours (docs/flavours.md): the Moby generation the Go library
+# is built from. Each is its own pair of Go library and cffi module, so that
+# several can be built into one installation; v26, the default, keeps the
+# plain names. setup.py builds PYLIBCTRD_BUILD_FLAVOURS (default: v26);
+# pylibctrd/_ffi/native.py loads PYLIBCTRD_FLAVOUR (default: v26).
+DEFAULT_FLAVOUR = "v26"
+FLAVOURS = ("v26", "v28")
+
+
+def go_library(flavour: str) -> str:
+    """The Go library's name for `-l` (lib<name>.so)."""
+    return "pylibctrd" if flavour == DEFAULT_FLAVOUR else f"pylibctrd_{flavour}"
+
+
+def native_module(flavour: str) -> str:
+    return "pylibctrd._native" if flavour == DEFAULT_FLAVOUR else f"pylibctrd._native_{flavour}"
+
+
+def builder(flavour: str) -> cffi.FFI:
+    ffi = cffi.FFI()
+    ffi.cdef(header_cdef() + PYTHON_CALLBACKS + LIBC)
+    ffi.set_source(
+        native_module(flavour),
+        '#include <stdlib.h>\n#include "pylibctrd.h"',
+        include_dirs=[str(INCLUDE_DIR)],
+        libraries=[go_library(flavour)],
+        library_dirs=[str(GO_BUILD_DIR)],
+        # The Go library is installed next to the extension module.
+        extra_link_args=["-Wl,-rpath,$ORIGIN"],
+    )
+    return ffi
+
+
+ffibuilder = builder("v26")
+ffibuilder_v28 = builder("v28")
 write_stubs()
 
 if __name__ == "__main__":

@@ -16,10 +16,45 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).resolve().parent
-GO_LIB = ROOT / "build" / "go" / "libpylibctrd.so"
+GO_BUILD_DIR = ROOT / "build" / "go"
 # Stripped by default (35 MB -> ~24 MB); `make build` passes PYLIBCTRD_GO_LDFLAGS=
 # so that the development library keeps its symbols for perf and Go traces.
 GO_LDFLAGS = os.environ.get("PYLIBCTRD_GO_LDFLAGS", "-s -w")
+
+# The build flavours (docs/flavours.md; names as in build_ffi.py): the Moby
+# generation each Go library is built from, and how `go build` selects it
+# (go/go.<flavour>.flags).
+# PYLIBCTRD_BUILD_FLAVOURS lists those to build (default: v26 alone); each is
+# its own Go library and cffi module, so several fit in one installation.
+DEFAULT_FLAVOUR = "v26"
+FLAVOUR_NAMES = ("v26", "v28")
+
+
+def go_flavour_flags(flavour: str) -> list[str]:
+    """go/go.<flavour>.flags, one flag a line (none for the default)."""
+    if flavour == DEFAULT_FLAVOUR:
+        return []
+    text = (ROOT / "go" / f"go.{flavour}.flags").read_text()
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def build_flavours() -> list[str]:
+    names = os.environ.get("PYLIBCTRD_BUILD_FLAVOURS", DEFAULT_FLAVOUR).replace(",", " ").split()
+    unknown = [n for n in names if n not in FLAVOUR_NAMES]
+    if unknown or not names:
+        raise SystemExit(
+            f"pylibctrd: PYLIBCTRD_BUILD_FLAVOURS={os.environ.get('PYLIBCTRD_BUILD_FLAVOURS')!r}: "
+            f"want one or more of {', '.join(FLAVOUR_NAMES)}"
+        )
+    return sorted(set(names))
+
+
+def go_library(flavour: str) -> Path:
+    name = "libpylibctrd.so" if flavour == DEFAULT_FLAVOUR else f"libpylibctrd_{flavour}.so"
+    return GO_BUILD_DIR / name
+
+
+FLAVOURS = build_flavours()
 
 
 def require_tools() -> None:
@@ -37,22 +72,25 @@ def require_tools() -> None:
 
 
 class build_go_then_ext(build_ext):
-    """Runs `go build -buildmode=c-shared` first and ships the .so beside the extension."""
+    """Runs `go build -buildmode=c-shared` first (once per flavour) and ships
+    the .so files beside the extensions."""
 
     def run(self) -> None:
         require_tools()
-        GO_LIB.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            ["go", "build", "-buildmode=c-shared", "-trimpath", f"-ldflags={GO_LDFLAGS}",
-             "-o", str(GO_LIB), "./capi"],
-            cwd=ROOT / "go",
-            check=True,
-        )
+        GO_BUILD_DIR.mkdir(parents=True, exist_ok=True)
+        for flavour in FLAVOURS:
+            subprocess.run(
+                ["go", "build", *go_flavour_flags(flavour), "-buildmode=c-shared", "-trimpath",
+                 f"-ldflags={GO_LDFLAGS}", "-o", str(go_library(flavour)), "./capi"],
+                cwd=ROOT / "go",
+                check=True,
+            )
         super().run()
         for ext in self.extensions:
             target = Path(self.get_ext_fullpath(ext.name)).parent
             target.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(GO_LIB, target / GO_LIB.name)
+            for flavour in FLAVOURS:
+                shutil.copy2(go_library(flavour), target / go_library(flavour).name)
 
     def build_extensions(self) -> None:
         # A Python built with an rpath (pyenv, a /usr/local prefix) puts
@@ -64,7 +102,7 @@ class build_go_then_ext(build_ext):
 
 
 setup(
-    cffi_modules=["build_ffi.py:ffibuilder"],
+    cffi_modules=["build_ffi.py:ffibuilder" + ("" if f == DEFAULT_FLAVOUR else f"_{f}") for f in FLAVOURS],
     cmdclass={"build_ext": build_go_then_ext},
     # cffi builds the extension against the stable ABI (Py_LIMITED_API):
     # one cp310-abi3 wheel serves every CPython >= 3.10.

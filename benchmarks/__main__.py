@@ -26,7 +26,8 @@ import pylibctrd
 from pylibctrd import _ffi
 from pylibctrd.testing import remove_runc_root, sweep
 
-from .peers import GOBENCH, ROOT, GoPeer, GrpcPeer, Peer, PylibctrdPeer, Setup
+from . import peers
+from .peers import ROOT, GoPeer, GrpcPeer, Peer, PylibctrdPeer, Setup
 
 HERE = Path(__file__).resolve().parent
 DOCS = ROOT / "docs"
@@ -61,7 +62,7 @@ def rotate(items: list[Peer], k: int) -> list[Peer]:
 
 
 def build_gobench() -> None:
-    subprocess.run(["go", "build", "-o", str(GOBENCH), "./cmd/gobench"], cwd=ROOT / "go", check=True)
+    peers.build_gobench()
 
 
 def ffi_cost(workload: str, n: int) -> float:

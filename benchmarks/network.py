@@ -23,7 +23,7 @@ import uuid
 
 import pylibctrd
 
-from .peers import GOBENCH, ROOT, Setup, gobench_argv, run_gobench
+from .peers import Setup, build_gobench, gobench_argv, run_gobench
 
 
 def answers(port: int, timeout: float = 20) -> None:
@@ -60,7 +60,7 @@ def pylibctrd_run(client: pylibctrd.Client, setup: Setup, network: str, n: int) 
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 10
-    subprocess.run(["go", "build", "-o", str(GOBENCH), "./cmd/gobench"], cwd=ROOT / "go", check=True)
+    build_gobench()
     work = tempfile.mkdtemp(prefix="pylibctrd-netbench-")
     daemon = pylibctrd.Daemon.start(os.path.join(work, "root"), os.path.join(work, "state"))
     rootfs = str(pylibctrd.busybox_rootfs(os.path.join(work, "rootfs")))

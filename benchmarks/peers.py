@@ -17,6 +17,14 @@ from pylibctrd import EventInfo, EventType, aio, stdio
 
 ROOT = Path(__file__).resolve().parent.parent
 GOBENCH = ROOT / "build" / "gobench"
+def build_gobench() -> None:
+    """gobench at the Moby of the library measured (go/go.<flavour>.flags,
+    docs/flavours.md)."""
+    flavour = pylibctrd.versions().flavour
+    flags = [] if flavour == "v26" else [
+        line.strip() for line in (ROOT / "go" / f"go.{flavour}.flags").read_text().splitlines()
+        if line.strip() and not line.startswith("#")]
+    subprocess.run(["go", "build", *flags, "-o", str(GOBENCH), "./cmd/gobench"], cwd=ROOT / "go", check=True)
 
 
 @dataclass

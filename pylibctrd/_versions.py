@@ -23,12 +23,14 @@ except metadata.PackageNotFoundError:  # a source tree on sys.path, not installe
 @dataclass(frozen=True)
 class Versions:
     """Versions are as their projects write them: Go module versions keep
-    their `v` (`moby="v26.1.5"`, `containerd="v1.7.18"`), `go` is
+    their `v` (`moby="v26.1.5"`, `containerd="v1.7.18"`; the v28 flavour
+    has `moby="v28.5.2"`, `containerd="v2.1.4"`), `go` is
     `runtime.Version()` (`"go1.22.5"`)."""
 
     pylibctrd: str
+    flavour: str     # the build flavour: "v26" (the default) or "v28"
     moby: str        # github.com/docker/docker, where libcontainerd comes from
-    containerd: str  # github.com/containerd/containerd, the Go client
+    containerd: str  # github.com/containerd/containerd (v2 in the v28 flavour), the Go client
     go: str          # the toolchain that built libpylibctrd.so
     cffi: str
     python: str
@@ -39,6 +41,7 @@ def versions() -> Versions:
     built = json_result(*call(lib().pylibctrd_versions))
     return Versions(
         pylibctrd=__version__,
+        flavour=built["flavour"],
         # Moby predates Go modules: its module version carries "+incompatible".
         moby=built["moby"].removesuffix("+incompatible"),
         containerd=built["containerd"],

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containerd/containerd/cio"
+	"pylibctrd/internal/c8d/cio"
 
 	"pylibctrd/core"
 )

@@ -1,8 +1,8 @@
 package bridge
 
 import (
-	"github.com/containerd/containerd/cio"
 	"github.com/docker/docker/libcontainerd/types"
+	"pylibctrd/internal/c8d/cio"
 
 	"pylibctrd/core"
 )

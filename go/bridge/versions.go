@@ -1,15 +1,20 @@
 package bridge
 
-import "runtime/debug"
+import (
+	"runtime/debug"
+
+	"pylibctrd/internal/c8d"
+)
 
 // The modules whose versions a user may check (pylibctrd.versions()).
 const (
 	MobyModule       = "github.com/docker/docker"
-	ContainerdModule = "github.com/containerd/containerd"
+	ContainerdModule = c8d.ContainerdModule // .../containerd or .../containerd/v2, by flavour
 )
 
-// Versions answers {"go", "moby", "containerd"}: the Go toolchain and the
-// module versions this binary was linked from, read from the build
+// Versions answers {"flavour", "go", "moby", "containerd"}: the build flavour
+// (c8d.Flavour, "v26" or "v28"), the Go toolchain and the module versions this
+// binary was linked from, read from the build
 // information Go embeds in every binary (c-shared libraries too), so they
 // cannot disagree with what was built.
 func Versions() (Result, error) {
@@ -18,6 +23,7 @@ func Versions() (Result, error) {
 		return None(Errorf(CodeNotImplemented, "the library carries no Go build information"))
 	}
 	return JSON(map[string]string{
+		"flavour":    c8d.Flavour,
 		"go":         info.GoVersion,
 		"moby":       moduleVersion(info, MobyModule),
 		"containerd": moduleVersion(info, ContainerdModule),

@@ -6,11 +6,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/containerd/containerd"
-	"github.com/containerd/containerd/containers"
 	"github.com/containerd/typeurl/v2"
 	"github.com/docker/docker/libcontainerd/types"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	containerd "pylibctrd/internal/c8d/client"
+	"pylibctrd/internal/c8d/containers"
 
 	"pylibctrd/core"
 )

@@ -15,8 +15,8 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/containerd/containerd"
 	"github.com/docker/docker/errdefs"
+	containerd "pylibctrd/internal/c8d/client"
 
 	"pylibctrd/bridge"
 	"pylibctrd/core"

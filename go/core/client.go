@@ -15,17 +15,17 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/containerd/containerd"
-	"github.com/containerd/containerd/defaults"
-	"github.com/containerd/containerd/identifiers"
-	"github.com/containerd/containerd/namespaces"
-	"github.com/containerd/containerd/plugin"
 	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/libcontainerd"
 	"github.com/docker/docker/libcontainerd/types"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	containerd "pylibctrd/internal/c8d/client"
+	"pylibctrd/internal/c8d/defaults"
+	"pylibctrd/internal/c8d/identifiers"
+	"pylibctrd/internal/c8d/namespaces"
+	"pylibctrd/internal/c8d/plugin"
 
 	// Task.Stats unmarshals cgroup metrics through typeurl: register them.
 	_ "github.com/containerd/cgroups/v3/cgroup1/stats"

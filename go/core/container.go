@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/containerd/containerd/containers"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/libcontainerd/types"
+	"pylibctrd/internal/c8d/containers"
 )
 
 // Container wraps a libcontainerd Container.

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containerd/containerd/cio"
 	"golang.org/x/sys/unix"
+	"pylibctrd/internal/c8d/cio"
 )
 
 // atFDLimit lowers RLIMIT_NOFILE to 64 and fills every fd below it but

@@ -20,8 +20,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/containerd/containerd"
-	"github.com/containerd/containerd/cio"
 	"github.com/docker/docker/api/types"
 	containertypes "github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
@@ -29,6 +27,8 @@ import (
 	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/pkg/stringid"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"pylibctrd/internal/c8d/cio"
+	containerd "pylibctrd/internal/c8d/client"
 )
 
 // HealthConfig is docker's HEALTHCHECK / --health-* configuration.

@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/containerd/containerd/identifiers"
 	"github.com/docker/docker/errdefs"
+	"pylibctrd/internal/c8d/identifiers"
 )
 
 // Ids reach the file system in libcontainerd before containerd sees them:

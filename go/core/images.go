@@ -19,12 +19,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/containerd/containerd"
-	"github.com/containerd/containerd/content"
-	"github.com/containerd/containerd/identifiers"
-	containerdimages "github.com/containerd/containerd/images"
-	"github.com/containerd/containerd/leases"
-	"github.com/containerd/containerd/platforms"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/backend"
@@ -32,14 +26,18 @@ import (
 	"github.com/docker/docker/container"
 	ctrd "github.com/docker/docker/daemon/containerd"
 	daemonevents "github.com/docker/docker/daemon/events"
-	"github.com/docker/docker/daemon/initlayer"
-	"github.com/docker/docker/daemon/snapshotter"
 	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/image"
-	"github.com/docker/docker/pkg/idtools"
 	"github.com/moby/locker"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	containerd "pylibctrd/internal/c8d/client"
+	"pylibctrd/internal/c8d/content"
+	"pylibctrd/internal/c8d/identifiers"
+	containerdimages "pylibctrd/internal/c8d/images"
+	"pylibctrd/internal/c8d/leases"
+	"pylibctrd/internal/c8d/platforms"
+	"pylibctrd/internal/moby"
 )
 
 // Snapshotter is the snapshotter images are unpacked into: dockerd's default
@@ -79,14 +77,14 @@ func (c *Client) imageService() *imageState {
 	s.once.Do(func() {
 		s.ctrs = container.NewMemoryStore()
 		s.ids = locker.New()
-		s.svc = ctrd.NewService(ctrd.ImageServiceConfig{
-			Client:          c.c8d,
-			Containers:      s.ctrs,
-			Snapshotter:     Snapshotter,
-			RegistryHosts:   c.registryHosts,
-			Registry:        c.registryService(),
-			EventsService:   daemonevents.New(),
-			RefCountMounter: snapshotter.NewMounter(c.RootfsHome(), Snapshotter, idtools.IdentityMapping{}),
+		s.svc = moby.NewImageService(moby.ImageServiceConfig{
+			Client:        c.c8d,
+			Containers:    s.ctrs,
+			Snapshotter:   Snapshotter,
+			Home:          c.RootfsHome(),
+			RegistryHosts: c.registryHosts,
+			Registry:      c.registryService(),
+			Events:        daemonevents.New(),
 		})
 	})
 	return s
@@ -120,7 +118,7 @@ func (c *Client) ImportImage(ctx context.Context, archive io.Reader, name string
 			}
 		}()
 		var progress bytes.Buffer
-		if err := s.svc.LoadImage(ctx, io.NopCloser(archive), &progress, true); err != nil {
+		if err := moby.LoadImage(ctx, s.svc, io.NopCloser(archive), &progress, true); err != nil {
 			return nil, err
 		}
 		refs, err := loadedRefs(&progress)
@@ -270,7 +268,7 @@ func (c *Client) imageInfo(ctx context.Context, ref string) (Image, error) {
 // machine's), e.g. an image pulled for another platform.
 func (c *Client) imageInfoFor(ctx context.Context, ref string, platform *ocispec.Platform) (Image, error) {
 	s := c.imageService()
-	img, err := s.svc.GetImage(ctx, ref, backend.GetImageOpts{Details: true, Platform: platform})
+	img, names, err := moby.GetImageAndNames(ctx, s.svc, ref, platform)
 	if err != nil {
 		return Image{}, err
 	}
@@ -284,7 +282,7 @@ func (c *Client) imageInfoFor(ctx context.Context, ref string, platform *ocispec
 		}
 	}
 	if out.Name == "" {
-		for _, r := range img.Details.References {
+		for _, r := range names {
 			if _, ok := r.(reference.Tagged); ok {
 				out.Name = reference.FamiliarString(r)
 				break
@@ -424,8 +422,7 @@ func (c *Client) RemoveImage(ctx context.Context, ref string) error {
 				return err
 			}
 		}
-		_, err := s.svc.ImageDelete(ctx, ref, false, true)
-		return err
+		return moby.ImageDelete(ctx, s.svc, ref, false)
 	})
 }
 
@@ -454,14 +451,12 @@ func (c *Client) PrepareRootfs(ctx context.Context, id, ref string) (string, err
 			return "", errdefs.Conflict(fmt.Errorf("a rootfs for container %s is already prepared: release it first", id))
 		}
 		s.forgetStale(ctx, id)
-		root := idtools.IdentityMapping{}.RootPair()
-		setupInit := func(path string) error { return initlayer.Setup(path, root) }
-		if err := s.svc.PrepareSnapshot(ctx, id, ref, nil, setupInit); err != nil {
+		ctr := &container.Container{ID: id, Driver: Snapshotter, ImageID: img.ID(), State: container.NewState()}
+		if err := moby.CreateLayer(ctx, s.svc, ctr, ref, img); err != nil {
 			c.dropLease(ctx, id)
 			return "", err
 		}
-		ctr := &container.Container{ID: id, Driver: Snapshotter, ImageID: img.ID(), State: container.NewState()}
-		if err := s.svc.Mount(ctx, ctr); err != nil {
+		if err := moby.Mount(ctx, s.svc, ctr); err != nil {
 			c.dropLease(ctx, id)
 			return "", errdefs.System(err)
 		}
@@ -496,7 +491,7 @@ func (c *Client) ReleaseRootfs(ctx context.Context, id string) error {
 		if stored := s.ctrs.Get(id); stored != nil {
 			ctr = stored
 		}
-		unmountErr := s.svc.Unmount(ctx, ctr)
+		unmountErr := moby.Unmount(ctx, s.svc, ctr)
 		if !exists {
 			if unmountErr != nil {
 				return errdefs.NotFound(fmt.Errorf("no rootfs prepared for container %s", id))
@@ -563,7 +558,7 @@ func (s *imageState) forgetStale(ctx context.Context, id string) {
 	}
 	// The count drops to zero; whatever is still mounted there is unmounted
 	// (nothing, when the other client released it from the same mount dir).
-	_ = s.svc.Unmount(ctx, stale)
+	_ = moby.Unmount(ctx, s.svc, stale)
 	s.ctrs.Delete(id)
 }
 

@@ -18,13 +18,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/containerd/containerd/identifiers"
 	containertypes "github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/container"
 	"github.com/docker/docker/daemon/logger"
 	"github.com/docker/docker/daemon/logger/jsonfilelog"
 	"github.com/docker/docker/daemon/logger/local"
 	"github.com/docker/docker/errdefs"
+	"pylibctrd/internal/c8d/identifiers"
 )
 
 // LogConfig is docker's --log-driver and --log-opt.
@@ -267,7 +267,7 @@ func (c *Client) ReadLogs(id string, o LogReadOptions) (*LogStream, error) {
 		}
 		return nil, logger.ErrReadLogsNotSupported{}
 	}
-	s.watcher = reader.ReadLogs(logger.ReadConfig{Since: o.Since, Until: o.Until, Tail: o.Tail, Follow: o.Follow})
+	s.watcher = readLogs(context.Background(), reader, logger.ReadConfig{Since: o.Since, Until: o.Until, Tail: o.Tail, Follow: o.Follow})
 	return s, nil
 }
 

@@ -14,14 +14,14 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/containerd/containerd/identifiers"
-	"github.com/containerd/containerd/pkg/netns"
 	gocni "github.com/containerd/go-cni"
 	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/libnetwork/etchosts"
 	"github.com/docker/docker/libnetwork/resolvconf"
 	"github.com/docker/go-connections/nat"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"pylibctrd/internal/c8d/identifiers"
+	"pylibctrd/internal/c8d/netns"
 )
 
 // NetworkAnnotation is the spec annotation that asks NewContainer for a
@@ -69,7 +69,7 @@ type Endpoint struct {
 
 // hostsRecord is the endpoint's line in its peers' /etc/hosts.
 func (e *Endpoint) hostsRecord(id string) etchosts.Record {
-	return etchosts.Record{Hosts: strings.Join(append([]string{id}, e.Aliases...), " "), IP: e.IP}
+	return hostsRecord(strings.Join(append([]string{id}, e.Aliases...), " "), e.IP)
 }
 
 // record is a container's setup as stored.
@@ -173,7 +173,7 @@ func parseExtraHosts(entries []string) ([]etchosts.Record, error) {
 		if !ok || name == "" || net.ParseIP(ip) == nil || strings.ContainsAny(name, " \t\n") {
 			return nil, errdefs.InvalidParameter(fmt.Errorf("invalid extra host %q: want name:ip", e))
 		}
-		out = append(out, etchosts.Record{Hosts: name, IP: ip})
+		out = append(out, hostsRecord(name, ip))
 	}
 	return out, nil
 }
@@ -580,7 +580,7 @@ func (n *Networks) writeFiles(r *record, req *NetworkRequest) error {
 	} else {
 		own := []etchosts.Record{}
 		for _, e := range r.Endpoints {
-			own = append(own, etchosts.Record{Hosts: r.Hostname, IP: e.IP})
+			own = append(own, hostsRecord(r.Hostname, e.IP))
 		}
 		if err := etchosts.Build(hosts, append(r.ExtraHosts, own...)); err != nil {
 			return err
@@ -796,7 +796,7 @@ func (n *Networks) Connect(ctx context.Context, id, network string, portSpecs, a
 		if err := writeJSON(n.recordPath(id), r); err != nil {
 			return err
 		}
-		if err := etchosts.Add(r.hostsPath(), []etchosts.Record{{Hosts: r.Hostname, IP: e.IP}}); err != nil {
+		if err := etchosts.Add(r.hostsPath(), []etchosts.Record{hostsRecord(r.Hostname, e.IP)}); err != nil {
 			return err
 		}
 		ep = e
@@ -831,7 +831,7 @@ func (n *Networks) Disconnect(ctx context.Context, id, network string) error {
 		if err := n.withdraw(r, e, true); err != nil {
 			return err
 		}
-		if err := etchosts.Delete(r.hostsPath(), []etchosts.Record{{Hosts: r.Hostname, IP: e.IP}}); err != nil {
+		if err := etchosts.Delete(r.hostsPath(), []etchosts.Record{hostsRecord(r.Hostname, e.IP)}); err != nil {
 			return err
 		}
 		if err := n.detach(ctx, r, e); err != nil {

@@ -34,7 +34,6 @@ import (
 	"sync"
 
 	"github.com/docker/docker/errdefs"
-	"github.com/docker/docker/libnetwork/netutils"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -216,7 +215,7 @@ type NetworkOptions struct {
 
 // CreateNetwork stores a network (its bridge is made by the first container
 // on it). The subnet must not overlap another network's or a route of the
-// host's (Moby's netutils.CheckRouteOverlaps).
+// host's (Moby's checkRouteOverlaps).
 func (n *Networks) CreateNetwork(o NetworkOptions) (nw *Network, err error) {
 	if err := CheckNetworkName(o.Name); err != nil {
 		return nil, err
@@ -295,14 +294,14 @@ func parseSubnet(s string) (*net.IPNet, error) {
 func checkOverlaps(subnet *net.IPNet, existing []Network, bridge string) error {
 	for _, other := range existing {
 		_, theirs, err := net.ParseCIDR(other.Subnet)
-		if err == nil && netutils.NetworkOverlaps(subnet, theirs) {
+		if err == nil && networkOverlaps(subnet, theirs) {
 			return errdefs.InvalidParameter(fmt.Errorf("subnet %s overlaps with network %s (%s)", subnet, other.Name, other.Subnet))
 		}
 	}
 	if _, err := netlink.LinkByName(bridge); err == nil {
 		return nil
 	}
-	if err := netutils.CheckRouteOverlaps(subnet); err != nil {
+	if err := checkRouteOverlaps(subnet); err != nil {
 		return errdefs.InvalidParameter(fmt.Errorf("subnet %s overlaps with a route of the host: %w", subnet, err))
 	}
 	return nil
@@ -320,7 +319,7 @@ func freeSubnet(existing []Network) (*net.IPNet, error) {
 		c := &net.IPNet{IP: ip, Mask: net.CIDRMask(24, 32)}
 		taken := false
 		for _, other := range existing {
-			if _, theirs, err := net.ParseCIDR(other.Subnet); err == nil && netutils.NetworkOverlaps(c, theirs) {
+			if _, theirs, err := net.ParseCIDR(other.Subnet); err == nil && networkOverlaps(c, theirs) {
 				taken = true
 				break
 			}
@@ -329,7 +328,7 @@ func freeSubnet(existing []Network) (*net.IPNet, error) {
 			candidates = append(candidates, c)
 		}
 	}
-	subnet, err := netutils.FindAvailableNetwork(candidates)
+	subnet, err := findAvailableNetwork(candidates)
 	if err != nil {
 		return nil, errdefs.Unavailable(fmt.Errorf("no free subnet in %s: %w", userPool, err))
 	}
@@ -337,7 +336,7 @@ func freeSubnet(existing []Network) (*net.IPNet, error) {
 }
 
 func pickGateway(subnet *net.IPNet, given string) (net.IP, error) {
-	first, last := netutils.NetworkRange(subnet)
+	first, last := networkRange(subnet)
 	if given == "" {
 		gw := make(net.IP, 4)
 		binary.BigEndian.PutUint32(gw, binary.BigEndian.Uint32(first.To4())+1)

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/containerd/containerd"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	containerd "pylibctrd/internal/c8d/client"
 )
 
 // Network state lives in <state_dir>-network (see network.go), a sibling of

@@ -4,9 +4,9 @@ import (
 	"context"
 	"syscall"
 
-	"github.com/containerd/containerd"
 	"github.com/docker/docker/libcontainerd/types"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	containerd "pylibctrd/internal/c8d/client"
 )
 
 // Process wraps a libcontainerd Process (an exec'd process; Task embeds it).

@@ -22,10 +22,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/containerd/containerd/leases"
-	"github.com/containerd/containerd/platforms"
-	"github.com/containerd/containerd/remotes/docker"
-	remoteerrors "github.com/containerd/containerd/remotes/errors"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/docker/cli/cli/config"
@@ -40,6 +36,11 @@ import (
 	resolverconfig "github.com/moby/buildkit/util/resolver/config"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"pylibctrd/internal/c8d/docker"
+	"pylibctrd/internal/c8d/leases"
+	"pylibctrd/internal/c8d/platforms"
+	remoteerrors "pylibctrd/internal/c8d/remoteerrors"
+	"pylibctrd/internal/moby"
 )
 
 // RegistryOptions are dockerd's daemon.json registry keys
@@ -275,7 +276,7 @@ func (c *Client) Push(ctx context.Context, ref string, auth *registrytypes.AuthC
 			return "", err
 		}
 		w := newProgressWriter(progress)
-		err = s.svc.PushImage(ctx, named, nil, auth, w)
+		err = moby.PushImage(ctx, s.svc, named, auth, w)
 		w.Close()
 		if err == nil {
 			err = w.err
@@ -314,7 +315,7 @@ func (c *Client) Save(ctx context.Context, refs []string, w io.Writer) error {
 	}
 	s := c.imageService()
 	_, err := unbounded(c, ctx, func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, s.svc.ExportImage(ctx, refs, w)
+		return struct{}{}, moby.ExportImage(ctx, s.svc, refs, w)
 	})
 	return err
 }

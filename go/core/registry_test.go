@@ -23,8 +23,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containerd/containerd/content"
 	"github.com/docker/docker/errdefs"
+	"pylibctrd/internal/c8d/content"
 )
 
 type testRegistry struct {

@@ -6,8 +6,8 @@ import (
 	"io"
 	"io/fs"
 
-	"github.com/containerd/containerd/cio"
 	"github.com/containerd/fifo"
+	"pylibctrd/internal/c8d/cio"
 )
 
 // Stream is one end of a process's stdio: the reader of stdout/stderr or the

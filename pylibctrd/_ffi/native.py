@@ -6,6 +6,7 @@ from the C header by build_ffi.py."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import os
 import threading
@@ -35,6 +36,34 @@ def _mark_forked() -> None:
 
 os.register_at_fork(after_in_child=_mark_forked)
 
+# The build flavours (docs/flavours.md; build_ffi.py names their modules):
+# which Moby generation the Go library is built from. An installation holds
+# one or more; PYLIBCTRD_FLAVOUR picks the one to load (default: v26 if
+# present, else the one there is). The process loads one, once.
+FLAVOUR_ENV = "PYLIBCTRD_FLAVOUR"
+_MODULES = {"v26": "pylibctrd._native", "v28": "pylibctrd._native_v28"}
+
+
+def built_flavours() -> list[str]:
+    """The flavours this installation holds, without loading any."""
+    return [f for f, mod in _MODULES.items() if importlib.util.find_spec(mod) is not None]
+
+
+def _native_module() -> str:
+    want = os.environ.get(FLAVOUR_ENV, "")
+    built = built_flavours()
+    if want:
+        if want not in _MODULES:
+            raise errors.InvalidParameter(
+                f"{FLAVOUR_ENV}={want!r}: the flavours are {', '.join(_MODULES)}")
+        if want not in built:
+            raise ImportError(
+                f"pylibctrd: {FLAVOUR_ENV}={want} but this installation holds "
+                f"{', '.join(built) or 'no flavour'}: build it with `make build FLAVOUR={want}` "
+                f"(PYLIBCTRD_BUILD_FLAVOURS={want} for pip)")
+        return _MODULES[want]
+    return _MODULES["v26" if "v26" in built or not built else built[0]]
+
 
 def _load() -> tuple[FFI, Lib]:
     global _ffi, _lib
@@ -45,7 +74,7 @@ def _load() -> tuple[FFI, Lib]:
         )
     with _lock:
         if _ffi is None or _lib is None:
-            mod = importlib.import_module("pylibctrd._native")
+            mod = importlib.import_module(_native_module())
             _init(mod.ffi, mod.lib)
             _ffi, _lib = mod.ffi, mod.lib
         return _ffi, _lib

@@ -31,7 +31,9 @@ VOLATILE_FIGURES = {"pids_current"}
 # Layer already exists) and message (Pulling from, Digest, Status, the
 # pushed digest) is compared as the set of "id: action" lines: layers
 # progress in parallel, so their interleaving is not compared either.
-SAMPLED_ACTIONS = {"Downloading", "Pushing", "Waiting"}
+# Moby v28 adds "Extracting" from the same ticker, when it catches a layer's
+# snapshot still active (the v28 flavour, docs/flavours.md).
+SAMPLED_ACTIONS = {"Downloading", "Extracting", "Pushing", "Waiting"}
 # overlayfs snapshot dirs (in mountinfo's lowerdir/upperdir/workdir): their
 # numbers are containerd's sequence, so each becomes <sN> by first appearance
 # in the run (a layer shared by two rootfs keeps one name).

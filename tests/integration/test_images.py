@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -132,6 +133,19 @@ def test_name_tags_untagged_image(images: pylibctrd.Client, tmp_path: Path) -> N
     assert [i.name for i in images.images()] == ["mine:2"]
 
 
+
+def test_images_lists_each_image_once(images: pylibctrd.Client, tmp_path: Path) -> None:
+    # Moby's Images summarises the images in goroutines, one per image: built
+    # at the wrong Go language version (go/go.v28.flags) they all saw the last
+    # image, listing it three times and the others not at all.
+    built = {n: busybox(tmp_path, name=n, config={"Cmd": [n]})
+             for n in ("one:1", "two:1", "three:1")}
+    for b in built.values():
+        images.import_image(b.path)
+    listed = sorted((i.name, i.digest) for i in images.images())
+    assert listed == sorted((n, b.digest) for n, b in built.items())
+
+
 # --- running from an image -----------------------------------------------------------------
 
 def test_layers_whiteout_and_config_reach_the_process(
@@ -236,7 +250,13 @@ def test_layer_digest_mismatch(images: pylibctrd.Client, env: Env, tmp_path: Pat
     mid = len(members[blob]) // 2
     members[blob] = members[blob][:mid] + bytes([members[blob][mid] ^ 0xFF]) + members[blob][mid + 1:]
     imagebuild.write_archive(tmp_path / "oci.tar", members)
-    with pytest.raises(errors.System, match=built.diff_ids[0] + ": not found"):
+    # Moby v26's LoadImage fails on that blob; v28's imports the image
+    # without it, which pylibctrd refuses as incomplete (docs/flavours.md).
+    if pylibctrd.versions().flavour == "v26":
+        mismatch = re.escape(built.diff_ids[0]) + ": not found"
+    else:
+        mismatch = "is incomplete: the archive lacks " + re.escape(built.diff_ids[0])
+    with pytest.raises(errors.System, match=mismatch):
         images.import_image(tmp_path / "oci.tar")
     assert_nothing_left(env, home)
     # OCI layout without the config blob: Moby's LoadImage skips such a
@@ -252,8 +272,14 @@ def test_layer_digest_mismatch(images: pylibctrd.Client, env: Env, tmp_path: Pat
     key = built.diff_ids[0].split(":", 1)[1] + "/layer.tar"
     members[key] = Layer(files={"x": "other"}).tar()
     imagebuild.write_archive(tmp_path / "docker.tar", members)
-    with pytest.raises(errors.System, match="diff|mismatch"):
-        images.import_image(tmp_path / "docker.tar")
+    if pylibctrd.versions().flavour == "v26":
+        with pytest.raises(errors.System, match="diff|mismatch"):
+            images.import_image(tmp_path / "docker.tar")
+    else:
+        # Moby v28's LoadImage does not check it: the image is imported, as
+        # with `docker load` (the differential suite's images-bad-archives).
+        assert [i.name for i in images.import_image(tmp_path / "docker.tar")] == ["bad:docker"]
+        images.remove_image("bad:docker")
     assert_nothing_left(env, home)
 
 

@@ -82,7 +82,10 @@ def test_wheel_installs_and_runs_without_go(env: Env, tmp_path_factory: pytest.T
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     py = venv / "bin" / "python"
-    clean = {"PATH": f"{venv / 'bin'}:{tools}", "HOME": str(work), "LANG": "C.UTF-8"}
+    # The wheel's copy of the flavour under test (docs/flavours.md).
+    flavour = pylibctrd.versions().flavour
+    clean = {"PATH": f"{venv / 'bin'}:{tools}", "HOME": str(work), "LANG": "C.UTF-8",
+             "PYLIBCTRD_FLAVOUR": flavour}
 
     # --only-binary: pip must not build anything, neither ours nor a dependency.
     start = time.monotonic()
@@ -100,7 +103,9 @@ def test_wheel_installs_and_runs_without_go(env: Env, tmp_path_factory: pytest.T
     site = Path(subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_path('platlib'))"],
                                env=clean, capture_output=True, text=True, check=True).stdout.strip())
     with zipfile.ZipFile(wheel) as z:
-        for name in ("pylibctrd/libpylibctrd.so", "pylibctrd/_native.abi3.so", "pylibctrd/py.typed"):
+        suffix = "" if flavour == "v26" else f"_{flavour}"
+        for name in (f"pylibctrd/libpylibctrd{suffix}.so", f"pylibctrd/_native{suffix}.abi3.so",
+                     "pylibctrd/py.typed"):
             assert hashlib.sha256(z.read(name)).digest() == hashlib.sha256((site / name).read_bytes()).digest(), name
 
     namespace = f"{env.namespace}-wheel"

@@ -12,7 +12,7 @@ import pytest
 from pylibctrd import EventInfo, EventType, ExitStatus, Status, Version
 from pylibctrd.types import from_unix_nanos
 
-from gomod import module_source
+from gomod import CONTAINERD_MODULE, flavour, module_source
 
 
 def go_string_constants(module: str, file: str, type_name: str) -> set[str]:
@@ -29,7 +29,9 @@ def test_event_types_are_libcontainerds() -> None:
 
 
 def test_statuses_are_containerds() -> None:
-    go = go_string_constants("github.com/containerd/containerd", "task.go", "ProcessStatus")
+    # containerd's client package: the module root up to v1.7, client/ in v2.
+    module = CONTAINERD_MODULE[flavour()]
+    go = go_string_constants(module, "client/task.go" if module.endswith("/v2") else "task.go", "ProcessStatus")
     assert {s.value for s in Status} == go
     assert Status("running") is Status.RUNNING
 

@@ -14,15 +14,17 @@ import pytest
 
 import pylibctrd
 
-from gomod import go, pinned
+from gomod import CONTAINERD_MODULE, MOD_FILES, go, pinned
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 
 def test_versions_come_from_the_build() -> None:
     v = pylibctrd.versions()
+    assert v.flavour in MOD_FILES
     assert v.moby == pinned("github.com/docker/docker").removesuffix("+incompatible")
-    assert v.containerd == pinned("github.com/containerd/containerd")
+    assert v.moby.startswith(v.flavour + "."), (v.flavour, v.moby)  # v26 -> v26.1.5, v28 -> v28.5.2
+    assert v.containerd == pinned(CONTAINERD_MODULE[v.flavour])
     assert re.fullmatch(r"go1\.\d+(\.\d+)?\S*", v.go), v.go
     assert v.cffi == metadata.version("cffi") and v.python == platform.python_version()
     with pytest.raises(dataclasses.FrozenInstanceError):

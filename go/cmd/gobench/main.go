@@ -17,12 +17,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/containerd/containerd"
 	apievents "github.com/containerd/containerd/api/events"
-	"github.com/containerd/containerd/cio"
-	"github.com/containerd/containerd/namespaces"
 	"github.com/docker/docker/libcontainerd/types"
 	"github.com/sirupsen/logrus"
+	"pylibctrd/internal/c8d/cio"
+	containerd "pylibctrd/internal/c8d/client"
+	"pylibctrd/internal/c8d/namespaces"
 
 	"pylibctrd/cmd/internal/harness"
 )

@@ -16,11 +16,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/containerd/containerd/cio"
-	"github.com/containerd/containerd/pkg/netns"
 	gocni "github.com/containerd/go-cni"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/vishvananda/netlink"
+	"pylibctrd/internal/c8d/cio"
+	"pylibctrd/internal/c8d/netns"
 
 	"pylibctrd/cmd/internal/harness"
 )

@@ -9,8 +9,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/containerd/containerd/cio"
 	"github.com/docker/docker/libcontainerd/types"
+	"pylibctrd/internal/c8d/cio"
 
 	"pylibctrd/cmd/internal/harness"
 )

@@ -21,9 +21,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/containerd/containerd"
-	containerdimages "github.com/containerd/containerd/images"
-	"github.com/containerd/containerd/leases"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/backend"
@@ -32,14 +29,14 @@ import (
 	"github.com/docker/docker/container"
 	ctrd "github.com/docker/docker/daemon/containerd"
 	daemonevents "github.com/docker/docker/daemon/events"
-	"github.com/docker/docker/daemon/initlayer"
-	"github.com/docker/docker/daemon/snapshotter"
 	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/image"
-	"github.com/docker/docker/pkg/idtools"
 	"github.com/docker/docker/registry"
-
 	"pylibctrd/cmd/internal/harness"
+	containerd "pylibctrd/internal/c8d/client"
+	containerdimages "pylibctrd/internal/c8d/images"
+	"pylibctrd/internal/c8d/leases"
+	"pylibctrd/internal/moby"
 )
 
 // driver is dockerd's default snapshotter with the containerd store.
@@ -54,22 +51,22 @@ type imageService struct {
 
 func (r *runner) images() *imageService {
 	r.imgOnce.Do(func() {
-		idMapping := idtools.IdentityMapping{}
 		home := r.stateDir + "-images"
 		store := container.NewMemoryStore()
 		c8d := r.clients["main"].c8d
 		// dockerd's registry service with an empty daemon.json (127.0.0.0/8
 		// is insecure, as always): empty options cannot fail.
 		regSvc, _ := registry.NewService(registry.ServiceOptions{})
-		r.img = &imageService{c8d: c8d, containers: store, home: home, svc: ctrd.NewService(ctrd.ImageServiceConfig{
-			Client:          c8d,
-			Containers:      store,
-			Snapshotter:     driver,
-			RegistryHosts:   harness.RegistryHosts(regSvc),
-			Registry:        regSvc,
-			EventsService:   daemonevents.New(),
-			IDMapping:       idMapping,
-			RefCountMounter: snapshotter.NewMounter(home, driver, idMapping),
+		// moby.NewImageService: ctrd.NewService with the empty identity
+		// mapping and Moby's ref-counting mounter, at either Moby flavour.
+		r.img = &imageService{c8d: c8d, containers: store, home: home, svc: moby.NewImageService(moby.ImageServiceConfig{
+			Client:        c8d,
+			Containers:    store,
+			Snapshotter:   driver,
+			Home:          home,
+			RegistryHosts: harness.RegistryHosts(regSvc),
+			Registry:      regSvc,
+			Events:        daemonevents.New(),
 		})}
 	})
 	return r.img
@@ -126,7 +123,7 @@ func (s *imageService) listedSize(ctx context.Context, id string) (int64, error)
 // a tag, else the image's first tag), ID (the manifest digest with the
 // containerd store), config, and the size `docker images` lists.
 func (s *imageService) describe(ctx context.Context, ref string) (map[string]any, error) {
-	img, err := s.svc.GetImage(ctx, ref, backend.GetImageOpts{Details: true})
+	img, names, err := moby.GetImageAndNames(ctx, s.svc, ref, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +134,7 @@ func (s *imageService) describe(ctx context.Context, ref string) (map[string]any
 		}
 	}
 	if name == "" {
-		for _, r := range img.Details.References {
+		for _, r := range names {
 			if _, ok := r.(reference.Tagged); ok {
 				name = reference.FamiliarString(r)
 				break
@@ -160,7 +157,7 @@ func (s *imageService) load(ctx context.Context, path, name string) (any, error)
 	}
 	defer f.Close()
 	var progress bytes.Buffer
-	if err := s.svc.LoadImage(ctx, f, &progress, true); err != nil {
+	if err := moby.LoadImage(ctx, s.svc, f, &progress, true); err != nil {
 		return nil, err
 	}
 	var refs []string
@@ -238,7 +235,7 @@ func (s *imageService) list(ctx context.Context) (any, error) {
 
 // prepare is what dockerd's container create and start do to the rootfs
 // with the containerd store: resolve the image (GetImage), PrepareSnapshot
-// with the init layer (daemon_unix.go setupInitLayer: initlayer.Setup),
+// (v28: CreateLayer; package moby) with the init layer (daemon_unix.go setupInitLayer: initlayer.Setup),
 // register the container (daemon.containers, which ImageDelete consults),
 // then Mount; the mount point is the container's BaseFS.
 func (s *imageService) prepare(ctx context.Context, id, ref string) (string, error) {
@@ -246,15 +243,13 @@ func (s *imageService) prepare(ctx context.Context, id, ref string) (string, err
 	if err != nil {
 		return "", err
 	}
-	idMapping := idtools.IdentityMapping{}
-	setupInit := func(p string) error { return initlayer.Setup(p, idMapping.RootPair()) }
-	if err := s.svc.PrepareSnapshot(ctx, id, ref, nil, setupInit); err != nil {
-		return "", err
-	}
 	ctr := &container.Container{ID: id, Driver: driver, ImageID: img.ID(), State: container.NewState(),
 		Config: &containertypes.Config{Image: ref}}
+	if err := moby.CreateLayer(ctx, s.svc, ctr, ref, img); err != nil {
+		return "", err
+	}
 	s.containers.Add(id, ctr)
-	if err := s.svc.Mount(ctx, ctr); err != nil {
+	if err := moby.Mount(ctx, s.svc, ctr); err != nil {
 		return "", err
 	}
 	return ctr.BaseFS, nil
@@ -276,7 +271,7 @@ func (s *imageService) release(ctx context.Context, lc containerState, id string
 		ctr = &container.Container{ID: id, Driver: driver}
 	}
 	// dockerd's Cleanup only logs a failed unmount (e.g. none mounted).
-	_ = s.svc.Unmount(ctx, ctr)
+	_ = moby.Unmount(ctx, s.svc, ctr)
 	if err := s.c8d.LeasesService().Delete(context.WithoutCancel(ctx), leases.Lease{ID: id}, leases.SynchronousDelete); err != nil && !cerrdefs.IsNotFound(err) {
 		return err
 	}
@@ -420,7 +415,7 @@ func (r *runner) cleanupImages(conn *conn) {
 		if ctr == nil {
 			ctr = &container.Container{ID: id, Driver: driver}
 		}
-		_ = s.svc.Unmount(ctx, ctr)
+		_ = moby.Unmount(ctx, s.svc, ctr)
 		_ = conn.c8d.LeasesService().Delete(ctx, leases.Lease{ID: id}, leases.SynchronousDelete)
 		s.containers.Delete(id)
 	}
@@ -429,7 +424,7 @@ func (r *runner) cleanupImages(conn *conn) {
 		return
 	}
 	for _, img := range imgs {
-		_, _ = s.svc.ImageDelete(ctx, img.Name, true, true)
+		_ = moby.ImageDelete(ctx, s.svc, img.Name, true)
 	}
 	// Whatever Moby would not take by name (e.g. a dangling record) goes too.
 	if imgs, err = conn.c8d.ImageService().List(ctx); err == nil {

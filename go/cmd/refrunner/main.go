@@ -22,8 +22,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/containerd/containerd/namespaces"
 	"github.com/sirupsen/logrus"
+	"pylibctrd/internal/c8d/namespaces"
 
 	"pylibctrd/cmd/internal/harness"
 )

@@ -15,13 +15,14 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/containerd/containerd/platforms"
 	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/backend"
 	registrytypes "github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/pkg/jsonmessage"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"pylibctrd/internal/c8d/platforms"
+	"pylibctrd/internal/moby"
 )
 
 // StepAuth is a step's credentials (docker login's user and password).
@@ -108,7 +109,7 @@ func (r *runner) push(ctx context.Context, s Step) (any, error) {
 	}
 	ref = reference.TagNameOnly(ref)
 	var stream bytes.Buffer
-	err = r.images().svc.PushImage(ctx, ref, nil, authConfig(s.Auth), &stream)
+	err = moby.PushImage(ctx, r.images().svc, ref, authConfig(s.Auth), &stream)
 	actions, perr := progress(stream.Bytes())
 	if err == nil {
 		err = perr

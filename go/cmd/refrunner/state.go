@@ -6,11 +6,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/containerd/containerd"
-	"github.com/containerd/containerd/cio"
-	"github.com/containerd/containerd/namespaces"
 	"github.com/docker/docker/libcontainerd"
 	"github.com/docker/docker/libcontainerd/types"
+	"pylibctrd/internal/c8d/cio"
+	containerd "pylibctrd/internal/c8d/client"
+	"pylibctrd/internal/c8d/namespaces"
 
 	"pylibctrd/cmd/internal/harness"
 )

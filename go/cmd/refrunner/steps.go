@@ -11,13 +11,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/containerd/containerd"
 	"github.com/containerd/typeurl/v2"
 	"github.com/docker/docker/api/types/backend"
 	"github.com/docker/docker/libcontainerd"
 	"github.com/docker/docker/libcontainerd/shimopts"
 	"github.com/docker/docker/libcontainerd/types"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	containerd "pylibctrd/internal/c8d/client"
+	"pylibctrd/internal/moby"
 
 	"pylibctrd/cmd/internal/harness"
 )
@@ -352,8 +353,7 @@ func (r *runner) do(ctx context.Context, s Step) (any, error) {
 			return nil, err
 		}
 		// `docker rmi ref`: no force, prune
-		_, err = r.images().svc.ImageDelete(ctx, ref, false, true)
-		return "ok", err
+		return "ok", moby.ImageDelete(ctx, r.images().svc, ref, false)
 	case "prepare_rootfs":
 		ref, err := r.ref(ctx, s.Ref)
 		if err != nil {

@@ -10,13 +10,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/containerd/containerd"
-	"github.com/containerd/containerd/cio"
-	"github.com/containerd/containerd/namespaces"
 	"github.com/docker/docker/libcontainerd"
 	"github.com/docker/docker/libcontainerd/types"
 	"github.com/docker/docker/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"pylibctrd/internal/c8d/cio"
+	containerd "pylibctrd/internal/c8d/client"
+	"pylibctrd/internal/c8d/namespaces"
 
 	// Task.Stats needs the cgroup metrics types registered.
 	_ "github.com/containerd/cgroups/v3/cgroup1/stats"

@@ -4,10 +4,10 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/containerd/containerd/remotes/docker"
 	"github.com/docker/docker/registry"
 	"github.com/moby/buildkit/util/resolver"
 	resolverconfig "github.com/moby/buildkit/util/resolver/config"
+	"pylibctrd/internal/c8d/docker"
 )
 
 // RegistryHosts is dockerd's Daemon.RegistryHosts (Moby v26.1.5,

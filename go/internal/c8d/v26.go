@@ -1,0 +1,10 @@
+//go:build !v28
+
+package c8d
+
+const (
+	// Flavour is the Moby generation this library was built from.
+	Flavour = "v26"
+	// ContainerdModule is the module of containerd's Go client in this flavour.
+	ContainerdModule = "github.com/containerd/containerd"
+)
