@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := containerd runc busybox-static tmux docker-registry skopeo openssl \
+APT_PACKAGES := containerd runc crun busybox-static tmux docker-registry skopeo openssl \
 	containernetworking-plugins iptables
 STRESS_PACKAGES := stress-ng
 STAMP := $(VENV)/.installed
@@ -23,7 +23,7 @@ define apt_install
 	fi
 endef
 
-# Debian packages: containerd, runc, busybox-static for the test rootfs, tmux for
+# Debian packages: containerd, runc and crun (the two OCI runtimes), busybox-static for the test rootfs, tmux for
 # the CLI's terminal test, docker-registry, skopeo and openssl for the registry tests.
 system:
 	$(call apt_install,$(APT_PACKAGES))

@@ -1,0 +1,86 @@
+"""The runtime conformance kit: every differential scenario runs through
+pylibctrd twice against the same containerd, once with runc and once with
+crun as the runc shim's BinaryName (dockerd's `--add-runtime crun=crun`);
+the normalised traces (errors, events, exit codes, outputs, files) must be
+identical, except where RUNTIME_DIFFERENCES names the scenario with the
+reason (COMPATIBILITY.md lists them). A difference not listed fails, and so
+does a listed one that is gone.
+
+`CONFORMANCE_DUMP=DIR` writes both traces of each scenario that differs
+(matrix/run.py puts their diffs into COMPATIBILITY.md)."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import shutil
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pylibctrd.testing import Env
+from differential.runner import Runner
+from differential.trace import normalize
+from test_differential import (  # the differential suite's scenarios and images
+    SCENARIOS, image_archives, namespace_for, remove_namespace, with_runtime,
+)
+
+__all__ = ["image_archives"]  # a fixture, used by name
+
+#: Scenarios whose trace differs between runc and crun, with the reason.
+#: (Filled from real runs: see COMPATIBILITY.md, "runc and crun".)
+RUNTIME_DIFFERENCES: dict[str, str] = {}
+
+BASE, OTHER = "runc", "crun"
+
+
+def run(env: Env, doc: dict[str, Any], runtime: str, images: Path) -> list[str]:
+    prefix = f"r{runtime[:2]}{uuid.uuid4().hex[:6]}-"
+    ns = namespace_for(env, doc, prefix)
+    paths = {str(env.bundles): "<state>", str(env.rootfs): "<rootfs>", str(env.workdir): "<work>"}
+    steps = with_runtime(doc, runtime)["steps"]
+    if runtime == "runc":  # explicitly, whatever the session's default runtime is
+        steps = [{**s, "runtime_options": {"BinaryName": "runc"}}
+                 if s.get("op") in ("new_container", "replace_container")
+                 and "runtime_options" not in s else s for s in steps]
+    try:
+        raw = Runner(env.address, ns, str(env.bundles), str(env.rootfs), prefix,
+                     str(images)).run(steps)
+    finally:
+        if ns != env.namespace:
+            remove_namespace(env, ns)
+    return normalize(raw, prefix, {ns: "<ns>", **paths}, bool(doc.get("unordered_events")), set())
+
+
+def test_known_runtime_differences_name_scenarios() -> None:
+    names = {s.stem for s in SCENARIOS}
+    for name, reason in RUNTIME_DIFFERENCES.items():
+        assert name in names, f"{name}: no such scenario"
+        assert reason.strip(), f"{name}: give the reason"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.stem for s in SCENARIOS])
+def test_runc_and_crun_give_the_same_trace(scenario: Path, env: Env,
+                                           image_archives: Path) -> None:
+    if shutil.which(OTHER) is None:
+        pytest.skip(f"{OTHER} is not installed (Debian package {OTHER}; make system)")
+    doc = json.loads(scenario.read_text())
+    with ThreadPoolExecutor(2) as pool:  # both at once: half the time
+        base_f = pool.submit(run, env, doc, BASE, image_archives)
+        other_f = pool.submit(run, env, doc, OTHER, image_archives)
+        base, other = base_f.result(), other_f.result()
+    if base != other and os.environ.get("CONFORMANCE_DUMP"):
+        out = Path(os.environ["CONFORMANCE_DUMP"])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{scenario.stem}.{BASE}").write_text("\n".join(base) + "\n")
+        (out / f"{scenario.stem}.{OTHER}").write_text("\n".join(other) + "\n")
+    known = RUNTIME_DIFFERENCES.get(scenario.stem)
+    if known is not None:
+        assert base != other, f"{scenario.stem}: listed as differing ({known}), but it does not"
+        return
+    diff = "\n".join(difflib.unified_diff(base, other, BASE, OTHER, lineterm=""))
+    assert base == other, f"{scenario.stem}: runc and crun differ:\n{diff}"
