@@ -73,9 +73,9 @@ func buildVersion(module string) string {
 		for _, m := range info.Deps {
 			if m.Path == module {
 				if m.Replace != nil {
-					return m.Replace.Version
+					m = m.Replace
 				}
-				return m.Version
+				return strings.TrimSuffix(m.Version, "+incompatible")
 			}
 		}
 	}
