@@ -103,13 +103,16 @@ def pids_naming(marker: str) -> list[int]:
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if marker in cmdline:
+        if marker in cmdline_of(int(proc.name)):
             found.append(int(proc.name))
     return found
+
+
+def cmdline_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def children(pid: int) -> list[int]:
@@ -142,8 +145,7 @@ def cleanup(tmp: Path, namespaces_prefix: str) -> list[str]:
         pids = pids_naming(marker)
         if not pids:
             break
-        shims = [p for p in pids if "containerd-shim" in Path(f"/proc/{p}/cmdline").read_bytes()
-                 .decode(errors="replace")] if pids else []
+        shims = [p for p in pids if "containerd-shim" in cmdline_of(p)]
         # Container processes first (their init is the shim's child), then the rest.
         for shim in shims:
             kill(children(shim))
