@@ -160,6 +160,12 @@ def cleanup(tmp: Path, namespaces_prefix: str) -> list[str]:
         left.append(f"{len(mounts)} mounts")
     for d in RUNTIME_ROOT.glob(namespaces_prefix + "*"):
         left.append(f"runtime state {d}")
+        for ctr in d.iterdir():  # the killed containers' cgroups (empty now)
+            for cg in Path("/sys/fs/cgroup").glob(f"*/{ctr.name}"):
+                try:
+                    cg.rmdir()
+                except OSError:
+                    pass
         shutil.rmtree(d, ignore_errors=True)
     shutil.rmtree(tmp, ignore_errors=True)
     return left
