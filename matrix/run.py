@@ -146,10 +146,15 @@ def cleanup(tmp: Path, namespaces_prefix: str) -> list[str]:
         if not pids:
             break
         shims = [p for p in pids if "containerd-shim" in cmdline_of(p)]
-        # Container processes first (their init is the shim's child), then the rest.
-        for shim in shims:
-            kill(children(shim))
         left.append(f"{len(pids)} processes ({len(shims)} shims)")
+        # Their descendants first (a shim's: the container processes), deepest first.
+        family: list[int] = []
+        todo = list(pids)
+        while todo:
+            kids = children(todo.pop())
+            family += kids
+            todo += kids
+        kill(family[::-1])
         kill(pids)
         time.sleep(1)
     mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
