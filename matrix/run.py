@@ -212,6 +212,8 @@ def run_suite(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True)
     env = {**os.environ, "TMPDIR": str(tmp), "PYLIBCTRD_TEST_CONTAINERD": args.binary,
            "PYLIBCTRD_TEST_RUNTIME": args.runtime, "CONFORMANCE_DUMP": str(out_dir / "diffs")}
+    if args.runtime == "crun" and args.crun_oci_version:
+        env["PYLIBCTRD_TEST_OCI_VERSION"] = args.crun_oci_version  # the differential suite's specs
     paths = SUITES.get(args.suite) or args.integration
     cmd = [str(PY), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
            f"--junitxml={out_dir / 'junit.xml'}", *paths]
@@ -301,6 +303,9 @@ def main() -> int:
     p.add_argument("--integration", nargs="*", default=None,
                    help="integration test files (default: all but the other suites')")
     p.add_argument("--timeout", type=float, default=1800, help="per suite (seconds)")
+    p.add_argument("--crun-oci-version", default="1.1.0",
+                   help="the differential suite's spec version under crun (Debian 12's crun"
+                        " 1.8.1 refuses Moby's 1.2.0; '' for Moby's own)")
     p.add_argument("--default-flavour", default="v26",
                    help="rebuilt at the end, if another flavour was built")
     p.add_argument("--write-only", action="store_true",
@@ -350,6 +355,7 @@ def main() -> int:
                            "--suite", suite, "--timeout", str(args.timeout)]
                     if args.integration_files:
                         one += ["--integration", *args.integration]
+                    one += ["--crun-oci-version", args.crun_oci_version]
                     label = "both" if suite == "conformance" else runtime
                     print(f"matrix: {flavour} x containerd {name} x {label}: {suite}"
                           f" (waiting for {LOCK})", flush=True)

@@ -9,8 +9,10 @@ imported; they are followed here, with Moby's messages:
 - `runc` (reserved) and `io.containerd.runc.v2` are the stock runtime: the
   runc shim with `{"BinaryName": "runc"}`.
 - `{"path": P}`: the runc shim running the OCI runtime P (`BinaryName`,
-  looked up on containerd's PATH when not absolute). `runtimeArgs`, for which
-  dockerd writes a wrapper script, are not supported.
+  looked up on containerd's PATH when not absolute). With `"runtimeArgs"`,
+  `BinaryName` is a wrapper script that runs `P ARGS $@`, written as dockerd
+  writes it (wrapRuntime: `<name>.<hash of the script>` under the runtimes
+  dir, `$PYLIBCTRD_EXEC_ROOT/runtimes`, default /run/pylibctrd/runtimes).
 - `{"runtimeType": T, "options": {...}}`: shim T with those options.
 - Any other name that containerd takes as a shim name (`io.containerd.kata.v2`)
   is that shim with no options; anything else is unknown.
@@ -22,8 +24,11 @@ The table is read from a daemon.json: `$PYLIBCTRD_CONFIG`, else
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Mapping, NamedTuple
 
@@ -35,6 +40,11 @@ RUNC_V2 = "io.containerd.runc.v2"
 STOCK_RUNTIME = "runc"
 CONFIG_ENV = "PYLIBCTRD_CONFIG"
 DEFAULT_CONFIG = "/etc/pylibctrd/daemon.json"
+#: Where runtimeArgs wrapper scripts go (dockerd: <exec-root>/runtimes).
+def scripts_dir() -> str:
+    return os.path.join(os.environ.get("PYLIBCTRD_EXEC_ROOT", "/run/pylibctrd"), "runtimes")
+
+
 #: Runtimes known without a config file.
 BUILTIN: Mapping[str, Mapping[str, Any]] = {"crun": {"path": "crun"}}
 
@@ -107,8 +117,9 @@ class Runtimes:
                 raise errors.InvalidParameter(
                     f"runtime {name}: options cannot be used with a path runtime")
             if args:
-                raise errors.NotImplemented(f"runtime {name}: runtimeArgs are not supported"
-                                            " (dockerd wraps them in a script)")
+                if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+                    raise errors.InvalidParameter(f"runtime {name}: runtimeArgs must be strings")
+                return Runtime(RUNC_V2, {"BinaryName": wrap_runtime(name, path, args)})
             return Runtime(RUNC_V2, {"BinaryName": path})
         if args:
             raise errors.InvalidParameter(
@@ -127,6 +138,35 @@ class Runtimes:
         if not permissible_shim_name(name):
             raise errors.InvalidParameter(f"unknown or invalid runtime name: {name}")
         return Runtime(name, None)
+
+
+# Moby's base32 alphabet without vowels, for the wrapper's name.
+_B32 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789BCDFGHJKLMNPQRSTVWXYZ-")
+
+
+def wrap_runtime(name: str, binary: str, args: list[str], directory: str | None = None) -> str:
+    """Moby's wrapRuntime: a shell script running `binary args $@` (the
+    runc shim has no option for runtime arguments), named after a hash of
+    its content so that scripts still used by running containers stay."""
+    script = f"#!/bin/sh\n{binary} {' '.join(args)} $@\n".encode()
+    suffix = base64.b32encode(hashlib.sha256(script).digest()).decode().translate(_B32)
+    directory = directory or scripts_dir()
+    path = os.path.join(directory, f"{name}.{suffix}")
+    try:
+        with open(path, "rb") as f:
+            if f.read() == script:
+                return path
+    except OSError:
+        pass
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        os.write(fd, script)
+        os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    return path
 
 
 def permissible_shim_name(name: str) -> bool:

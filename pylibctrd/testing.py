@@ -56,6 +56,28 @@ def missing(*, managed: bool = True) -> list[str]:
     return reasons
 
 
+def cgroup_hybrid_with_v2_controllers() -> bool:
+    """Whether this host mounts cgroup v1 with a cgroup2 hierarchy that holds
+    controllers (/sys/fs/cgroup/unified): runc copes, crun refuses every
+    container ("cgroups in hybrid mode not supported, drop all controllers
+    from cgroupv2")."""
+    try:
+        return bool(Path("/sys/fs/cgroup/unified/cgroup.controllers").read_text().split())
+    except OSError:
+        return False
+
+
+def crun_runtime(path: str = "crun") -> dict[str, Any]:
+    """dockerd's runtimes entry for crun on this host: `{"path": path}`, with
+    `--cgroup-manager=disabled` (Moby's runtimeArgs wrapper) where crun
+    refuses the host's cgroup layout: containers then run without cgroups
+    (no limits, stats, pause)."""
+    entry: dict[str, Any] = {"path": path}
+    if cgroup_hybrid_with_v2_controllers():
+        entry["runtimeArgs"] = ["--cgroup-manager=disabled"]
+    return entry
+
+
 def freeze(pid: int, timeout: float = 10.0) -> None:
     """Stop process `pid` with SIGSTOP and return once every thread of it has
     stopped. kill() only starts a group stop: each thread stops when it next

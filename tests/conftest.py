@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 
 import pylibctrd
-from pylibctrd.testing import ContainerFactory, Env
+from pylibctrd.testing import ContainerFactory, Env, crun_runtime
 
 pytest_plugins = ["pytester"]  # tests/integration/test_pytest_plugin.py
 
@@ -26,8 +26,9 @@ pytest_plugins = ["pytester"]  # tests/integration/test_pytest_plugin.py
 #   subprocess's) is that binary, with the containerd-shim-runc-v2 beside it;
 #   the plugin's daemon is started with Daemon.start(containerd=...).
 # - PYLIBCTRD_TEST_RUNTIME=crun: a daemon.json with that default-runtime
-#   ($PYLIBCTRD_CONFIG), so every new_container without runtime options runs
-#   under it; the differential suite gives both runners BinaryName=crun.
+#   ($PYLIBCTRD_CONFIG; crun with pylibctrd.testing.crun_runtime()'s entry),
+#   so every new_container without runtime options runs under it; the
+#   differential suite gives both runners that runtime's BinaryName.
 TEST_CONTAINERD = os.environ.get("PYLIBCTRD_TEST_CONTAINERD") or None
 TEST_RUNTIME = os.environ.get("PYLIBCTRD_TEST_RUNTIME") or None
 if TEST_CONTAINERD is not None:
@@ -35,7 +36,8 @@ if TEST_CONTAINERD is not None:
     os.environ["PATH"] = os.path.dirname(TEST_CONTAINERD) + os.pathsep + os.environ.get("PATH", "")
 if TEST_RUNTIME is not None and TEST_RUNTIME != "runc":
     _config = Path(tempfile.mkdtemp(prefix="pylibctrd-test-config-")) / "daemon.json"
-    _config.write_text(json.dumps({"default-runtime": TEST_RUNTIME}))
+    _runtimes = {"crun": crun_runtime()} if TEST_RUNTIME == "crun" else {}
+    _config.write_text(json.dumps({"runtimes": _runtimes, "default-runtime": TEST_RUNTIME}))
     os.environ["PYLIBCTRD_CONFIG"] = str(_config)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from pylibctrd import imagebuild
+from pylibctrd import Runtimes, imagebuild
 from pylibctrd.imagebuild import Layer
 from pylibctrd.testing import Env
 from differential.runner import Runner
@@ -31,18 +31,32 @@ from differential.trace import normalize
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((Path(__file__).parents[1] / "scenarios").glob("*.json"))
 #: The matrix's runtime switch (tests/conftest.py): both runners create every
-#: container without runtime options of their own under this OCI runtime.
+#: container without runtime options of their own under this OCI runtime,
+#: with the options the runtime table gives it.
 RUNTIME = os.environ.get("PYLIBCTRD_TEST_RUNTIME") or None
+#: And the OCI spec version both runners' specs carry instead of Moby's
+#: (Debian 12's crun 1.8.1 refuses anything but 1.0.x and 1.1.x; Moby v26
+#: writes 1.2.0): the matrix sets it for crun (COMPATIBILITY.md).
+OCI_VERSION = os.environ.get("PYLIBCTRD_TEST_OCI_VERSION") or None
 
 
-def with_runtime(doc: dict[str, Any], runtime: str | None) -> dict[str, Any]:
-    """The scenario with `{"BinaryName": runtime}` on each container-creating
-    step that names no runtime options (as dockerd's --runtime does)."""
-    if runtime is None or runtime == "runc":
-        return doc
-    steps = [{**s, "runtime_options": {"BinaryName": runtime}}
-             if s.get("op") in ("new_container", "replace_container") and "runtime_options" not in s
-             else s for s in doc["steps"]]
+def runtime_options(runtime: str | None) -> dict[str, Any] | None:
+    return None if runtime is None else dict(Runtimes.load().get(runtime).options or {})
+
+
+def with_runtime(doc: dict[str, Any], options: dict[str, Any] | None,
+                 oci_version: str | None = None) -> dict[str, Any]:
+    """The scenario with `options` (`{"BinaryName": ...}`) on each
+    container-creating step that names none (as dockerd's --runtime does),
+    and `oci_version` patched into every spec."""
+    steps = []
+    for s in doc["steps"]:
+        if s.get("op") in ("new_container", "replace_container"):
+            if options is not None and "runtime_options" not in s:
+                s = {**s, "runtime_options": options}
+            if oci_version is not None:
+                s = {**s, "spec_patch": {**(s.get("spec_patch") or {}), "ociVersion": oci_version}}
+        steps.append(s)
     return {**doc, "steps": steps}
 
 
@@ -158,7 +172,8 @@ class GoRun:
 
 def run_python(env: Env, scenario: Path, prefix: str, namespace: str,
                images: Path) -> list[dict[str, Any]]:
-    steps = with_runtime(json.loads(scenario.read_text()), RUNTIME)["steps"]
+    steps = with_runtime(json.loads(scenario.read_text()), runtime_options(RUNTIME),
+                         OCI_VERSION)["steps"]
     return Runner(env.address, namespace, str(env.bundles), str(env.rootfs), prefix,
                   str(images)).run(steps)
 
@@ -216,9 +231,9 @@ def test_same_trace_as_go_libcontainerd(scenario: Path, env: Env, refrunner: Pat
     run = uuid.uuid4().hex[:6]
     paths = {str(env.bundles): "<state>", str(env.rootfs): "<rootfs>", str(env.workdir): "<work>"}
     go_prefix, py_prefix = f"dg{run}-", f"dp{run}-"
-    doc = with_runtime(json.loads(scenario.read_text()), RUNTIME)
+    doc = with_runtime(json.loads(scenario.read_text()), runtime_options(RUNTIME), OCI_VERSION)
     ref_scenario = scenario
-    if RUNTIME not in (None, "runc"):  # the refrunner reads a file: the rewritten one
+    if RUNTIME is not None or OCI_VERSION is not None:  # the refrunner reads a file: the rewritten one
         ref_scenario = env.workdir / f"{scenario.stem}-{run}.json"
         ref_scenario.write_text(json.dumps(doc))
     unordered = bool(doc.get("unordered_events"))

@@ -1,6 +1,9 @@
 """The runtime conformance kit: every differential scenario runs through
 pylibctrd twice against the same containerd, once with runc and once with
-crun as the runc shim's BinaryName (dockerd's `--add-runtime crun=crun`);
+crun as the runc shim's BinaryName (dockerd's `--add-runtime crun=crun`,
+with pylibctrd.testing.crun_runtime()'s arguments for this host), the same
+specs for both, at OCI version 1.1.0 (which both read: Debian 12's crun
+1.8.1 refuses Moby's 1.2.0, see COMPATIBILITY.md);
 the normalised traces (errors, events, exit codes, outputs, files) must be
 identical, except where RUNTIME_DIFFERENCES names the scenario with the
 reason (COMPATIBILITY.md lists them). A difference not listed fails, and so
@@ -22,7 +25,8 @@ from typing import Any
 
 import pytest
 
-from pylibctrd.testing import Env
+from pylibctrd import Runtimes
+from pylibctrd.testing import Env, crun_runtime
 from differential.runner import Runner
 from differential.trace import normalize
 from test_differential import (  # the differential suite's scenarios and images
@@ -36,17 +40,19 @@ __all__ = ["image_archives"]  # a fixture, used by name
 RUNTIME_DIFFERENCES: dict[str, str] = {}
 
 BASE, OTHER = "runc", "crun"
+OCI_VERSION = "1.1.0"
+
+
+def options(runtime: str) -> dict[str, Any]:
+    table = Runtimes({"crun": crun_runtime()})
+    return dict(table.get(runtime).options or {})
 
 
 def run(env: Env, doc: dict[str, Any], runtime: str, images: Path) -> list[str]:
     prefix = f"r{runtime[:2]}{uuid.uuid4().hex[:6]}-"
     ns = namespace_for(env, doc, prefix)
     paths = {str(env.bundles): "<state>", str(env.rootfs): "<rootfs>", str(env.workdir): "<work>"}
-    steps = with_runtime(doc, runtime)["steps"]
-    if runtime == "runc":  # explicitly, whatever the session's default runtime is
-        steps = [{**s, "runtime_options": {"BinaryName": "runc"}}
-                 if s.get("op") in ("new_container", "replace_container")
-                 and "runtime_options" not in s else s for s in steps]
+    steps = with_runtime(doc, options(runtime), OCI_VERSION)["steps"]
     try:
         raw = Runner(env.address, ns, str(env.bundles), str(env.rootfs), prefix,
                      str(images)).run(steps)

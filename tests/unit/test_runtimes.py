@@ -4,6 +4,7 @@ runtimes.Get, with its messages)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -58,9 +59,22 @@ def test_mobys_config_errors(table: dict[str, dict[str, object]], default: str |
         Runtimes(table, default)
 
 
-def test_runtime_args_are_not_supported() -> None:
-    with pytest.raises(errors.NotImplemented, match="runtimeArgs are not supported"):
-        Runtimes({"a": {"path": "x", "runtimeArgs": ["--debug"]}})
+def test_runtime_args_make_mobys_wrapper_script(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYLIBCTRD_EXEC_ROOT", str(tmp_path))
+    rt = Runtimes({"crun": {"path": "/usr/bin/crun", "runtimeArgs": ["--cgroup-manager=disabled"]}})
+    shim, options = rt.get("crun")
+    assert shim == RUNC_V2 and options is not None
+    script = Path(options["BinaryName"])
+    assert script.parent == tmp_path / "runtimes"
+    assert script.read_text() == "#!/bin/sh\n/usr/bin/crun --cgroup-manager=disabled $@\n"
+    assert script.stat().st_mode & 0o777 == 0o700
+    # Named as dockerd names it: <name>.<base32 of the script's sha256, no vowels>.
+    assert re.fullmatch(r"crun\.[0-9B-DF-HJ-NP-TV-Z-]{52}====", script.name), script.name
+    assert rt.get("crun") == (shim, options)  # the same script, kept
+    other = Runtimes(
+        {"crun": {"path": "/usr/bin/crun", "runtimeArgs": ["--debug"]}}).get("crun")
+    assert other.options != options and script.exists()
 
 
 def test_bad_files(tmp_path: Path) -> None:
