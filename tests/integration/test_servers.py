@@ -154,7 +154,7 @@ def crun_state(namespace: str, id: str) -> dict[str, object]:
 def test_crun_lifecycle_exec_stdio_events(env: Env, client: pylibctrd.Client,
                                           recorder: pylibctrd.Recorder) -> None:
     id = f"crun-{uuid.uuid4().hex[:8]}"
-    assert client.runtimes.get("crun") == (pylibctrd.RUNC_V2, {"BinaryName": "crun"})
+    assert client.runtimes.get("crun").shim == pylibctrd.RUNC_V2
     shim, options = pylibctrd.Runtimes({"crun": crun_runtime()}).get("crun")
     try:
         spec = crun_spec(env, id, ["sh", "-c", "read x; echo got $x; exit 7"])
