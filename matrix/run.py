@@ -341,10 +341,16 @@ def main() -> int:
     for flavour in args.flavours:
         ok, moby, why = build_flavour(flavour)
         rebuilt = rebuilt or flavour != args.default_flavour
+        marker = RESULTS / f"{flavour}-not-built.json"
         if not ok:
             print(f"matrix: flavour {flavour}: {why}", flush=True)
             not_built[flavour] = why
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            marker.write_text(json.dumps(asdict(Result(
+                flavour, moby, "-", "-", "-", "-", status="not built", note=why,
+                when=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())))))
             continue
+        marker.unlink(missing_ok=True)
         for name, binary in servers:
             for runtime in args.runtimes:
                 for suite in args.suites:
