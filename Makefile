@@ -197,11 +197,14 @@ BENCH_VENV := .venv-bench
 BENCH_PY := $(BENCH_VENV)/bin/python
 
 # Writes docs/benchmarks.md and its chart docs/benchmarks.png (and benchmarks/results.json).
+# To iterate on a few workloads: make bench BENCH_WORKLOADS=version,load,aio_version_64
+# (figures in build/bench-subset.json; docs and results.json are left alone).
+BENCH_WORKLOADS ?=
 bench: build
 	test -x $(BENCH_PY) || python3 -m venv $(BENCH_VENV)
 	$(BENCH_PY) -m pip install -q "containerd==1.5.3" "protobuf<3.21" grpcio matplotlib
 	$(BENCH_PY) -m pip install -q -e .
-	$(BENCH_PY) -m benchmarks --write-md
+	$(if $(BENCH_WORKLOADS),$(BENCH_PY) -m benchmarks --workloads $(BENCH_WORKLOADS) --out build/bench-subset.json $(BENCH_ARGS),$(BENCH_PY) -m benchmarks --write-md $(BENCH_ARGS))
 
 # Pull from a local registry: pylibctrd vs `ctr images pull` vs skopeo
 # (registry_pull in benchmarks/results.json; docs/registry.md).

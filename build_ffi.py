@@ -32,11 +32,17 @@ def header_cdef() -> str:
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
 
 
+# libc's free, called directly: a result's `data` is malloc'd by Go (C.CBytes),
+# and freeing it through pylibctrd_free cost a second crossing into Go per call.
+LIBC = """
+void free(void *);
+"""
+
+
 # C parameter types as Python sees them through cffi.
 _PY_TYPES = {
     "int": "int", "int64_t": "int", "uint64_t": "int", "uint32_t": "int", "size_t": "int",
     "char *": "bytes | CData", "void *": "CData", "pylibctrd_result *": "Result",
-    "pylibctrd_completion *": "Completions",
     "pylibctrd_event_fn": "CData", "pylibctrd_stdio_fn": "CData", "pylibctrd_log_fn": "CData",
 }
 _RETURNS = {"int": "int", "void": "None"}
@@ -70,20 +76,9 @@ def stubs() -> str:
         "    call: int",
         "    flags: int",
         "",
-        "class Completion(CData):",
-        "    call: int",
-        "    status: int",
-        "    result: Result",
-        "",
-        "class Completions(CData):",
-        "    def __getitem__(self, i: int) -> Completion: ...",
-        "",
         "class FFI:",
         "    NULL: CData",
-        "    @overload",
         "    def new(self, cdecl: Literal[\"pylibctrd_result *\"]) -> Result: ...",
-        "    @overload",
-        "    def new(self, cdecl: Literal[\"pylibctrd_completion[]\"], n: int) -> Completions: ...",
         "    def unpack(self, cdata: CData, length: int) -> bytes: ...",
         "    def from_buffer(self, buffer: memoryview) -> CData: ...",
         "    def memmove(self, dest: CData, src: bytes, n: int) -> None: ...",
@@ -98,6 +93,7 @@ def stubs() -> str:
     for ret, name, params in re.findall(r"^(int|void) (pylibctrd_\w+)\((.*?)\);", cdef, re.M):
         args = ", ".join(_param(p) for p in params.split(",")) if params.strip() else ""
         lines.append(f"    def {name}(self, {args}, /) -> {_RETURNS[ret]}: ...")
+    lines.append("    def free(self, p: CData, /) -> None: ...")
     lines += ["", "ffi: FFI", "lib: Lib", ""]
     return "\n".join(lines)
 
@@ -109,10 +105,10 @@ def write_stubs() -> None:
 
 
 ffibuilder = cffi.FFI()
-ffibuilder.cdef(header_cdef() + PYTHON_CALLBACKS)
+ffibuilder.cdef(header_cdef() + PYTHON_CALLBACKS + LIBC)
 ffibuilder.set_source(
     "pylibctrd._native",
-    '#include "pylibctrd.h"',
+    '#include <stdlib.h>\n#include "pylibctrd.h"',
     include_dirs=[str(INCLUDE_DIR)],
     libraries=["pylibctrd"],
     library_dirs=[str(GO_BUILD_DIR)],

@@ -2,6 +2,10 @@
 run, interleaved in rounds, against one managed containerd.
 
     python -m benchmarks [--rounds 5] [--quick] [--write-md]
+    python -m benchmarks --workloads version,load,aio_version_64 --out build/bench.json
+
+`--workloads` measures a subset (names as in results.json) to iterate on;
+the full run is what `make bench` records.
 """
 
 from __future__ import annotations
@@ -104,7 +108,7 @@ def memory_child(args: argparse.Namespace) -> None:
     peer.close()
 
 
-def run(counts: dict[str, int], rounds: int) -> dict[str, Any]:
+def run(counts: dict[str, int], rounds: int, only: set[str] | None = None) -> dict[str, Any]:
     build_gobench()
     work = Path(tempfile.mkdtemp(prefix="pylibctrd-bench-"))
     daemon = pylibctrd.Daemon.start(work / "root", work / "state")
@@ -118,13 +122,15 @@ def run(counts: dict[str, int], rounds: int) -> dict[str, Any]:
         peers.append(GrpcPeer(setup, ns["grpc"]))
         peers.append(GoPeer(setup, ns["go"]))
         peers.append(GoPeer(setup, ns["go-locked"], locked=True))
-        samples = measure(peers, counts, rounds)
-        print("memory", flush=True)
-        memory = {
-            "pylibctrd": memory_subprocess("pylibctrd", setup, ns["mem-py"], counts["memory"]),
-            "grpcio": memory_subprocess("grpcio", setup, ns["mem-grpc"], counts["memory"]),
-            "go": GoPeer.memory(setup, ns["mem-go"], counts["memory"]),
-        }
+        samples = measure(peers, counts, rounds, only)
+        memory: dict[str, tuple[int, int]] = {}
+        if only is None or "memory" in only:
+            print("memory", flush=True)
+            memory = {
+                "pylibctrd": memory_subprocess("pylibctrd", setup, ns["mem-py"], counts["memory"]),
+                "grpcio": memory_subprocess("grpcio", setup, ns["mem-grpc"], counts["memory"]),
+                "go": GoPeer.memory(setup, ns["mem-go"], counts["memory"]),
+            }
     finally:
         try:
             for p in peers:
@@ -142,18 +148,23 @@ def run(counts: dict[str, int], rounds: int) -> dict[str, Any]:
     return summarize(samples, memory, counts, rounds)
 
 
-def measure(peers: list[Peer], counts: dict[str, int], rounds: int) -> dict[str, dict[str, list[Any]]]:
+def measure(peers: list[Peer], counts: dict[str, int], rounds: int,
+            only: set[str] | None = None) -> dict[str, dict[str, list[Any]]]:
     """samples[workload][peer]: one entry per round. The thread-locked Go peer
-    (a binding's floor) takes part in the client workloads, not in events."""
+    (a binding's floor) takes part in the client workloads, not in events.
+    `only`: the workloads to measure (None: all)."""
     samples: dict[str, dict[str, list[Any]]] = {}
     go = next(p for p in peers if isinstance(p, GoPeer) and not p.locked)
+
+    def chosen(workload: str) -> bool:
+        return only is None or workload in only
 
     def add(workload: str, peer: str, value: Any) -> None:
         samples.setdefault(workload, {}).setdefault(peer, []).append(value)
 
     for r in range(rounds):
         print(f"round {r + 1}/{rounds}", flush=True)
-        for w in LATENCY:
+        for w in filter(chosen, LATENCY):
             turns = max(1, counts[w] // TURN[w])
             this_round: dict[str, list[int]] = {}
             for t in range(turns):
@@ -161,18 +172,23 @@ def measure(peers: list[Peer], counts: dict[str, int], rounds: int) -> dict[str,
                     this_round.setdefault(p.name, []).extend(getattr(p, w)(counts[w] // turns))
             for name, ns in this_round.items():
                 add(w, name, ns)
-        for w in THROUGHPUT:
+        for w in filter(chosen, THROUGHPUT):
             for p in rotate(peers, r):
                 add(w, p.name, getattr(p, w)(counts[w], THREADS))
         for p in rotate([p for p in peers if p.name != "go-locked"], r):
-            add("events", p.name, p.events(counts["events"], "2ms"))
-            add("events_burst", p.name, p.events(counts["events_burst"], "0s"))
+            if chosen("events"):
+                add("events", p.name, p.events(counts["events"], "2ms"))
+            if chosen("events_burst"):
+                add("events_burst", p.name, p.events(counts["events_burst"], "0s"))
         for w, (method, concurrency) in AIO.items():
+            if not chosen(w):
+                continue
             for p in rotate([p for p in peers if p.name != "go-locked"], r):
                 add(w, p.name, getattr(p, method)(counts[w], concurrency))
         for p in rotate([p for p in peers if p.name != "go-locked"], r):
-            add("aio_events", p.name, p.aio_events(counts["aio_events"], "2ms"))
-        for w in ("ffi_nop", "ffi_json"):
+            if chosen("aio_events"):
+                add("aio_events", p.name, p.aio_events(counts["aio_events"], "2ms"))
+        for w in filter(chosen, ("ffi_nop", "ffi_json")):
             add(w, "pylibctrd", ffi_cost(w, counts[w]))
             add(w, "go", go.ffi(w.removeprefix("ffi_"), counts[w]))
     return samples
@@ -181,7 +197,7 @@ def measure(peers: list[Peer], counts: dict[str, int], rounds: int) -> dict[str,
 def summarize(samples: dict[str, dict[str, list[Any]]], memory: dict[str, tuple[int, int]],
               counts: dict[str, int], rounds: int) -> dict[str, Any]:
     workloads: dict[str, Any] = {}
-    for w in LATENCY:
+    for w in [w for w in LATENCY if w in samples]:
         per = {}
         for peer, rounds_ns in samples[w].items():
             per[peer] = {
@@ -191,13 +207,15 @@ def summarize(samples: dict[str, dict[str, list[Any]]], memory: dict[str, tuple[
             }
         workloads[w] = {"kind": "latency", "unit": "us (p50)", "count": counts[w], "peers": per,
                         **ratios({k: v["p50_us"] for k, v in per.items()})}
-    for w in THROUGHPUT:
+    for w in [w for w in THROUGHPUT if w in samples]:
         per = {peer: {"ns_per_op": statistics.median(wall / counts[w] for wall in walls),
                       "ops_per_s": statistics.median(counts[w] * 1e9 / wall for wall in walls)}
                for peer, walls in samples[w].items()}
         workloads[w] = {"kind": "throughput", "threads": THREADS, "unit": "ns per op", "count": counts[w],
                         "peers": per, **ratios({k: v["ns_per_op"] for k, v in per.items()})}
     for w, (_, concurrency) in AIO.items():
+        if w not in samples:
+            continue
         per = {peer: {"ns_per_op": statistics.median(wall / counts[w] for wall in walls),
                       "ops_per_s": statistics.median(counts[w] * 1e9 / wall for wall in walls)}
                for peer, walls in samples[w].items()}
@@ -205,6 +223,8 @@ def summarize(samples: dict[str, dict[str, list[Any]]], memory: dict[str, tuple[
                         "unit": "ns per op (one loop; Go: goroutines)", "count": counts[w],
                         "peers": per, **ratios({k: v["ns_per_op"] for k, v in per.items()})}
     for w, unit in (("events", "callback"), ("aio_events", "async for")):
+        if w not in samples:
+            continue
         per = {}
         for peer, runs in samples[w].items():
             lat = [[(recv[k] - sent[k]) / 1e3 for k in sent if k in recv] for sent, recv in runs]
@@ -216,7 +236,7 @@ def summarize(samples: dict[str, dict[str, list[Any]]], memory: dict[str, tuple[
                         "added_p99_us_vs_go": per["pylibctrd"]["p99_us"] - per["go"]["p99_us"],
                         **ratios({k: v["p50_us"] for k, v in per.items()})}
     per = {}
-    for peer, runs in samples["events_burst"].items():
+    for peer, runs in samples.get("events_burst", {}).items():
         rates, lost = [], 0
         for sent, recv in runs:
             lost += len(sent) - len(recv)
@@ -224,22 +244,37 @@ def summarize(samples: dict[str, dict[str, list[Any]]], memory: dict[str, tuple[
             rates.append(len(recv) / span)
         per[peer] = {"events_per_s": statistics.median(rates), "ns_per_event": 1e9 / statistics.median(rates),
                      "lost": lost}
-    workloads["events_burst"] = {"kind": "throughput", "unit": "ns per event", "count": counts["events_burst"],
-                                 "peers": per, **ratios({k: v["ns_per_event"] for k, v in per.items()})}
-    for w in ("ffi_nop", "ffi_json"):
+    if per:
+        workloads["events_burst"] = {"kind": "throughput", "unit": "ns per event",
+                                     "count": counts["events_burst"], "peers": per,
+                                     **ratios({k: v["ns_per_event"] for k, v in per.items()})}
+    for w in [w for w in ("ffi_nop", "ffi_json") if w in samples]:
         per = {peer: {"ns_per_op": statistics.median(v)} for peer, v in samples[w].items()}
         workloads[w] = {"kind": "latency", "unit": "ns per call", "count": counts[w], "peers": per,
                         "ratio_vs_grpc": None,
                         "ratio_vs_go": per["pylibctrd"]["ns_per_op"] / per["go"]["ns_per_op"],
                         "note": "Go peer: the same work as a plain Go call (no FFI); grpcio has no FFI"}
-    workloads["memory"] = {
-        "kind": "memory", "unit": "KiB RSS growth", "count": counts["memory"],
-        "peers": {peer: {"rss_kib_after_10pct": a, "rss_kib_after_all": b, "growth_kib": b - a}
-                  for peer, (a, b) in memory.items()},
-        "ratio_vs_grpc": None, "ratio_vs_go": None,
-        "note": "growth from 10% to 100% of the lifecycles; compared in absolute KiB",
-    }
+    if memory:
+        workloads["memory"] = {
+            "kind": "memory", "unit": "KiB RSS growth", "count": counts["memory"],
+            "peers": {peer: {"rss_kib_after_10pct": a, "rss_kib_after_all": b, "growth_kib": b - a}
+                      for peer, (a, b) in memory.items()},
+            "ratio_vs_grpc": None, "ratio_vs_go": None,
+            "note": "growth from 10% to 100% of the lifecycles; compared in absolute KiB",
+        }
     return {"machine": machine(), "rounds": rounds, "workloads": workloads}
+
+
+def merge(results: dict[str, Any], path: Path) -> None:
+    """Replace the workloads `results` measured in the results file at `path`
+    (each workload's ratios stay from one run of all its peers), and record
+    which run they came from under partial_runs."""
+    full = json.loads(path.read_text())
+    full["workloads"].update(results["workloads"])
+    full.setdefault("partial_runs", []).append(
+        {"workloads": sorted(results["workloads"]), "rounds": results["rounds"],
+         "machine": results["machine"], "load_average": os.getloadavg()})
+    path.write_text(json.dumps(full, indent=1) + "\n")
 
 
 def ratios(values: dict[str, float]) -> dict[str, float | None]:
@@ -271,6 +306,9 @@ def main() -> None:
     ap.add_argument("--write-md", action="store_true", help="write docs/benchmarks.md and its chart docs/benchmarks.png")
     ap.add_argument("--render", action="store_true", help="measure nothing: report the results in --out again")
     ap.add_argument("--out", default=str(HERE / "results.json"))
+    ap.add_argument("--workloads", help="comma-separated subset to measure (iterating; not with --write-md)")
+    ap.add_argument("--merge-into", help="also replace these workloads in this results file (e.g. "
+                    "benchmarks/results.json), recording the run under partial_runs")
     ap.add_argument("--memory-child", choices=["pylibctrd", "grpcio"], help=argparse.SUPPRESS)
     for flag in ("address", "state-dir", "rootfs", "namespace"):
         ap.add_argument("--" + flag, help=argparse.SUPPRESS)
@@ -281,11 +319,19 @@ def main() -> None:
         return
     from .report import chart, table, targets_table, write_markdown
 
+    only = set(args.workloads.split(",")) if args.workloads else None
+    if only is not None:
+        if args.write_md:
+            ap.error("--workloads measures a subset: docs/benchmarks.md wants a full run")
+        if unknown := only - set(FULL):
+            ap.error(f"unknown workloads: {', '.join(sorted(unknown))} (known: {', '.join(FULL)})")
     if args.render:
         results = json.loads(Path(args.out).read_text())
     else:
-        results = run(QUICK if args.quick else FULL, args.rounds)
+        results = run(QUICK if args.quick else FULL, args.rounds, only)
         Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+        if args.merge_into:
+            merge(results, Path(args.merge_into))
     text = table(results)
     print(text + "\n\n" + targets_table(results))
     # With --write-md the chart goes beside docs/benchmarks.md, which shows it.

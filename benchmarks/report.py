@@ -6,35 +6,46 @@ from pathlib import Path
 from typing import Any
 
 def target_checks(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
-    """(target, what was measured, met) for every target of the issue."""
+    """(target, what was measured, met) for every target of the issues whose
+    workloads the results hold (a --workloads run holds a subset)."""
     w = results["workloads"]
     out = []
     for name in ("version", "load"):
+        if name not in w:
+            continue
         g, go = w[name]["ratio_vs_grpc"], w[name]["ratio_vs_go"]
         floor = w[name].get("ratio_vs_go_locked")
         out.append((f"{name}: <= 0.75x grpcio", f"{g:.2f}x", g <= 0.75))
         out.append((f"{name}: <= 1.05x Go", f"{go:.2f}x (Go on a locked thread: "
                     f"{go / floor if floor else float('nan'):.2f}x)", go <= 1.05))
-    lc = w["lifecycle"]["ratio_vs_go"]
-    out.append(("lifecycle: <= 1.02x Go", f"{lc:.3f}x Go", lc <= 1.02))
-    tv = w["threads_version"]["ratio_vs_grpc"]
-    per = w["threads_version"]["peers"]
-    floor = (f" (Go on locked threads: {per['grpcio']['ns_per_op'] / per['go-locked']['ns_per_op']:.2f}x)"
-             if "go-locked" in per else "")
-    out.append(("8 threads: >= 3x grpcio throughput", f"{1 / tv:.2f}x{floor}", tv <= 1 / 3))
-    nop = w["ffi_nop"]["peers"]["pylibctrd"]["ns_per_op"]
-    out.append(("FFI no-op < 1 us", f"{nop:.0f} ns", nop < 1000))
-    added = w["events"]["added_p99_us_vs_go"]
-    out.append(("event callback added p99 < 1 ms", f"{added:.0f} us over Go", added < 1000))
+        if floor:
+            out.append((f"{name}: <= 1.10x Go on a locked thread", f"{floor:.2f}x", floor <= 1.10))
+    if "lifecycle" in w:
+        lc = w["lifecycle"]["ratio_vs_go"]
+        out.append(("lifecycle: <= 1.02x Go", f"{lc:.3f}x Go", lc <= 1.02))
+    if "threads_version" in w:
+        tv = w["threads_version"]["ratio_vs_grpc"]
+        per = w["threads_version"]["peers"]
+        floor_text = (f" (Go on locked threads: {per['grpcio']['ns_per_op'] / per['go-locked']['ns_per_op']:.2f}x)"
+                      if "go-locked" in per else "")
+        out.append(("8 threads: >= 3x grpcio throughput", f"{1 / tv:.2f}x{floor_text}", tv <= 1 / 3))
+    if "ffi_nop" in w:
+        nop = w["ffi_nop"]["peers"]["pylibctrd"]["ns_per_op"]
+        out.append(("FFI no-op < 1 us", f"{nop:.0f} ns", nop < 1000))
+    if "events" in w:
+        added = w["events"]["added_p99_us_vs_go"]
+        out.append(("event callback added p99 < 1 ms", f"{added:.0f} us over Go", added < 1000))
     if "aio_version_64" in w:
         av = w["aio_version_64"]
         if av["ratio_vs_grpc"] is not None:
-            out.append(("aio_version_64: >= 3x grpc.aio throughput", f"{1 / av['ratio_vs_grpc']:.2f}x",
-                        av["ratio_vs_grpc"] <= 1 / 3))
-        out.append(("aio_version_64: >= 0.7x Go (64 goroutines) throughput",
-                    f"{1 / av['ratio_vs_go']:.2f}x", 1 / av["ratio_vs_go"] >= 0.7))
+            out.append(("aio_version_64: >= 2.3x grpc.aio throughput", f"{1 / av['ratio_vs_grpc']:.2f}x",
+                        av["ratio_vs_grpc"] <= 1 / 2.3))
+        out.append(("aio_version_64: >= 0.9x Go (64 goroutines) throughput",
+                    f"{1 / av['ratio_vs_go']:.2f}x", 1 / av["ratio_vs_go"] >= 0.9))
+    if "aio_lifecycle_16" in w:
         al = w["aio_lifecycle_16"]["ratio_vs_go"]
-        out.append(("aio_lifecycle_16: <= 1.05x Go (16 goroutines)", f"{al:.3f}x Go", al <= 1.05))
+        out.append(("aio_lifecycle_16: <= 1.02x Go (16 goroutines)", f"{al:.3f}x Go", al <= 1.02))
+    if "aio_events" in w:
         added = w["aio_events"]["added_p99_us_vs_go"]
         out.append(("aio event (async for) added p99 < 1 ms", f"{added:.0f} us over Go", added < 1000))
     return out
@@ -121,6 +132,11 @@ def write_markdown(results: dict[str, Any], text: str, path: Path) -> None:
     locked_threads = (w["threads_version"]["peers"]["go-locked"]["ns_per_op"]
                       / w["threads_version"]["peers"]["go"]["ns_per_op"])
     py_vs_locked = w["version"]["ratio_vs_go_locked"]
+    partial = "".join(
+        f"\n\nRemeasured on {run['machine']['date']} in a run of their own ({run['rounds']} rounds, "
+        f"load average {', '.join(f'{x:.1f}' for x in run['load_average'])}): "
+        + ", ".join(f"`{name}`" for name in run["workloads"]) + "."
+        for run in results.get("partial_runs", []))
     path.write_text(f"""# Benchmarks
 
 `make bench` (`python -m benchmarks`) measures pylibctrd, the pure-Python
@@ -136,7 +152,7 @@ throughput workloads use time per operation. Full figures:
 ![pylibctrd's time ratios against grpcio and Go](benchmarks.png)
 
 Machine: {m['cpu']}, {m['cores']} cores, kernel {m['kernel']}, Python {m['python']},
-{m['go']}, {m['containerd']}; run on {m['date']}.
+{m['go']}, {m['containerd']}; run on {m['date']}.{partial}
 
 {text}
 
@@ -164,6 +180,13 @@ current design: running the call on an ordinary goroutine while the export
 waits on a channel, returning to C at once and waiting there on a futex or
 condition variable (with and without spinning first), a pool of unlocked
 worker goroutines fed from C, and GOMAXPROCS 4 and 8.
+
+asyncio: `aio_version_64` is CPU bound on 2 cores (containerd, the client's
+Go and the loop's Python share them). Where pylibctrd's client spends its
+time per call, before and after batching submissions per loop pass, worker
+goroutines and packed completions, is in
+[performance](performance.md#asyncio-and-unary-calls-cost-per-call)
+(`python -m benchmarks.percall`).
 
 create_delete and exec are slower than grpcio because libcontainerd does more
 round trips than the minimal driver (a lease around container create, a task

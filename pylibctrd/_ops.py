@@ -58,6 +58,23 @@ def check_backend(backend: Backend | None, *, allow_async: bool) -> bool:
     return is_async
 
 
+# The last version answer and its Version: containerd answers the same on
+# every call, and a frozen dataclass costs ~1 us to make (Version is immutable,
+# so handing out the same one is safe).
+_last_version: tuple[bytes | None, Version | None] = (None, None)
+
+
+def _decode_version(number: int, data: bytes | None) -> Version:
+    global _last_version
+    last_data, last = _last_version
+    if last is not None and data == last_data:
+        return last
+    version, revision = text_result(number, data)
+    made = Version(version, revision)
+    _last_version = (data, made)
+    return made
+
+
 class ClientOps(_ffi.Owned):
     """One libcontainerd Client: its handle, event hub and connection facts."""
 
@@ -73,6 +90,7 @@ class ClientOps(_ffi.Owned):
         self.namespace = namespace
         self.state_dir = state_dir
         self.daemon = daemon  # kept alive while the client is
+        self._version: Op[Version] | None = None
 
     @classmethod
     def connect(cls, address: str | None, namespace: str,
@@ -132,11 +150,12 @@ class ClientOps(_ffi.Owned):
             shut.run()
 
     def version(self) -> Op[Version]:
-        def decode(number: int, data: bytes | None) -> Version:
-            version, revision = text_result(number, data)
-            return Version(version, revision)
-
-        return op(decode, lib().pylibctrd_client_version, self._handle)
+        # One Op serves every call: it holds only the handle, and running an
+        # Op changes nothing in it (no on_error, no stdio).
+        native = lib()  # each call: in a forked child this raises ForkedChild
+        if self._version is None:
+            self._version = op(_decode_version, native.pylibctrd_client_version, self._handle)
+        return self._version
 
     def list_containers(self) -> Op[list[ContainerRecord]]:
         def decode(number: int, data: bytes | None) -> list[ContainerRecord]:
@@ -387,6 +406,9 @@ class TaskOps(ProcessOps):
 
     def health(self) -> Op[_services.Health]:
         return _services.health_op(self._handle)
+
+    def watch_health(self, after: int, timeout: float | None) -> Op[_services.HealthUpdate]:
+        return _services.watch_health_op(self._handle, after, timeout)
 
     def create_checkpoint(self, checkpoint_dir: str, exit: bool) -> Op[None]:
         dir_c, exit_c = _args.text(checkpoint_dir, "checkpoint_dir"), _args.flag(exit, "exit")

@@ -17,7 +17,7 @@ from . import images as _images
 from . import networks as _networks
 from . import registry as _registry
 from . import services as _services
-from .services import Health, LogReader
+from .services import Health, HealthUpdate, LogReader
 from ._faces import ClientFace, ContainerFace, ProcessFace
 from ._hub import EventStream
 from ._ops import (
@@ -55,7 +55,11 @@ class Client(ClientFace):
         client = cls(ClientOps.connect(address, namespace, state_dir, backend, timeout,
                                        None).run())
         if registry is not None:
-            client.configure_registry(registry)
+            try:
+                client.configure_registry(registry)
+            except BaseException:
+                client.close()  # bad options: no client left behind
+                raise
         return client
 
     def close(self) -> None:
@@ -369,6 +373,13 @@ class Task(Process):
     def health(self) -> Health:
         """The container's health (`NotFound` unless this client probes it)."""
         return self._ops.health().run()
+
+    def watch_health(self, after: int = 0, timeout: float | None = None) -> HealthUpdate:
+        """Wait until more than `after` probe results are recorded (or
+        probing ended, or `timeout` seconds passed) and return the state
+        then, with dockerd's `health_status` events since `after`: pass the
+        answer's `seq` back to follow every change (`NotFound` as `health`)."""
+        return self._ops.watch_health(after, timeout).run()
 
     def create_checkpoint(self, checkpoint_dir: str, exit: bool = False) -> None:
         """Checkpoint with CRIU into `checkpoint_dir` (needs a working CRIU)."""

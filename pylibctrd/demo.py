@@ -4,20 +4,25 @@ Starts containerd the way dockerd does (Moby's supervisor), builds a
 one-layer busybox image archive (`docker save` format), imports it into
 containerd's image store and prepares the container's rootfs from it as
 dockerd does, runs a container and an exec in it, prints their output and
-every event that libcontainerd delivered, and cleans up.
+every event that libcontainerd delivered, and cleans up. Where Debian's
+docker-registry is installed (`make` installs it), the image also makes a
+round trip through a registry started on 127.0.0.1 for the demo: pushed,
+removed, and pulled back with Moby's progress; without one, the demo runs
+from the archive alone.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
 import uuid
 
 import pylibctrd
-from pylibctrd import EventInfo, EventType, imagebuild, stdio
+from pylibctrd import EventInfo, EventType, Progress, imagebuild, stdio
 
 
 class PrintingRecorder(pylibctrd.Recorder):
@@ -26,6 +31,30 @@ class PrintingRecorder(pylibctrd.Recorder):
         print(f"  event {event.value:<12} container={container_id} process={info.process_id or '-'}"
               f" pid={info.pid or '-'}{extra}", flush=True)
         super().process_event(container_id, event, info)
+
+
+def show_pull(client: pylibctrd.Client, image: pylibctrd.Image, tmp: str) -> pylibctrd.Image:
+    """`docker push` of the image into a registry on 127.0.0.1 and `docker
+    pull` of it back, when docker-registry is installed; else the image."""
+    if shutil.which("docker-registry") is None:
+        print("(docker-registry is not installed: no pull shown; `make system` installs it)")
+        return image
+    from pylibctrd.testing import Registry
+
+    def show(p: Progress) -> None:
+        if p.action != "Downloading":  # the byte counts: docker redraws these in place
+            print(f"  pull: {p.id + ': ' if p.id else ''}{p.action}", flush=True)
+    with Registry(os.path.join(tmp, "registry")) as registry:
+        ref = f"{registry.address}/demo/busybox:1"
+        client.tag(image.name, ref)
+        digest = client.push(ref)  # `docker push`
+        print(f"pushed {ref} ({digest[:19]}...) to a docker-registry on 127.0.0.1")
+        client.remove_image(ref)
+        client.remove_image(image.name)
+        start = time.monotonic()
+        pulled = client.pull(ref, progress=show)  # `docker pull`
+        print(f"pulled {pulled.name} in {time.monotonic() - start:.2f}s")
+    return pulled
 
 
 def main() -> int:
@@ -44,6 +73,7 @@ def main() -> int:
             [image] = client.import_image(archive)  # `docker load`
             print(f"imported {image.name} {image.digest[:19]}... ({image.size} bytes)"
                   f" in {time.monotonic() - start:.2f}s")
+            image = show_pull(client, image, tmp)
         rootfs = client.prepare_rootfs(id, image.name)  # snapshot on Moby's init layer, mounted
         print(f"rootfs {rootfs}")
         spec = pylibctrd.container_spec(

@@ -175,6 +175,11 @@ def _normalize(name: str) -> str:
     return "docker.io/" + name
 
 
+def go_arch() -> str:
+    """This machine's architecture as Go and OCI name it (amd64, arm64, ...)."""
+    return _go_arch()
+
+
 def _go_arch() -> str:
     machine = os.uname().machine
     return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(machine, machine)
@@ -226,3 +231,41 @@ def busybox_image(path: str | os.PathLike[str], *, name: str | None = "busybox:l
     cfg.update(config or {})
     return build_image(path, [busybox_layer()], config=cfg, name=name, format=format,
                        compress=compress)
+
+
+def multi_platform_layout(path: str | os.PathLike[str], archs: Sequence[str], *,
+                          name: str = "multi") -> Path:
+    """An OCI image layout at `path` whose index (tagged `name`) has one
+    manifest per `archs` entry (linux), each with one layer of random bytes
+    and the label `arch`: what `skopeo copy --all oci:PATH:NAME docker://...`
+    puts into a registry as a multi-platform image."""
+    out = Path(path)
+    blobs = out / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def blob(data: bytes) -> dict[str, Any]:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return {"digest": "sha256:" + digest, "size": len(data)}
+
+    manifests = []
+    for arch in archs:
+        layer = Layer(files={"data": os.urandom(10_000)}).tar()
+        ldesc = {"mediaType": OCI_LAYER, **blob(layer)}
+        cfg = json.dumps({"architecture": arch, "os": "linux",
+                          "config": {"Labels": {"arch": arch}},
+                          "rootfs": {"type": "layers",
+                                     "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}})
+        cdesc = {"mediaType": OCI_CONFIG, **blob(cfg.encode())}
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                               "config": cdesc, "layers": [ldesc]}).encode()
+        manifests.append({"mediaType": OCI_MANIFEST, **blob(manifest),
+                          "platform": {"architecture": arch, "os": "linux"}})
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                        "manifests": manifests}).encode()
+    idesc = {"mediaType": OCI_INDEX, **blob(index),
+             "annotations": {"org.opencontainers.image.ref.name": name}}
+    (out / "index.json").write_text(json.dumps(
+        {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [idesc]}))
+    (out / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    return out

@@ -7,8 +7,12 @@ blocks on a full pipe and nobody has to stay attached. It records the exit
 code and time in `<state_dir>-images/containers/<id>/monitor.json` and ends.
 It survives the CLI that started it (its own session, stdio on /dev/null).
 
-Only the public API is used. Not yet: restart policies, health checks and
-reattaching (`attach`) in the monitor, surviving a containerd restart.
+With a health check (`spawn(health=...)`), it probes the container as
+`task.start_health` does and records each result for other processes
+(`pylibctrd.healthrecord`).
+
+Only the public API is used. Not yet: restart policies and reattaching
+(`attach`) in the monitor, surviving a containerd restart.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from . import errors, stdio
+from . import errors, healthrecord, stdio
 from .client import Client
 
 STATE_FILE = "monitor.json"
@@ -86,14 +90,16 @@ def _write_state(path: Path, state: Mapping[str, Any], *, create: bool) -> None:
 
 
 def spawn(address: str, namespace: str, state_dir: str, id: str, *, log_driver: str = "json-file",
-          log_opts: Mapping[str, str] | None = None, timeout: float = 30.0) -> int:
-    """Start container `id`'s monitor, which creates and starts its task;
+          log_opts: Mapping[str, str] | None = None, timeout: float = 30.0,
+          health: Mapping[str, Any] | None = None) -> int:
+    """Start container `id`'s monitor, which creates and starts its task
+    (and probes it with `health`, docker's HealthConfig, if given);
     returns the monitor's pid once the task runs, or raises the error that
     stopped it (its class, its message)."""
     read_end, write_end = os.pipe()
     args = json.dumps({"address": address, "namespace": namespace, "state_dir": state_dir,
                        "id": id, "log_driver": log_driver, "log_opts": dict(log_opts or {}),
-                       "timeout": timeout, "ready_fd": write_end})
+                       "timeout": timeout, "ready_fd": write_end, "health": health})
     try:
         proc = subprocess.Popen([sys.executable, "-m", "pylibctrd.monitor", args],
                                 pass_fds=(write_end,), start_new_session=True,
@@ -131,6 +137,7 @@ def run(args: Mapping[str, Any]) -> int:
             log.opts = dict(args["log_opts"])
             task = ctr.new_task(attach_stdio=log)
             task.start()
+            health = healthrecord.record(task, path.parent, args.get("health"))
         except errors.Error as e:
             ready.write(f"{type(e).__name__}:{e}".encode())
             return 1
@@ -140,6 +147,8 @@ def run(args: Mapping[str, Any]) -> int:
         ready.write(b"ok\n")
         ready.close()
         info = task.wait()
+        if health is not None:
+            health.stop()
         log.wait(30)
         exited = info.exited_at.timestamp() if info.exited_at else time.time()
         _write_state(path, {"status": "exited", "pid": os.getpid(), "exit_code": info.exit_code,

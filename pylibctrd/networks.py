@@ -80,6 +80,27 @@ def port_spec(port: Port) -> str:
     raise TypeError(f"a port must be an int, a str or a PortBinding, not {type(port).__name__}")
 
 
+def exposed_ports(config: Mapping[str, Any], ports: Sequence[Port] = ()) -> list[str]:
+    """What docker run's `-P` adds to `ports`: each of the image config's
+    `ExposedPorts` ("80/tcp", "53/udp"; a bare "80" is tcp) that `ports`
+    does not publish already, as a spec for a random host port, sorted."""
+    taken = set()
+    for p in ports:
+        container = port_spec(p).rsplit(":", 1)[-1]
+        number, _, proto = container.partition("/")
+        taken.add(f"{number}/{proto or 'tcp'}")
+    exposed = config.get("ExposedPorts") or {}
+    if not isinstance(exposed, Mapping):
+        raise errors.InvalidParameter(f"the image's ExposedPorts is not an object: {exposed!r}")
+    wanted = {p if "/" in p else f"{p}/tcp" for p in exposed}
+    return sorted(wanted - taken, key=_port_order)
+
+
+def _port_order(port: str) -> tuple[int, str]:
+    first = port.split("/")[0].split("-")[0]
+    return (int(first) if first.isdigit() else -1, port)
+
+
 def _strings(values: Iterable[str] | None, what: str) -> list[str]:
     if values is None:
         return []

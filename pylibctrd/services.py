@@ -13,7 +13,7 @@ import json
 import struct
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from . import _args, _ffi
 from ._ffi import Op, json_result, lib, no_result, op
@@ -244,10 +244,90 @@ def health_config(test: list[str] | str, *, interval: float | None = None,
 
 
 def _health(number: int, data: bytes | None) -> Health:
-    h = json_result(number, data)
+    return decode_health(json_result(number, data))
+
+
+@dataclass(frozen=True)
+class HealthEvent:
+    """dockerd's `health_status` event: the container's health status
+    changed (`action` "health_status: healthy" as `docker events` shows it);
+    `seq` is the probe result that changed it."""
+
+    seq: int
+    action: str
+    status: str
+    time: datetime | None
+
+
+@dataclass(frozen=True)
+class HealthUpdate:
+    """`task.watch_health()`'s answer: the health after `seq` probe results,
+    the `health_status` events after the `after` asked for, whether probing
+    ended (stopped, or the task exited), and the state as `docker inspect`
+    shows `State.Health` (Moby's JSON, its times RFC 3339 with ns)."""
+
+    seq: int
+    health: Health
+    events: list[HealthEvent]
+    ended: bool
+    docker: dict[str, Any]
+
+
+def decode_health(h: Mapping[str, Any]) -> Health:
+    """A Health from its wire (and record) form."""
     return Health(h["status"], h["failing_streak"],
                   [HealthResult(from_unix_nanos(r["start"]), from_unix_nanos(r["end"]),
                                 r["exit_code"], r["output"]) for r in h["log"]])
+
+
+def decode_health_update(u: Mapping[str, Any]) -> HealthUpdate:
+    """A HealthUpdate from its wire (and record) form."""
+    return HealthUpdate(u["seq"], decode_health(u["health"]),
+                        [HealthEvent(e["seq"], e["action"], e["status"], from_unix_nanos(e["time"]))
+                         for e in u["events"]], u["ended"], u["docker"])
+
+
+def watch_health_op(task: int, after: int, timeout: float | None) -> Op[HealthUpdate]:
+    if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+        raise TypeError(f"after must be an int >= 0 (a HealthUpdate's seq), not {after!r}")
+    ms = -1 if timeout is None else max(0, _args.millis(timeout, "timeout"))
+    return op(lambda n, d: decode_health_update(json_result(n, d)),
+              lib().pylibctrd_task_watch_health, task, after, ms)
+
+
+def run_healthcheck(flags: Sequence[str], image: Mapping[str, Any] | None = None,
+                    ) -> dict[str, Any] | None:
+    """The health check `docker run` gives a container: `flags` are its
+    health flags as command-line items (`["--health-cmd=pg_isready",
+    "--health-interval=1s"]`, `"--no-healthcheck"`), parsed as the docker CLI
+    does (pflag: its durations and messages, e.g. `invalid argument "x" for
+    "--health-interval" flag: time: invalid duration "x"`, as
+    `errors.InvalidParameter`), merged over the image's
+    `config["Healthcheck"]` as dockerd does (unset values are the image's).
+    None when no check runs (none anywhere, NONE, no test)."""
+    if isinstance(flags, (str, bytes)):
+        raise TypeError("flags must be a list of strings")
+    flags_json = _args.json_bytes([_args.text(f, "flags").decode() for f in flags], "flags")
+    image_json = b"" if image is None else _args.json_object(image, "image")
+    _, data = _ffi.call(lib().pylibctrd_run_healthcheck, flags_json, len(flags_json),
+                        image_json, len(image_json))
+    result: dict[str, Any] | None = json.loads(data or b"null")
+    return result
+
+
+def state_text(*, running: bool, paused: bool = False, restarting: bool = False,
+               started_at: datetime | None = None, finished_at: datetime | None = None,
+               exit_code: int = 0, health: str | None = None) -> str:
+    """docker ps' STATUS as Moby's `container.State.String()` writes it:
+    "Up 5 seconds (healthy)", "Up 2 minutes (health: starting)", "Exited (3)
+    About a minute ago", "Created"."""
+    state = {"running": running, "paused": paused, "restarting": restarting,
+             "started_at": _unix_nanos(started_at, "started_at"),
+             "finished_at": _unix_nanos(finished_at, "finished_at"),
+             "exit_code": exit_code, "health": health or ""}
+    data = _args.json_object(state, "state")
+    _, text = _ffi.call(lib().pylibctrd_state_text, data, len(data))
+    return (text or b"").decode()
 
 
 def start_health_op(task: int, healthcheck: Mapping[str, Any]) -> Op[None]:

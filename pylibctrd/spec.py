@@ -39,6 +39,7 @@ def container_spec(rootfs: str | os.PathLike[str], args: Sequence[str] | None = 
                    tmpfs: Mapping[str, str] | None = None,
                    read_only: bool = False,
                    network: str | None = None, ports: Sequence[Port] = (),
+                   publish_all: bool = False,
                    network_aliases: Sequence[str] = (), ip: str | None = None,
                    hostname: str | None = None, dns: Sequence[str] | None = None,
                    dns_search: Sequence[str] | None = None,
@@ -69,12 +70,13 @@ def container_spec(rootfs: str | os.PathLike[str], args: Sequence[str] | None = 
     `errors.InvalidParameter`) and laid into the spec as dockerd does. A
     named volume is created (Moby's local driver) by `new_container`, and
     filled with the image's content at its path when empty.
-    are its gid and then its supplementary groups.
 
     Networking (docs/networking.md), as docker run's flags: `network` is a
     network's name, "bridge" (the default network), "host", "none" or
     "container:<id>"; `ports` are published ports (docker's -p syntax, an int
-    for a random host port, or PortBinding); `network_aliases`, `ip`,
+    for a random host port, or PortBinding); `publish_all` is -P: each of the
+    image's `ExposedPorts` that `ports` does not publish goes to a random host
+    port (it needs `image`); `network_aliases`, `ip`,
     `hostname`, `dns`, `dns_search` and `extra_hosts` ({"name": "ip"} or
     ["name:ip"]) as --network-alias, --ip, --hostname, --dns, --dns-search and
     --add-host. Any of them (ports alone mean "bridge") makes the spec ask
@@ -122,6 +124,10 @@ def container_spec(rootfs: str | os.PathLike[str], args: Sequence[str] | None = 
         spec = apply_mounts(spec, requests, read_only)
     if hostname is not None:
         spec["hostname"] = hostname
+    if publish_all:
+        if image is None:
+            raise errors.InvalidParameter("publish_all needs the image (its ExposedPorts)")
+        ports = [*ports, *_networks.exposed_ports(config, ports)]
     if network is not None or ports or network_aliases or ip is not None or dns is not None \
             or dns_search is not None or extra_hosts is not None:
         _networks.set_network(spec, network or _networks.BRIDGE, ports=ports,

@@ -26,6 +26,7 @@ from . import errors
 from .client import Client, Container
 from .daemon import Daemon
 from .events import Backend
+from .healthrecord import read_health
 from .images import Image
 from .removal import remove_container as remove_container
 from .rootfs import find_busybox
@@ -337,22 +338,40 @@ def wait_for_log(container: Container, pattern: str | re.Pattern[str],
 
 def wait_healthy(container: Container, timeout: float = 60.0, *,
                  poll: float = 0.1) -> Health:
-    """Wait until the container's health check (`task.start_health`) says
-    healthy and return its state; raise `NotReady` (with the last probe
-    results and log lines) when it turns unhealthy or after `timeout`."""
+    """Wait until the container's health check says healthy and return its
+    state; raise `NotReady` (with the last probe results and log lines) when
+    it turns unhealthy, probing ends, or after `timeout`. The check is this
+    client's (`task.start_health`, followed result by result), else the one
+    its monitor runs and records (`run -d` with a HEALTHCHECK or
+    `--health-cmd`, `pylibctrd.healthrecord`: read every `poll` seconds), so
+    `wait_healthy(client.load_container(id))` works from any process;
+    `NotFound` when neither probes it."""
     task = container.task()
     deadline = time.monotonic() + timeout
+    seq = 0
     while True:
-        health = task.health()
+        left = deadline - time.monotonic()
+        try:
+            update = task.watch_health(seq, timeout=max(0.0, left))
+            health, seq, ended = update.health, update.seq, update.ended
+            recorded = False
+        except errors.NotFound:
+            record = read_health(container.client.state_dir, container.id)
+            if record is None:
+                raise errors.NotFound(f"{container.id}: no health check runs for it (neither"
+                                      " this client's start_health nor a monitor's)") from None
+            health, ended, recorded = record.health, record.ended or not record.alive, True
         if health.status == "healthy":
             return health
-        if health.status == "unhealthy" or time.monotonic() >= deadline:
-            why = "is unhealthy" if health.status == "unhealthy" else \
-                f"is still {health.status} after {timeout:g} s"
+        if health.status == "unhealthy" or ended or time.monotonic() >= deadline:
+            why = ("is unhealthy" if health.status == "unhealthy" else
+                   f"stopped being probed while {health.status}" if ended else
+                   f"is still {health.status} after {timeout:g} s")
             probes = "\n".join(f"  exit {r.exit_code}: {r.output.rstrip()}" for r in health.log)
             raise NotReady(f"{container.id} {why}; last probes:\n{probes or '  (none yet)'}\n"
                            f"last lines:\n{_last_lines(container)}")
-        time.sleep(poll)
+        if recorded:
+            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
 
 
 class Readiness:

@@ -64,25 +64,7 @@ func (c *Capture) Output(i int) []byte {
 // Wait waits until every stream ended (true), timeout passed (false; a
 // negative timeout never passes) or ctx ended (its error).
 func (c *Capture) Wait(ctx context.Context, timeout time.Duration) (bool, error) {
-	select { // ended wins over a timeout that is already due
-	case <-c.done:
-		return true, nil
-	default:
-	}
-	var expired <-chan time.Time
-	if timeout >= 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		expired = t.C
-	}
-	select {
-	case <-c.done:
-		return true, nil
-	case <-expired:
-		return false, nil
-	case <-ctx.Done():
-		return false, ctx.Err()
-	}
+	return core.WaitClosed(ctx, c.done, timeout)
 }
 
 // TakeStream removes stream handle h from the registry and returns its

@@ -7,25 +7,47 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// Port runs calls in the background, each on its own goroutine with its own
-// context, and hands their completions back in order of completion. One
-// eventfd becomes readable whenever completions are waiting, so an event
-// loop watches a single fd for any number of calls in flight.
+// Port runs calls in the background, each with its own context, and hands
+// their completions back in order of completion. One eventfd becomes
+// readable whenever completions are waiting, so an event loop watches a
+// single fd for any number of calls in flight.
+//
+// Calls run on the port's workers: goroutines that serve one call after
+// another, so that a call reuses a stack that has already grown to a gRPC
+// call's depth instead of starting a goroutine whose stack grows (and is
+// copied) on every call. A call that finds no idle worker starts one; a
+// worker idle for workerIdle ends, and so do idle workers when the port
+// closes (so a leak check sees them go within its settle time).
 type Port struct {
 	mu     sync.Mutex
 	fd     int
 	done   []Completion
 	calls  map[uint64]*background
 	closed bool
+	jobs   chan job      // unbuffered: a send succeeds only to an idle worker
+	quit   chan struct{} // closed by Close
+	live   atomic.Int64  // workers (for tests)
 }
+
+// workerIdle is how long a worker waits for another call before it ends.
+const workerIdle = 500 * time.Millisecond
 
 type background struct {
 	cancel    context.CancelFunc
 	abandoned bool // cancelled by the caller: its completion is dropped
+}
+
+type job struct {
+	id  uint64
+	b   *background
+	ctx context.Context
+	fn  func(ctx context.Context) (Result, error)
 }
 
 // Completion is the outcome of one background call.
@@ -41,7 +63,7 @@ func NewPort() (*Port, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	return &Port{fd: fd, calls: map[uint64]*background{}}, nil
+	return &Port{fd: fd, calls: map[uint64]*background{}, jobs: make(chan job), quit: make(chan struct{})}, nil
 }
 
 // FD is the eventfd that is readable while completions wait.
@@ -61,32 +83,63 @@ func (p *Port) Go(id uint64, fn func(ctx context.Context) (Result, error)) error
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &background{cancel: cancel}
 	p.calls[id] = b
-	go func() {
-		res, err := Protect(ctx, fn)
-		cancel()
-		p.complete(id, b, res, err)
-	}()
+	j := job{id, b, ctx, fn}
+	select {
+	case p.jobs <- j: // an idle worker took it
+	default:
+		p.live.Add(1)
+		go p.work(j)
+	}
 	return nil
 }
 
-func (p *Port) complete(id uint64, b *background, res Result, err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.calls, id)
-	if b.abandoned || p.closed {
-		res.discard()
-		return
+// work runs j, then the calls handed to it, until it has been idle for
+// workerIdle or the port closes.
+func (p *Port) work(j job) {
+	defer p.live.Add(-1)
+	var idle *time.Timer
+	for {
+		res, err := Protect(j.ctx, j.fn)
+		j.b.cancel()
+		p.complete(j.id, j.b, res, err)
+		if idle == nil {
+			idle = time.NewTimer(workerIdle)
+		} else {
+			idle.Reset(workerIdle)
+		}
+		select {
+		case j = <-p.jobs:
+		case <-idle.C:
+			return
+		case <-p.quit:
+			idle.Stop()
+			return
+		}
 	}
+}
+
+func (p *Port) complete(id uint64, b *background, res Result, err error) {
 	c := Completion{Call: id, Code: Classify(err), Result: res}
 	if err != nil {
 		c.Result = Result{Data: []byte(err.Error())}
 	}
+	p.mu.Lock()
+	delete(p.calls, id)
+	if b.abandoned || p.closed {
+		p.mu.Unlock()
+		res.discard()
+		return
+	}
 	p.done = append(p.done, c)
-	if len(p.done) == 1 { // the reader drains all; one wake-up per batch
+	// The reader takes all: one wake-up per batch. The write is made under
+	// the lock, so that Close cannot close the fd (and the number be reused)
+	// in between; the other calls' completions wait that long.
+	if len(p.done) == 1 {
 		var one [8]byte
 		binary.NativeEndian.PutUint64(one[:], 1)
 		unix.Write(p.fd, one[:])
 	}
+	p.mu.Unlock()
 }
 
 // Cancel cancels call id's context and abandons it: whatever it made (a
@@ -105,21 +158,47 @@ func (p *Port) Cancel(id uint64) bool {
 	return true
 }
 
-// Next pops the oldest completion.
-func (p *Port) Next() (Completion, bool) {
+// noData marks a record without data in Take's format.
+const noData = ^uint64(0)
+
+// Take pops up to max completions, oldest first, packed into one buffer
+// (pylibctrd.h, pylibctrd_port_take): per completion its call, number,
+// status and data length (noData: nil), then the data padded to 8 bytes.
+// It returns how many it took (nil: none).
+func (p *Port) Take(max int) (int, []byte) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.done) == 0 {
-		return Completion{}, false
+	n := min(max, len(p.done))
+	taken := make([]Completion, n)
+	copy(taken, p.done[:n])
+	clear(p.done[:n])
+	p.done = p.done[n:]
+	p.mu.Unlock()
+	if n == 0 {
+		return 0, nil
 	}
-	c := p.done[0]
-	p.done[0] = Completion{}
-	p.done = p.done[1:]
-	return c, true
+	size := 0
+	for _, c := range taken {
+		size += 32 + (len(c.Result.Data)+7)&^7
+	}
+	buf := make([]byte, 0, size)
+	for _, c := range taken {
+		length := uint64(len(c.Result.Data))
+		if c.Result.Data == nil {
+			length = noData
+		}
+		buf = binary.NativeEndian.AppendUint64(buf, c.Call)
+		buf = binary.NativeEndian.AppendUint64(buf, c.Result.Number)
+		buf = binary.NativeEndian.AppendUint64(buf, uint64(int64(c.Code)))
+		buf = binary.NativeEndian.AppendUint64(buf, length)
+		buf = append(buf, c.Result.Data...)
+		buf = append(buf, make([]byte, (8-len(c.Result.Data)%8)%8)...)
+	}
+	return n, buf
 }
 
 // Close cancels and abandons every call in flight, drops undelivered
-// completions and closes the eventfd. Closing twice is fine.
+// completions, ends idle workers (busy ones after their call) and closes
+// the eventfd. Closing twice is fine.
 func (p *Port) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -127,6 +206,7 @@ func (p *Port) Close() {
 		return
 	}
 	p.closed = true
+	close(p.quit) // idle workers end; busy ones after their call
 	for _, b := range p.calls {
 		b.abandoned = true
 		b.cancel()

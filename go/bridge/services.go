@@ -246,10 +246,80 @@ func Health(h types.Health, err error) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	return JSON(healthRecord(h))
+}
+
+func healthRecord(h types.Health) map[string]any {
 	log := make([]map[string]any, 0, len(h.Log))
 	for _, r := range h.Log {
 		log = append(log, map[string]any{"start": unixNanos(r.Start), "end": unixNanos(r.End),
 			"exit_code": r.ExitCode, "output": r.Output})
 	}
-	return JSON(map[string]any{"status": h.Status, "failing_streak": h.FailingStreak, "log": log})
+	return map[string]any{"status": h.Status, "failing_streak": h.FailingStreak, "log": log}
+}
+
+// HealthUpdate answers {"seq", "ended", "health": <as Health>, "docker":
+// Moby's types.Health as docker inspect shows State.Health, "events":
+// [{"seq", "action", "status", "time"}]}.
+func HealthUpdate(u core.HealthUpdate, err error) (Result, error) {
+	if err != nil {
+		return Result{}, err
+	}
+	events := make([]map[string]any, 0, len(u.Events))
+	for _, e := range u.Events {
+		events = append(events, map[string]any{"seq": e.Seq, "action": e.Action, "status": e.Status,
+			"time": unixNanos(e.Time)})
+	}
+	return JSON(map[string]any{"seq": u.Seq, "ended": u.Ended, "health": healthRecord(u.Health),
+		"docker": u.Health, "events": events})
+}
+
+// RunHealthcheck answers docker run's health check (JSON HealthConfig, or
+// null for none) from its flags (a JSON list of strings) and the image's
+// Healthcheck (JSON, empty for none).
+func RunHealthcheck(flagsJSON, imageJSON []byte) (Result, error) {
+	var args []string
+	if len(flagsJSON) > 0 {
+		if err := decodeStrict("health flags", flagsJSON, &args); err != nil {
+			return Result{}, err
+		}
+	}
+	var image *core.HealthConfig
+	if len(imageJSON) > 0 && string(imageJSON) != "null" {
+		cfg, err := DecodeHealthConfig(imageJSON)
+		if err != nil {
+			return Result{}, err
+		}
+		image = &cfg
+	}
+	cfg, err := core.RunHealthcheck(args, image)
+	if err != nil {
+		return Result{}, err
+	}
+	return JSON(cfg)
+}
+
+// StateText answers docker ps' STATUS (text) for {"running", "paused",
+// "restarting", "started_at", "finished_at" (Unix ns, 0: none),
+// "exit_code", "health"}.
+func StateText(data []byte) (Result, error) {
+	var in struct {
+		Running, Paused, Restarting bool
+		StartedAt                   int64 `json:"started_at"`
+		FinishedAt                  int64 `json:"finished_at"`
+		ExitCode                    int   `json:"exit_code"`
+		Health                      string
+	}
+	if err := decodeStrict("state", data, &in); err != nil {
+		return Result{}, err
+	}
+	at := func(ns int64) time.Time {
+		if ns == 0 {
+			return time.Time{}
+		}
+		return time.Unix(0, ns).UTC()
+	}
+	return Text(core.StateText(core.StateInput{Running: in.Running, Paused: in.Paused,
+		Restarting: in.Restarting, StartedAt: at(in.StartedAt), FinishedAt: at(in.FinishedAt),
+		ExitCode: in.ExitCode, Health: in.Health})), nil
 }

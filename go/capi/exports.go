@@ -86,25 +86,15 @@ func pylibctrd_port_fd(out *C.pylibctrd_result, h C.uint64_t) C.int {
 	return on(out, h, func(_ context.Context, p *bridge.Port) (result, error) { return bridge.Number(uint64(p.FD()), nil) })
 }
 
-//export pylibctrd_port_next
-func pylibctrd_port_next(out *C.pylibctrd_result, h C.uint64_t, done *C.pylibctrd_completion, max C.size_t) C.int {
+//export pylibctrd_port_take
+func pylibctrd_port_take(out *C.pylibctrd_result, h C.uint64_t, max C.size_t) C.int {
 	return now(out, func(context.Context) (result, error) {
 		p, err := bridge.Lookup[*bridge.Port](uint64(h))
 		if err != nil {
 			return bridge.None(err)
 		}
-		slots := unsafe.Slice(done, int(max))
-		n := 0
-		for ; n < len(slots); n++ {
-			c, ok := p.Next()
-			if !ok {
-				break
-			}
-			slots[n].call, slots[n].status = C.uint64_t(c.Call), C.int(c.Code)
-			slots[n].result.number = C.uint64_t(c.Result.Number)
-			setData(&slots[n].result, c.Result.Data)
-		}
-		return bridge.Number(uint64(n), nil)
+		n, packed := p.Take(int(max))
+		return result{Number: uint64(n), Data: packed}, nil
 	})
 }
 

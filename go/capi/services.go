@@ -126,3 +126,22 @@ func pylibctrd_task_stop_health(out *C.pylibctrd_result, h C.uint64_t) C.int {
 func pylibctrd_task_health(out *C.pylibctrd_result, h C.uint64_t) C.int {
 	return on(out, h, func(_ context.Context, t *core.Task) (result, error) { return bridge.Health(t.Health()) })
 }
+
+//export pylibctrd_task_watch_health
+func pylibctrd_task_watch_health(out *C.pylibctrd_result, h C.uint64_t, after C.uint64_t, timeoutMs C.int64_t) C.int {
+	return on(out, h, func(ctx context.Context, t *core.Task) (result, error) {
+		return bridge.HealthUpdate(t.WatchHealth(ctx, uint64(after), millis(timeoutMs)))
+	})
+}
+
+//export pylibctrd_run_healthcheck
+func pylibctrd_run_healthcheck(out *C.pylibctrd_result, flags *C.char, flagsLen C.size_t, image *C.char, imageLen C.size_t) C.int {
+	f, i := copyOf(flags, flagsLen), copyOf(image, imageLen)
+	return now(out, func(context.Context) (result, error) { return bridge.RunHealthcheck(f, i) })
+}
+
+//export pylibctrd_state_text
+func pylibctrd_state_text(out *C.pylibctrd_result, state *C.char, n C.size_t) C.int {
+	s := copyOf(state, n)
+	return now(out, func(context.Context) (result, error) { return bridge.StateText(s) })
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/containerd/containerd/cio"
 	"github.com/docker/docker/api/types"
 	containertypes "github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/container"
 	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/pkg/stringid"
@@ -52,7 +53,37 @@ type HealthMonitor struct {
 	started time.Time
 	stop    chan struct{}
 	done    chan struct{}
+
+	// What watchers see: results recorded so far, the status changes
+	// (dockerd's health_status events), whether probing ended, and a
+	// channel closed (and replaced) at each change.
+	seq     uint64
+	events  []HealthEvent
+	ended   bool
+	changed chan struct{}
 }
+
+// HealthEvent is the event dockerd emits when a container's health status
+// changes (daemon/health.go: LogContainerEvent with action
+// "health_status: <status>"); Seq is the result that changed it.
+type HealthEvent struct {
+	Seq    uint64
+	Action string
+	Status string
+	Time   time.Time
+}
+
+// HealthUpdate is a watcher's view: the state after Seq results, the
+// events after the watcher's last Seq, and whether probing has ended.
+type HealthUpdate struct {
+	Health types.Health
+	Seq    uint64
+	Events []HealthEvent
+	Ended  bool
+}
+
+// maxHealthEvents bounds the status changes kept for watchers.
+const maxHealthEvents = 16
 
 type healthState struct {
 	mu       sync.Mutex
@@ -73,13 +104,8 @@ func (t *Task) StartHealth(ctx context.Context, cfg HealthConfig) error {
 	default:
 		return errdefs.InvalidParameter(fmt.Errorf("unknown healthcheck type '%s' (expected 'CMD')", cfg.Test[0]))
 	}
-	for _, d := range []time.Duration{cfg.Interval, cfg.Timeout, cfg.StartPeriod, cfg.StartInterval} {
-		if d != 0 && d < time.Millisecond { // Moby's API minimum
-			return errdefs.InvalidParameter(fmt.Errorf("Interval in Healthcheck cannot be less than %s", time.Millisecond))
-		}
-	}
-	if cfg.Retries < 0 {
-		return errdefs.InvalidParameter(errors.New("Retries in Healthcheck cannot be negative"))
+	if err := validateHealthConfig(&cfg); err != nil {
+		return err
 	}
 	spec, err := get(t.client, ctx, func(ctx context.Context) (*specs.Spec, error) {
 		ctr, err := t.client.c8d.LoadContainer(ctx, t.id)
@@ -93,7 +119,8 @@ func (t *Task) StartHealth(ctx context.Context, cfg HealthConfig) error {
 	}
 	h := &container.Health{}
 	h.SetStatus(types.Starting)
-	m := &HealthMonitor{health: h, config: cfg, started: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+	m := &HealthMonitor{health: h, config: cfg, started: time.Now(), stop: make(chan struct{}),
+		done: make(chan struct{}), changed: make(chan struct{})}
 	s := &t.client.health
 	s.mu.Lock()
 	if s.monitors == nil {
@@ -107,6 +134,30 @@ func (t *Task) StartHealth(ctx context.Context, cfg HealthConfig) error {
 	}
 	go m.run(t, spec.Process)
 	return nil
+}
+
+// validateHealthConfig is dockerd's validateHealthCheck (daemon/container.go,
+// package daemon: followed), as InvalidParameter.
+func validateHealthConfig(cfg *HealthConfig) error {
+	tooShort := func(name string, d time.Duration) error {
+		if d != 0 && d < containertypes.MinimumDuration {
+			return errdefs.InvalidParameter(fmt.Errorf("%s in Healthcheck cannot be less than %s", name, containertypes.MinimumDuration))
+		}
+		return nil
+	}
+	if err := tooShort("Interval", cfg.Interval); err != nil {
+		return err
+	}
+	if err := tooShort("Timeout", cfg.Timeout); err != nil {
+		return err
+	}
+	if cfg.Retries < 0 {
+		return errdefs.InvalidParameter(errors.New("Retries in Healthcheck cannot be negative"))
+	}
+	if err := tooShort("StartPeriod", cfg.StartPeriod); err != nil {
+		return err
+	}
+	return tooShort("StartInterval", cfg.StartInterval)
 }
 
 // StopHealth stops probing the task's container (nothing if none runs).
@@ -134,11 +185,88 @@ func (t *Task) Health() (types.Health, error) {
 	return m.Snapshot(), nil
 }
 
+// WatchHealth waits until the container's health has more than `after`
+// results recorded (or probing ended), up to timeout (< 0: none), and
+// answers the state then with the status changes after `after`; NotFound
+// if this client does not probe it.
+func (t *Task) WatchHealth(ctx context.Context, after uint64, timeout time.Duration) (HealthUpdate, error) {
+	s := &t.client.health
+	s.mu.Lock()
+	m := s.monitors[t.id]
+	s.mu.Unlock()
+	if m == nil {
+		return HealthUpdate{}, errdefs.NotFound(fmt.Errorf("container %s has no health check running in this client", t.id))
+	}
+	return m.Watch(ctx, after, timeout)
+}
+
+// Watch is WatchHealth on the monitor itself (it outlives StopHealth).
+func (m *HealthMonitor) Watch(ctx context.Context, after uint64, timeout time.Duration) (HealthUpdate, error) {
+	var expired <-chan time.Time
+	if timeout >= 0 {
+		timer := time.NewTimer(timeout)
+		defer timer.Stop()
+		expired = timer.C
+	}
+	for {
+		m.mu.Lock()
+		if m.seq > after || m.ended {
+			defer m.mu.Unlock()
+			return m.update(after), nil
+		}
+		changed := m.changed
+		m.mu.Unlock()
+		select {
+		case <-changed:
+		case <-expired:
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			return m.update(after), nil
+		case <-ctx.Done():
+			return HealthUpdate{}, ctx.Err()
+		}
+	}
+}
+
+// update is the watcher's view (m.mu held).
+func (m *HealthMonitor) update(after uint64) HealthUpdate {
+	u := HealthUpdate{Health: m.snapshot(), Seq: m.seq, Ended: m.ended}
+	for _, e := range m.events {
+		if e.Seq > after {
+			u.Events = append(u.Events, e)
+		}
+	}
+	return u
+}
+
+// changedLocked wakes the watchers (m.mu held).
+func (m *HealthMonitor) changedLocked() {
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+// end marks probing over for the watchers.
+func (m *HealthMonitor) end() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.ended {
+		m.ended = true
+		m.changedLocked()
+	}
+}
+
 // Snapshot copies the current state.
 func (m *HealthMonitor) Snapshot() types.Health {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := types.Health{Status: m.health.Status(), FailingStreak: m.health.FailingStreak}
+	return m.snapshot()
+}
+
+// snapshot is the state as dockerd's inspect copies it (daemon/inspect.go:
+// Log is never nil, so its JSON is [] before the first result).
+func (m *HealthMonitor) snapshot() types.Health {
+	out := types.Health{Status: m.health.Status(), FailingStreak: m.health.FailingStreak,
+		Log: make([]*types.HealthcheckResult, 0, len(m.health.Log))}
 	for _, r := range m.health.Log {
 		c := *r
 		out.Log = append(out.Log, &c)
@@ -168,6 +296,7 @@ func withDefault(v, d time.Duration) time.Duration {
 // run is Moby's monitor loop.
 func (m *HealthMonitor) run(t *Task, base *specs.Process) {
 	defer close(m.done)
+	defer m.end()
 	probeInterval := withDefault(m.config.Interval, defaultProbeInterval)
 	startInterval := withDefault(m.config.StartInterval, probeInterval)
 	startPeriod := withDefault(m.config.StartPeriod, defaultStartPeriod)
@@ -212,8 +341,10 @@ func (m *HealthMonitor) run(t *Task, base *specs.Process) {
 			cancel()
 			if probeErr != nil && !t.running() {
 				// The container stopped: dockerd stops its monitor then
-				// (CloseMonitorChannel leaves it unhealthy).
+				// (CloseMonitorChannel leaves it unhealthy, with no event).
+				m.mu.Lock()
 				m.health.SetStatus(types.Unhealthy)
+				m.mu.Unlock()
 				return
 			}
 			if !m.handle(r) {
@@ -234,6 +365,7 @@ func (m *HealthMonitor) handle(r *types.HealthcheckResult) bool {
 	default:
 	}
 	h := m.health
+	oldStatus := h.Status()
 	if len(h.Log) >= maxLogEntries {
 		h.Log = append(h.Log[len(h.Log)+1-maxLogEntries:], r)
 	} else {
@@ -260,6 +392,15 @@ func (m *HealthMonitor) handle(r *types.HealthcheckResult) bool {
 			}
 		}
 	}
+	m.seq++
+	if current := h.Status(); current != oldStatus {
+		m.events = append(m.events, HealthEvent{Seq: m.seq, Action: string(events.ActionHealthStatus) + ": " + current,
+			Status: current, Time: time.Now()})
+		if len(m.events) > maxHealthEvents {
+			m.events = m.events[len(m.events)-maxHealthEvents:]
+		}
+	}
+	m.changedLocked()
 	return true
 }
 

@@ -135,19 +135,8 @@ func (c *Client) StartLog(id string, cfg LogConfig, stdout, stderr io.Reader) (*
 // Wait waits until both streams ended and the logger is closed (true), or
 // timeout (< 0: none) passed or ctx ended (false).
 func (l *ContainerLog) Wait(ctx context.Context, timeout time.Duration) bool {
-	var expired <-chan time.Time
-	if timeout >= 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		expired = t.C
-	}
-	select {
-	case <-l.done:
-		return true
-	case <-expired:
-	case <-ctx.Done():
-	}
-	return false
+	ended, _ := WaitClosed(ctx, l.done, timeout)
+	return ended
 }
 
 // LogReadOptions are `docker logs`' options.
@@ -230,12 +219,8 @@ func (s *LogStream) Next(ctx context.Context, maxBytes int, timeout time.Duratio
 	if s.ended {
 		return nil, true, nil
 	}
-	var expired <-chan time.Time
-	if timeout >= 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		expired = t.C
-	}
+	expired, stop := Expiry(timeout)
+	defer stop()
 	var out []LogEntry
 	size := 0
 	for size < maxBytes {

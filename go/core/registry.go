@@ -201,7 +201,7 @@ func (b cancelOnClose) Close() error {
 func ParseRef(ref string) (reference.Named, error) {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
-		return nil, errdefs.InvalidParameter(fmt.Errorf("invalid reference format %q: %w", ref, err))
+		return nil, errdefs.InvalidParameter(err) // dockerd's message (postImagesCreate)
 	}
 	return reference.TagNameOnly(named), nil
 }
@@ -228,7 +228,7 @@ func (c *Client) Pull(ctx context.Context, ref string, o PullOptions) (Image, er
 	if o.Platform != "" {
 		p, err := platforms.Parse(o.Platform)
 		if err != nil {
-			return Image{}, errdefs.InvalidParameter(fmt.Errorf("invalid platform %q: %w", o.Platform, err))
+			return Image{}, errdefs.InvalidParameter(err) // it names the platform
 		}
 		platform = &p
 	}
@@ -246,7 +246,16 @@ func (c *Client) Pull(ctx context.Context, ref string, o PullOptions) (Image, er
 		if err != nil {
 			return Image{}, err
 		}
-		return c.imageInfoFor(ctx, reference.FamiliarString(named), platform)
+		name := reference.FamiliarString(named)
+		img, err := c.imageInfoFor(ctx, name, platform)
+		if platform != nil && errdefs.IsNotFound(err) {
+			// Moby's PullImage filters only an index's manifests by the
+			// platform: an image of one manifest is stored whatever its
+			// platform, and the pull succeeds. Describe it as GetImage
+			// (docker image inspect) does.
+			return c.imageInfoFor(ctx, name, nil)
+		}
+		return img, err
 	})
 }
 
@@ -282,7 +291,7 @@ func (c *Client) Push(ctx context.Context, ref string, auth *registrytypes.AuthC
 func (c *Client) Tag(ctx context.Context, source, target string) error {
 	named, err := reference.ParseNormalizedNamed(target)
 	if err != nil {
-		return errdefs.InvalidParameter(fmt.Errorf("invalid reference format %q: %w", target, err))
+		return errdefs.InvalidParameter(err)
 	}
 	if _, digested := named.(reference.Digested); digested {
 		return errdefs.InvalidParameter(fmt.Errorf("refusing to create a tag with a digest reference"))

@@ -15,7 +15,8 @@
  *              "<version>\0<revision>"; status: "running");
  *      record  `data`: JSON, for values with nested or optional parts (exit
  *              status, stats, pids, containers, events, specs);
- *    `data` is allocated by Go and freed with pylibctrd_free;
+ *    `data` is allocated by Go with malloc and freed with libc's free (or
+ *    pylibctrd_free, which calls it from Go);
  *  - arguments: text as NUL-terminated UTF-8; JSON and bytes as pointer and
  *    length, read only during the call. Calls that hand a process's stdio to
  *    a callback take its token right after `out` (0: no callback, output is
@@ -57,7 +58,7 @@ typedef struct pylibctrd_result {
     /* In, never written by Go: with both non-zero, the export checks and
      * copies its arguments, starts the call in the background on port `port`
      * as call `call`, and returns PYLIBCTRD_PENDING (or an error at once).
-     * The outcome comes back from pylibctrd_port_next. Exports marked
+     * The outcome comes back from pylibctrd_port_take. Exports marked
      * "now only" refuse this. */
     uint64_t port;
     uint64_t call;
@@ -70,13 +71,14 @@ enum pylibctrd_flags {
     PYLIBCTRD_INTERRUPTIBLE = 1
 };
 
-/* A background call's outcome: the status and result the export would have
- * returned. */
-typedef struct pylibctrd_completion {
-    uint64_t call;
-    int status;
-    pylibctrd_result result;
-} pylibctrd_completion;
+/* pylibctrd_port_take packs background calls' outcomes (the status and
+ * result the export would have returned) into one `data` buffer, one record
+ * after another, each 8-byte aligned, in native byte order:
+ *     uint64 call; uint64 number; int64 status; uint64 len;
+ *     len bytes of data (len PYLIBCTRD_NO_DATA: no data, none follow),
+ *     padded with zeros to a multiple of 8.
+ * One buffer (one allocation, one crossing) serves a whole batch. */
+#define PYLIBCTRD_NO_DATA 0xffffffffffffffffULL
 
 /* Callbacks into Python. Return 0, or non-zero with a message in err. */
 typedef int (*pylibctrd_event_fn)(uint64_t events_key, char *json, size_t len, char *err, size_t errlen);
@@ -104,10 +106,11 @@ int pylibctrd_versions(pylibctrd_result *out);
 /* Completion ports: background calls completed through one eventfd. */
 int pylibctrd_port_open(pylibctrd_result *out);
 /* number: the eventfd, readable while completions wait; read it (8 bytes)
- * before draining with pylibctrd_port_next. */
+ * before draining with pylibctrd_port_take. */
 int pylibctrd_port_fd(pylibctrd_result *out, uint64_t port);
-/* Fills done[0..max) with waiting completions, oldest first; number: how many. */
-int pylibctrd_port_next(pylibctrd_result *out, uint64_t port, pylibctrd_completion *done, size_t max);
+/* Takes up to max waiting completions, oldest first; number: how many;
+ * data: their records (see PYLIBCTRD_NO_DATA above). */
+int pylibctrd_port_take(pylibctrd_result *out, uint64_t port, size_t max);
 /* Cancels the call's context and abandons it: what it makes is released and
  * no completion comes back. number: 1 if it was in flight, 0 if it had
  * already completed (its completion is then still delivered). */
@@ -280,5 +283,23 @@ int pylibctrd_logs_close(pylibctrd_result *out, uint64_t reader);
 int pylibctrd_task_start_health(pylibctrd_result *out, uint64_t task, char *config, size_t len);
 int pylibctrd_task_stop_health(pylibctrd_result *out, uint64_t task);
 int pylibctrd_task_health(pylibctrd_result *out, uint64_t task);
+/* Waits until the task's health has more than `after` results recorded, or
+ * probing ended, or timeout_ms (< 0: none) passed. data: {"seq" (results
+ * so far), "ended", "health" (as task_health), "docker" (Moby's
+ * types.Health JSON, docker inspect's State.Health), "events": [{"seq",
+ * "action" ("health_status: healthy"), "status", "time" (Unix ns)}]: the
+ * status changes after `after`, dockerd's health_status events (the last
+ * 16 kept)}. NOT_FOUND as task_health. */
+int pylibctrd_task_watch_health(pylibctrd_result *out, uint64_t task, uint64_t after, int64_t timeout_ms);
+/* docker run's health check: flags, a JSON list of its health flags as
+ * command-line items ("--health-interval=1s", "--no-healthcheck"), parsed
+ * as the docker CLI does (pflag; INVALID_PARAMETER with its messages) and
+ * merged over image (the image's Healthcheck as JSON; empty: none) as
+ * dockerd does. data: the HealthConfig as JSON, or null when no check runs. */
+int pylibctrd_run_healthcheck(pylibctrd_result *out, char *flags, size_t flags_len, char *image, size_t image_len);
+/* docker ps' STATUS, Moby's container.State.String(), for {"running",
+ * "paused", "restarting", "started_at", "finished_at" (Unix ns, 0: none),
+ * "exit_code", "health" ("" for none)}. data: the text. */
+int pylibctrd_state_text(pylibctrd_result *out, char *state, size_t len);
 
 #endif

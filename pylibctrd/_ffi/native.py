@@ -85,12 +85,17 @@ def check(ffi: FFI, lib: Lib, rc: int, out: Result) -> tuple[int, bytes | None]:
     data = None
     if out.data:
         data = ffi.unpack(out.data, out.len)
-        lib.pylibctrd_free(out.data)
+        lib.free(out.data)  # libc's: no second crossing into Go
         out.data = ffi.NULL
+    check_status(rc, data)
+    return out.number, data
+
+
+def check_status(rc: int, data: bytes | None) -> None:
+    """Raise status `rc`'s error class with message `data` (nothing for 0)."""
     if rc != 0:
         cls = _error_classes.get(rc, errors.Unknown)
         raise cls((data or b"").decode("utf-8", "replace"))
-    return out.number, data
 
 
 # One result struct per thread, reused: allocating one per call was most of a
@@ -106,8 +111,16 @@ def call(fn: Callable[[Result, Unpack[Ts]], int], *args: Unpack[Ts]) -> tuple[in
     except AttributeError:
         out = _local.out = _new_result()
     rc = fn(out, *args)
-    if rc == 0 and not out.data:
-        return out.number, None  # the common case, kept short
+    if rc == 0:  # the common cases, kept short
+        data = out.data
+        if not data:
+            return out.number, None
+        ffi_, lib_ = _ffi, _lib
+        if ffi_ is not None and lib_ is not None:  # loaded: fn came from lib()
+            answer = out.number, ffi_.unpack(data, out.len)
+            lib_.free(data)  # libc's: no second crossing into Go
+            out.data = ffi_.NULL
+            return answer
     return check(ffi(), lib(), rc, out)
 
 

@@ -28,7 +28,7 @@ from .. import _ffi
 from .. import client as _sync
 from .. import images as _images
 from .. import services as _services
-from ..services import Health
+from ..services import Health, HealthUpdate
 from .. import registry as _registry
 from .. import networks as _networks
 from .._faces import ClientFace, ContainerFace, ProcessFace
@@ -75,7 +75,11 @@ class Client(ClientFace):
                                         loop if is_async else None, daemon)
             client = cls(await port.run(connect), port)
             if registry is not None:
-                await client.configure_registry(registry)
+                try:
+                    await client.configure_registry(registry)
+                except BaseException:
+                    await client.close()  # bad options: no client left behind
+                    raise
             return client
         except BaseException:
             port.close()
@@ -347,6 +351,9 @@ class Task(Process):
 
     async def health(self) -> Health:
         return await self._port.run(self._ops.health())
+
+    async def watch_health(self, after: int = 0, timeout: float | None = None) -> HealthUpdate:
+        return await self._port.run(self._ops.watch_health(after, timeout))
 
     async def create_checkpoint(self, checkpoint_dir: str, exit: bool = False) -> None:
         await self._port.run(self._ops.create_checkpoint(checkpoint_dir, exit))

@@ -50,6 +50,11 @@ def parser() -> argparse.ArgumentParser:
                         " also shows tracebacks (default: none, daemon: info)")
     p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                    help="bound on each call to containerd (default 30)")
+    p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST|CIDR",
+                   help="dockerd's flag (daemon.json insecure-registries): plain HTTP, or TLS"
+                        " without certificate checks, for this registry")
+    p.add_argument("--registry-mirror", action="append", default=[], metavar="URL",
+                   help="dockerd's flag (daemon.json registry-mirrors): a Docker Hub mirror")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     add_commands(sub)

@@ -111,6 +111,14 @@ def no_daemon_error(address: str, code: int) -> CLIError:
                     f" (or pass --address / ${ADDRESS_ENV})", code)
 
 
+def registry_options(opts: argparse.Namespace) -> dict[str, list[str]] | None:
+    """dockerd's --insecure-registry and --registry-mirror flags as the
+    daemon.json keys Client.connect takes (None: Moby's defaults)."""
+    options = {"insecure-registries": getattr(opts, "insecure_registry", None) or [],
+               "registry-mirrors": getattr(opts, "registry_mirror", None) or []}
+    return {k: v for k, v in options.items() if v} or None
+
+
 @contextlib.contextmanager
 def session(opts: argparse.Namespace, *, may_start: bool = False,
             code: int = EXIT_ERROR) -> Iterator[pylibctrd.Client]:
@@ -139,7 +147,8 @@ def session(opts: argparse.Namespace, *, may_start: bool = False,
         try:
             client = pylibctrd.Client.connect(
                 address, namespace=opts.namespace,
-                state_dir=opts.state_dir or default_state_dir(), timeout=opts.timeout)
+                state_dir=opts.state_dir or default_state_dir(), timeout=opts.timeout,
+                registry=registry_options(opts))
         except errors.Error as e:
             raise CLIError(f"cannot connect to containerd at {address}: {message(e)}", code) from e
         with client:

@@ -37,8 +37,7 @@ def apply_run_flags(client: pylibctrd.Client, spec: dict[str, Any], opts: argpar
     if opts.publish_all:
         if image_ref is None:
             raise CLIError("-P needs an IMAGE (its ExposedPorts)", EXIT_CLI)
-        exposed = client.get_image(image_ref).config.get("ExposedPorts") or {}
-        ports += [port for port in exposed]  # "80/tcp": a random host port each
+        ports += networks.exposed_ports(client.get_image(image_ref).config, ports)
     if opts.hostname:
         spec["hostname"] = opts.hostname
     wanted = (opts.network or ports or opts.dns or opts.add_host or opts.network_alias or opts.ip

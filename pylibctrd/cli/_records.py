@@ -9,7 +9,7 @@ import pylibctrd
 from pylibctrd import errors
 from pylibctrd.client import ContainerRecord
 
-from . import _network, _services
+from . import _health, _network, _services
 from ._common import iso, task_of
 from ._spec import L_IMAGE
 
@@ -30,7 +30,7 @@ def container_row(client: pylibctrd.Client, record: ContainerRecord) -> dict[str
             "command": (spec.get("process") or {}).get("args"), "status": status,
             "pid": pid or None, "created": iso(record.created_at), "runtime": record.runtime,
             "ports": _network.ports_column(_network.endpoints_of(client, record.id)),
-            **_services.monitor_fields(client, record.id)}
+            **_services.monitor_fields(client, record.id), **_health.row_fields(client, record.id)}
 
 
 def split_name(name: str) -> tuple[str, str]:

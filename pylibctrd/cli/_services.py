@@ -7,7 +7,6 @@ volume/mounts parser, log drivers)."""
 from __future__ import annotations
 
 import argparse
-import time
 from datetime import datetime
 from typing import Any
 
@@ -122,7 +121,8 @@ def start_detached(client: pylibctrd.Client, opts: argparse.Namespace, id: str) 
     """run -d: the container's monitor (pylibctrd.monitor) creates and starts
     the task and holds its output (logged) after this process exits."""
     monitor.spawn(client.address, client.namespace, client.state_dir, id,
-                  log_driver=opts.log_driver, log_opts=opts.log_options, timeout=opts.timeout)
+                  log_driver=opts.log_driver, log_opts=opts.log_options, timeout=opts.timeout,
+                  health=getattr(opts, "healthcheck", None))
 
 
 def monitor_fields(client: pylibctrd.Client, id: str) -> dict[str, Any]:
@@ -138,17 +138,11 @@ def monitor_fields(client: pylibctrd.Client, id: str) -> dict[str, Any]:
 def status_text(row: dict[str, Any]) -> str:
     """docker ps' STATUS: `Exited (3) 5 seconds ago` where the monitor recorded it."""
     if row.get("exit_code") is not None and row.get("finished"):
-        ago = time.time() - datetime.fromisoformat(row["finished"].replace("Z", "+00:00")).timestamp()
-        return f"Exited ({row['exit_code']}) {_ago(ago)}"
+        # Moby's container.State.String() (go-units' HumanDuration).
+        finished = datetime.fromisoformat(row["finished"].replace("Z", "+00:00"))
+        return services.state_text(running=False, started_at=finished, finished_at=finished,
+                                   exit_code=row["exit_code"])
     if row.get("monitor") == "gone":
         return f"{row['status']} (monitor gone)"
     return str(row["status"])
 
-
-def _ago(seconds: float) -> str:
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            n = int(seconds // size)
-            return f"{n} {unit}{'s' if n > 1 else ''} ago"
-    n = max(1, int(seconds))
-    return "Less than a second ago" if seconds < 1 else f"{n} second{'s' if n > 1 else ''} ago"

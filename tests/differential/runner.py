@@ -85,9 +85,11 @@ class Runner:
     threads; dict assignments are atomic, which is all they need."""
 
     def __init__(self, address: str, namespace: str, state_dir: str, rootfs: str,
-                 prefix: str, images_dir: str = "") -> None:
+                 prefix: str, images_dir: str = "", registry: str = "",
+                 auth_registry: str = "") -> None:
         self.address, self.ns, self.state_dir = address, namespace, state_dir
         self.rootfs, self.prefix, self.images_dir = rootfs, prefix, images_dir
+        self.registry, self.auth_registry = registry, auth_registry
         self.events = _Events()
         self.clients = {
             "main": self.connect(self.events),
@@ -149,14 +151,20 @@ class Runner:
         patched: dict[str, Any] = merge_patch(spec, s.get("spec_patch"))
         return patched
 
-    @staticmethod
-    def ref(client: pylibctrd.Client, ref: str) -> str:
+    def ref(self, client: pylibctrd.Client, ref: str) -> str:
         """An image ref with {id:NAME}, {hex:NAME} or {hex12:NAME} replaced by
-        that image's id (sha256:...), its hex or the hex's first 12 digits."""
+        that image's id (sha256:...), its hex or the hex's first 12 digits
+        (after {registry}, {auth_registry} and {run}: registry_ref)."""
         def resolve(m: re.Match[str]) -> str:
             digest = client.get_image(m.group(2)).digest
             return {"id": digest, "hex": digest[7:], "hex12": digest[7:19]}[m.group(1)]
-        return IMAGE_ID.sub(resolve, ref)
+        return IMAGE_ID.sub(resolve, self.registry_ref(ref))
+
+    def registry_ref(self, ref: str) -> str:
+        """{registry}, {auth_registry} and {run} replaced by the test's
+        registries' addresses and the runner's prefix."""
+        return (ref.replace("{registry}", self.registry)
+                .replace("{auth_registry}", self.auth_registry).replace("{run}", self.prefix))
 
     def checkpoint_dir(self, s: dict[str, Any]) -> str:
         if not s.get("checkpoint"):
@@ -314,6 +322,22 @@ class Runner:
             return path
         if op == "release_rootfs":
             client.release_rootfs(self.id(c))
+            return "ok"
+        if op in ("pull", "push"):
+            actions: list[dict[str, str]] = []
+
+            def progress(p: pylibctrd.Progress) -> None:
+                actions.append({"id": p.id, "action": p.action})
+            auth = s.get("auth")
+            creds = pylibctrd.Auth(auth["username"], auth["password"]) if auth else None
+            ref = self.registry_ref(s["ref"])
+            if op == "pull":
+                img = client.pull(ref, platform=s.get("platform"), auth=creds, progress=progress)
+                return {"image": _image(img), "progress": actions}
+            digest = client.push(ref, auth=creds, progress=progress)
+            return {"digest": digest, "progress": actions}
+        if op == "tag":
+            client.tag(self.registry_ref(s["source"]), self.registry_ref(s["target"]))
             return "ok"
         if op == "rootfs":
             target = os.path.join(self.state_dir + "-images", "rootfs", "overlayfs", self.id(c))
@@ -535,11 +559,13 @@ def main() -> None:
     for flag in ("address", "namespace", "state-dir", "rootfs", "prefix", "scenario"):
         p.add_argument("--" + flag, required=True)
     p.add_argument("--images", default="")
+    p.add_argument("--registry", default="")
+    p.add_argument("--auth-registry", default="")
     a = p.parse_args()
     with open(a.scenario) as f:
         steps = json.load(f)["steps"]
     for line in Runner(a.address, a.namespace, a.state_dir, a.rootfs, a.prefix,
-                       a.images).run(steps):
+                       a.images, a.registry, a.auth_registry).run(steps):
         sys.stdout.write(json.dumps(line) + "\n")
 
 

@@ -24,6 +24,14 @@ LIVE_FIGURES = [
 # task count, which counts runc init's threads until it has exec'd the
 # process (5 or 6 for a created task, from run to run).
 VOLATILE_FIGURES = {"pids_current"}
+# Progress actions Moby's pull and push report from a 100 ms ticker while
+# bytes move (daemon/containerd/progress.go): whether and how often one is
+# seen depends on timing, so they are left out. Every other action (Pulling
+# fs layer, Download complete, Already exists, Pushed, Mounted from ...,
+# Layer already exists) and message (Pulling from, Digest, Status, the
+# pushed digest) is compared as the set of "id: action" lines: layers
+# progress in parallel, so their interleaving is not compared either.
+SAMPLED_ACTIONS = {"Downloading", "Pushing", "Waiting"}
 # overlayfs snapshot dirs (in mountinfo's lowerdir/upperdir/workdir): their
 # numbers are containerd's sequence, so each becomes <sN> by first appearance
 # in the run (a layer shared by two rootfs keeps one name).
@@ -57,6 +65,9 @@ class _Normalizer:
         return value.replace(self.prefix, "")
 
     def value(self, v: Any, key: str = "") -> Any:
+        if key == "progress" and isinstance(v, list):
+            return sorted({self.text(f"{p['id']}: {p['action']}") for p in v
+                           if p["action"] not in SAMPLED_ACTIONS})
         if isinstance(v, dict):
             # keys too: bundle files are named after ids
             # sorted: placeholders are numbered by first appearance, which

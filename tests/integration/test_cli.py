@@ -174,7 +174,9 @@ def test_ps_top_stats_pause_resume(cli: CLI, env: Env) -> None:
     assert cli.ps()[id]["status"] == "paused"
     assert cli.ok("resume", id) == f"{id}\n"
     assert cli.ps()[id]["status"] == "running"
-    time.sleep(0.2)
+    deadline = time.monotonic() + 20
+    while cli.ps()[other]["status"] != "stopped" and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert cli.ps()[other]["status"] == "stopped"  # exited, its task not deleted yet
     assert other not in cli.ok("ps", "-q").split()
 

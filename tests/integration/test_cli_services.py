@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +15,9 @@ from typing import Iterator
 
 import pytest
 
-from pylibctrd.testing import Env, remove_container
+from pylibctrd import imagebuild
+from pylibctrd.healthrecord import HealthRecord, read_health
+from pylibctrd.testing import Env, remove_container, wait_healthy
 
 
 class CLI:
@@ -128,3 +131,165 @@ def test_a_killed_monitor_is_noticed_and_rm_still_cleans_up(cli: CLI, env: Env) 
     assert "running (monitor gone)" in cli("ps").stdout
     assert cli("rm", "-f", id).returncode == 0
     assert not home.exists()
+
+
+# Health checks of detached containers (their monitor probes and records)
+
+
+def ps_line(cli: CLI, id: str) -> str:
+    r = cli("ps", "-a")
+    assert r.returncode == 0, r.stderr
+    return next((line for line in r.stdout.splitlines() if line.split()[:1] == [id]), "")
+
+
+def wait_ps(cli: CLI, id: str, text: str, timeout: float = 30.0) -> str:
+    """ps (a new CLI process each time) until the container's line shows text."""
+    deadline = time.monotonic() + timeout
+    while text not in (line := ps_line(cli, id)):
+        assert time.monotonic() < deadline, f"no {text!r} in ps after {timeout} s: {line!r}"
+        time.sleep(0.2)
+    return line
+
+
+def wait_record(env: Env, id: str, results: int, timeout: float = 30.0) -> HealthRecord:
+    """The monitor's record once it holds `results` probe results."""
+    deadline = time.monotonic() + timeout
+    while (rec := read_health(str(env.bundles), id)) is None or rec.seq < results:
+        assert time.monotonic() < deadline, f"fewer than {results} probes after {timeout} s"
+        time.sleep(0.1)
+    return rec
+
+
+@pytest.fixture
+def background() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes a test starts, killed if it did not end them."""
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+
+
+def test_detached_health_goes_starting_healthy_unhealthy_as_ps_and_inspect_show(
+        cli: CLI, env: Env, background: list[subprocess.Popen[str]]) -> None:
+    # Failures within the start period do not count while starting (Moby):
+    # "starting" holds until the marker appears, however slow the probes are.
+    r = cli("run", "-d", "--tmpfs", "/tmp", "--health-cmd", "test -f /tmp/ready && echo ok",
+            "--health-interval", "200ms", "--health-timeout", "10s", "--health-retries", "2",
+            "--health-start-period", "10m", "sleep", "300")
+    id = cli.ids[-1]
+    assert r.returncode == 0, r.stderr
+    # Recorded before run -d returned: ps in another process sees it at once.
+    assert re.search(r" Up (Less than a second|\d+ seconds?) \(health: starting\) ", ps_line(cli, id))
+    events = subprocess.Popen([*cli.base, "events", "--json", "--filter", "type=health_status",
+                               "--filter", f"container={id}"], stdout=subprocess.PIPE, text=True)
+    background.append(events)
+    rec = wait_record(env, id, 2)
+    assert (rec.health.status, rec.health.failing_streak) == ("starting", 0)
+    assert all(r.exit_code == 1 for r in rec.health.log)
+    assert cli("exec", id, "touch", "/tmp/ready").returncode == 0
+    with env.connect() as client:  # this process does not probe it: the monitor's record
+        health = wait_healthy(client.load_container(id), timeout=30)
+    assert health.log[-1].exit_code == 0 and health.log[-1].output == "ok\n"
+    assert re.search(r" Up \S.* \(healthy\) ", wait_ps(cli, id, "(healthy)"))
+    assert cli("exec", id, "rm", "/tmp/ready").returncode == 0
+    wait_ps(cli, id, "(unhealthy)")
+    [info] = json.loads(cli("inspect", id).stdout)
+    health_json = info["State"]["Health"]  # docker inspect's, Moby's JSON
+    assert health_json["Status"] == "unhealthy" and health_json["FailingStreak"] >= 2
+    assert 2 <= len(health_json["Log"]) <= 5
+    assert set(health_json["Log"][-1]) == {"Start", "End", "ExitCode", "Output"}
+    assert [p["ExitCode"] for p in health_json["Log"][-2:]] == [1, 1]
+    assert info["Config"]["Healthcheck"] == {"Test": ["CMD-SHELL", "test -f /tmp/ready && echo ok"],
+                                   "Interval": 200_000_000, "Timeout": 10 * 10**9,
+                                   "StartPeriod": 600 * 10**9, "Retries": 2}
+    [row] = [json.loads(line) for line in cli("ps", "--json").stdout.splitlines()
+             if json.loads(line)["id"] == id]
+    assert row["health"] == "unhealthy" and row["status"] == "running"
+    # dockerd's health_status events: in `events` (which started before
+    # them), and as the monitor recorded them.
+    events.terminate()
+    out, _ = events.communicate(timeout=30)
+    assert [(e["type"], e["container_id"], e["action"]) for e in map(json.loads, out.splitlines())
+            ] == [("health_status", id, "health_status: healthy"),
+                  ("health_status", id, "health_status: unhealthy")]
+    final = read_health(str(env.bundles), id)
+    assert final is not None
+    assert [e.action for e in final.events] == ["health_status: healthy", "health_status: unhealthy"]
+    assert cli("rm", "-f", id).returncode == 0
+    assert read_health(str(env.bundles), id) is None
+
+
+def test_a_hanging_health_command_is_a_timeout_and_leaves_no_exec(cli: CLI, env: Env) -> None:
+    r = cli("run", "-d", "--health-cmd", "sleep 100", "--health-interval", "100ms",
+            "--health-timeout", "300ms", "--health-retries", "1", "sleep", "300")
+    id = cli.ids[-1]
+    assert r.returncode == 0, r.stderr
+    wait_ps(cli, id, "(unhealthy)")
+    rec = wait_record(env, id, 5)
+    assert all((r.exit_code, r.output) == (-1, "Health check exceeded timeout (300ms)")
+               for r in rec.health.log)
+    with env.connect() as client:
+        # containerd's processes of the task: its own and at most the probe in
+        # flight (five probes hung: each was killed and deleted).
+        pids = client.load_container(id).task().pids()
+    assert 1 <= len(pids) <= 2, pids
+    assert cli("rm", "-f", id).returncode == 0
+
+
+def test_the_images_healthcheck_runs_unless_no_healthcheck_and_flags_override_it(
+        cli: CLI, env: Env, tmp_path: Path) -> None:
+    name = f"cli-health-{uuid.uuid4().hex[:8]}:1"
+    built = imagebuild.busybox_image(tmp_path / "img.tar", name=name, config={"Healthcheck": {
+        "Test": ["CMD-SHELL", "echo from-image"], "Interval": 100_000_000, "Retries": 1}})
+    assert subprocess.run([*cli.base, "import", str(built.path)], capture_output=True,
+                          timeout=60).returncode == 0
+    ids = {flags: f"cli-{uuid.uuid4().hex[:10]}" for flags in ("", "--no-healthcheck",
+                                                               "--health-cmd=echo from-flag")}
+    try:
+        for flags, id in ids.items():
+            r = subprocess.run([*cli.base, "run", "-d", "--cgroup-parent", "/pylibctrd-test",
+                                "--name", id, *([flags] if flags else []), name, "sleep", "300"],
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stderr
+        image_id, none_id, flag_id = ids.values()
+        for id in (image_id, flag_id):
+            wait_ps(cli, id, "(healthy)")
+        [image_run, none_run, flag_run] = json.loads(cli("inspect", *ids.values()).stdout)
+        assert image_run["State"]["Health"]["Log"][-1]["Output"] == "from-image\n"
+        assert image_run["Config"]["Healthcheck"] == {"Test": ["CMD-SHELL", "echo from-image"],
+                                            "Interval": 100_000_000, "Retries": 1}
+        # The flag's test with the image's interval and retries (dockerd's merge).
+        assert flag_run["State"]["Health"]["Log"][-1]["Output"] == "from-flag\n"
+        assert flag_run["Config"]["Healthcheck"] == {"Test": ["CMD-SHELL", "echo from-flag"],
+                                           "Interval": 100_000_000, "Retries": 1}
+        assert "State" not in none_run and "Config" not in none_run
+        assert "(health" not in ps_line(cli, none_id) and read_health(str(env.bundles), none_id) is None
+        assert ps_line(cli, none_id)
+    finally:
+        for id in ids.values():
+            subprocess.run([*cli.base, "rm", "-f", id], capture_output=True, timeout=60)
+        with env.connect() as client:
+            client.remove_image(name)
+
+
+def test_an_attached_run_probes_its_container_itself(
+        cli: CLI, env: Env, background: list[subprocess.Popen[str]]) -> None:
+    id = f"cli-{uuid.uuid4().hex[:10]}"
+    cli.ids.append(id)
+    run = subprocess.Popen([*cli.base, "run", "--name", id, "--cgroup-parent", "/pylibctrd-test",
+                            "--rootfs", str(env.rootfs), "--tmpfs", "/tmp",
+                            "--health-cmd", "echo fine", "--health-interval", "100ms",
+                            "sh", "-c", "until [ -f /tmp/stop ]; do sleep 0.1; done; echo bye"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    background.append(run)
+    wait_ps(cli, id, "(healthy)")
+    rec = read_health(str(env.bundles), id)
+    assert rec is not None and rec.pid == run.pid and rec.health.log[-1].output == "fine\n"
+    assert cli("exec", id, "touch", "/tmp/stop").returncode == 0
+    out, err = run.communicate(timeout=60)
+    assert (run.returncode, out) == (0, "bye\n"), err
+    final = read_health(str(env.bundles), id)
+    assert final is not None and final.ended  # probing stopped with the container
+    assert "(health" not in ps_line(cli, id)

@@ -2,6 +2,12 @@
 libcontainerd directly (go/cmd/refrunner) and through pylibctrd, against the
 same containerd; the normalised traces must be identical.
 
+Scenarios with `"registry": true` pull from and push to real registries the
+session starts (Debian's docker-registry on 127.0.0.1, one plain and one with
+htpasswd auth), filled with skopeo; their runners run one after the other
+(containerd shares blobs across namespaces: a layer one runner downloaded
+would be "Already exists" for the other).
+
 The one exception is a step marked `"known_difference": "<anchor>"`: its
 outcome (its error or result, and nothing else) may differ, if the anchor
 names an entry of docs/differences.md ("Where pylibctrd differs"). Each runner's error class for it
@@ -18,13 +24,13 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
 from pylibctrd import Runtimes, imagebuild
 from pylibctrd.imagebuild import Layer
-from pylibctrd.testing import Env
+from pylibctrd.testing import Env, Registry
 from differential.runner import Runner
 from differential.trace import normalize
 
@@ -123,6 +129,57 @@ def image_archives(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
+#: The test registries' user (the auth registry's htpasswd).
+REGISTRY_USER = ("alice", "s3cret")
+
+
+class Registries:
+    """The registries the registry scenarios use, started (and filled) on
+    first use: `plain` and `auth` (htpasswd, REGISTRY_USER) on 127.0.0.1,
+    each holding diff/app:1, the two-layer app image with a layer of random
+    bytes (no other test's content: nothing of it is in containerd yet); the
+    plain one also diff/multi:1, an index of this machine's platform and
+    one other (random layers)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.plain: Registry | None = None
+        self.auth: Registry | None = None
+
+    def addresses(self) -> tuple[str, str]:
+        if self.plain is None or self.auth is None:
+            base = imagebuild.busybox_layer()
+            layers = [base, Layer(files={"srv/random.bin": os.urandom(300_000),
+                                         "srv/hello.txt": "hi\n"}, dirs=["srv"])]
+            built = imagebuild.build_image(self.workdir / "app.tar", layers, config=APP_CONFIG,
+                                           name="app:1")
+            self.plain = Registry(self.workdir / "plain").start()
+            self.auth = Registry(self.workdir / "auth", users=dict([REGISTRY_USER])).start()
+            self.plain.copy_in(built.path, "diff/app:1")
+            here = imagebuild.go_arch()
+            other = "arm64" if here == "amd64" else "amd64"
+            layout = imagebuild.multi_platform_layout(self.workdir / "multi", [here, other])
+            subprocess.run(["skopeo", "copy", "--quiet", "--all", "--dest-tls-verify=false",
+                            f"oci:{layout}:multi", f"docker://{self.plain.address}/diff/multi:1"],
+                           check=True, capture_output=True, timeout=120)
+            self.auth.copy_in(built.path, "diff/app:1", creds=REGISTRY_USER)
+        return self.plain.address, self.auth.address
+
+    def stop(self) -> None:
+        for reg in (self.plain, self.auth):
+            if reg is not None:
+                reg.stop()
+
+
+@pytest.fixture(scope="session")
+def registries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registries]:
+    regs = Registries(tmp_path_factory.mktemp("registries"))
+    try:
+        yield regs
+    finally:
+        regs.stop()
+
+
 def namespace_for(env: Env, doc: dict[str, Any], prefix: str) -> str:
     """The session's namespace, or one of the runner's own for scenarios
     with images (image names are per namespace, so two runners at once
@@ -149,13 +206,14 @@ class GoRun:
     """The reference runner for one scenario, running in the background."""
 
     def __init__(self, binary: Path, env: Env, scenario: Path, prefix: str, namespace: str,
-                 images: Path) -> None:
+                 images: Path, registries: tuple[str, str]) -> None:
         # Files, not pipes: nobody reads pipes while the Python runner runs.
         self.out, self.err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [str(binary), "-address", env.address, "-namespace", namespace,
              "-state-dir", str(env.bundles), "-rootfs", str(env.rootfs), "-prefix", prefix,
-             "-scenario", str(scenario), "-images", str(images)],
+             "-scenario", str(scenario), "-images", str(images),
+             "-registry", registries[0], "-auth-registry", registries[1]],
             stdout=self.out, stderr=self.err)
 
     def trace(self) -> list[dict[str, Any]]:
@@ -171,11 +229,11 @@ class GoRun:
 
 
 def run_python(env: Env, scenario: Path, prefix: str, namespace: str,
-               images: Path) -> list[dict[str, Any]]:
+               images: Path, registries: tuple[str, str]) -> list[dict[str, Any]]:
     steps = with_runtime(json.loads(scenario.read_text()), runtime_options(RUNTIME),
                          OCI_VERSION)["steps"]
     return Runner(env.address, namespace, str(env.bundles), str(env.rootfs), prefix,
-                  str(images)).run(steps)
+                  str(images), *registries).run(steps)
 
 
 def expected(step: dict[str, Any], runner: str) -> str | None:
@@ -227,7 +285,7 @@ def test_known_differences_are_documented() -> None:
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.stem for s in SCENARIOS])
 def test_same_trace_as_go_libcontainerd(scenario: Path, env: Env, refrunner: Path,
-                                        image_archives: Path) -> None:
+                                        image_archives: Path, registries: Registries) -> None:
     run = uuid.uuid4().hex[:6]
     paths = {str(env.bundles): "<state>", str(env.rootfs): "<rootfs>", str(env.workdir): "<work>"}
     go_prefix, py_prefix = f"dg{run}-", f"dp{run}-"
@@ -239,14 +297,30 @@ def test_same_trace_as_go_libcontainerd(scenario: Path, env: Env, refrunner: Pat
     unordered = bool(doc.get("unordered_events"))
     volatile: set[str] = set()
     go_ns, py_ns = namespace_for(env, doc, go_prefix), namespace_for(env, doc, py_prefix)
-    # Both runners at once (different ids), which halves the suite's time.
-    go_run = GoRun(refrunner, env, ref_scenario, go_prefix, go_ns, image_archives)
+    regs = ("", "")
+    if doc.get("registry"):
+        assert doc.get("own_namespace"), f"{scenario.stem}: registry scenarios need own_namespace"
+        regs = registries.addresses()
+        paths.update({regs[0]: "<registry>", regs[1]: "<auth_registry>"})
+    # Both runners at once (different ids), which halves the suite's time;
+    # registry scenarios one after the other, the first's namespace (and so
+    # its blobs) gone before the second starts.
+    go_run = GoRun(refrunner, env, ref_scenario, go_prefix, go_ns, image_archives, regs)
+    go_raw: list[dict[str, Any]] | None = None
+    removed: set[str] = {env.namespace}
     try:
-        py = normalize(run_python(env, scenario, py_prefix, py_ns, image_archives), py_prefix,
-                       {py_ns: "<ns>", **paths}, unordered, volatile)
+        if doc.get("registry"):
+            try:
+                go_raw = go_run.trace()
+            finally:
+                removed.add(go_ns)
+                remove_namespace(env, go_ns)
+        py = normalize(run_python(env, scenario, py_prefix, py_ns, image_archives, regs),
+                       py_prefix, {py_ns: "<ns>", **paths}, unordered, volatile)
     finally:
-        go = normalize(go_run.trace(), go_prefix, {go_ns: "<ns>", **paths}, unordered, volatile)
-        for ns in {go_ns, py_ns} - {env.namespace}:
+        go = normalize(go_raw if go_raw is not None else go_run.trace(), go_prefix,
+                       {go_ns: "<ns>", **paths}, unordered, volatile)
+        for ns in {go_ns, py_ns} - removed:
             remove_namespace(env, ns)
     if os.environ.get("DIFF_DUMP"):  # a dir: both normalised traces, to compare by hand
         Path(os.environ["DIFF_DUMP"], scenario.stem + ".go").write_text("\n".join(go))

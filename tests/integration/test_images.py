@@ -77,15 +77,15 @@ def busybox(tmp_path: Path, **kw: object) -> imagebuild.BuiltImage:
     return imagebuild.busybox_image(tmp_path / f"bb-{uuid.uuid4().hex[:6]}.tar", **kw)  # type: ignore[arg-type]
 
 
-def run(client: pylibctrd.Client, recorder: pylibctrd.Recorder, id: str,
-        spec: dict[str, object]) -> bytes:
+def run(client: pylibctrd.Client, id: str, spec: dict[str, object]) -> bytes:
     """Run a container to its exit; its output."""
     ctr = client.new_container(id, spec)
     try:
         out = stdio.Capture()
         task = ctr.new_task(attach_stdio=out)
         task.start()
-        recorder.wait_for(id, EventType.EXIT, timeout=20)
+        # This task's exit, not an earlier one's: tests run one id twice.
+        task.wait(timeout=20)
         out.wait(10)
         task.delete()
     finally:
@@ -135,7 +135,7 @@ def test_name_tags_untagged_image(images: pylibctrd.Client, tmp_path: Path) -> N
 # --- running from an image -----------------------------------------------------------------
 
 def test_layers_whiteout_and_config_reach_the_process(
-        images: pylibctrd.Client, recorder: pylibctrd.Recorder, tmp_path: Path, home: str) -> None:
+        images: pylibctrd.Client, tmp_path: Path, home: str) -> None:
     base = imagebuild.busybox_layer(extra_files={"etc/motd": "gone\n", "etc/keep": "kept\n"})
     top = Layer(files={"added.txt": "from layer 2\n"}, whiteouts=["etc/motd"])
     config = {"Env": ["PATH=/bin", "FOO=image", "BAR=image"], "WorkingDir": "/tmp",
@@ -150,7 +150,7 @@ def test_layers_whiteout_and_config_reach_the_process(
     assert mounts_under(root)
     spec = pylibctrd.container_spec(root, image=img, env=["BAR=explicit"],
                                     cgroups_path="/pylibctrd-test/img-two")
-    out = run(images, recorder, "img-two", spec).decode()
+    out = run(images, "img-two", spec).decode()
     lines = out.splitlines()
     assert lines[:4] == ["/tmp", "65534", "65534", "FOO=image BAR=explicit"]
     assert "keep" in lines and "motd" not in lines
@@ -158,25 +158,25 @@ def test_layers_whiteout_and_config_reach_the_process(
     # Given args replace Cmd, not the Entrypoint (docker run's rule).
     spec = pylibctrd.container_spec(root, ["echo args-replace-cmd"], image=img,
                                     cgroups_path="/pylibctrd-test/img-two")
-    assert run(images, recorder, "img-two", spec) == b"args-replace-cmd\n"
+    assert run(images, "img-two", spec) == b"args-replace-cmd\n"
     images.release_rootfs("img-two")
     assert mounts_under(root) == []
     assert not os.path.exists(root)
 
 
 def test_two_containers_have_separate_writable_layers(
-        images: pylibctrd.Client, recorder: pylibctrd.Recorder, tmp_path: Path) -> None:
+        images: pylibctrd.Client, tmp_path: Path) -> None:
     built = busybox(tmp_path, name="shared:1")
     [img] = images.import_image(built.path)
     a = images.prepare_rootfs("img-a", "shared:1")
     b = images.prepare_rootfs("img-b", "shared:1")
     spec = pylibctrd.container_spec(a, ["sh", "-c", "echo a > /root/written; cat /root/written"],
                                     image=img, cgroups_path="/pylibctrd-test/img-a")
-    assert run(images, recorder, "img-a", spec) == b"a\n"
+    assert run(images, "img-a", spec) == b"a\n"
     assert Path(a, "root", "written").read_text() == "a\n"
     spec = pylibctrd.container_spec(b, ["sh", "-c", "cat /root/written || echo absent"],
                                     image=img, cgroups_path="/pylibctrd-test/img-b")
-    assert run(images, recorder, "img-b", spec) == b"absent\n"
+    assert run(images, "img-b", spec) == b"absent\n"
     images.release_rootfs("img-a")
     images.release_rootfs("img-b")
 
@@ -334,7 +334,6 @@ def test_prepare_twice_and_busy_release(images: pylibctrd.Client, env: Env,
 
 
 def test_release_by_another_client_and_prepare_again(images: pylibctrd.Client, env: Env,
-                                                     recorder: pylibctrd.Recorder,
                                                      tmp_path: Path) -> None:
     """Another process (here: another Client, with its own Moby mounter and
     mount counts) releases a rootfs this client prepared: the mount, lease and
@@ -352,7 +351,7 @@ def test_release_by_another_client_and_prepare_again(images: pylibctrd.Client, e
         assert os.path.ismount(root)  # mounted again, not just counted
         spec = pylibctrd.container_spec(root, ["cat", "/etc/passwd"], image=img,
                                         cgroups_path="/pylibctrd-test/img-other")
-        assert b"root:x:0:0" in run(images, recorder, "img-other", spec)
+        assert b"root:x:0:0" in run(images, "img-other", spec)
         other.release_rootfs("img-other")
     assert mounts_under(root) == []
     images.remove_image("other:1")  # no stale record of img-other blocks it

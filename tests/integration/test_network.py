@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import pytest
 
 import pylibctrd
-from pylibctrd import aio, errors, stdio
+from pylibctrd import aio, errors, imagebuild, stdio
 from pylibctrd.testing import ContainerFactory, Env
 
 pytestmark = pytest.mark.skipif(
@@ -115,9 +115,17 @@ def network(client: pylibctrd.Client,
     assert subprocess.run(["ip", "link", "show", nw.bridge], capture_output=True).returncode != 0
 
 
+def veths() -> set[str]:
+    out = subprocess.run(["ip", "-o", "link", "show", "type", "veth"], capture_output=True,
+                         text=True, check=True).stdout
+    return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
+
+
 def test_published_port_answers_at_localhost_and_at_the_hosts_address(
         client: pylibctrd.Client, make_container: ContainerFactory) -> None:
+    before = veths()
     ctr, task = httpd(make_container, ports=["18080:80"], hostname="web")
+    assert len(veths() - before) == 1  # the container's host side
     [ep] = client.endpoints(ctr.id)
     assert ep.network == "bridge" and ep.ports == [pylibctrd.PortBinding("0.0.0.0", 18080, 80, "tcp")]
     assert ep.ip and ep.mac and ep.gateway
@@ -126,6 +134,7 @@ def test_published_port_answers_at_localhost_and_at_the_hosts_address(
     task.force_delete()
     ctr.delete()
     assert_nothing_left(client, ctr.id, [ep.ip])
+    assert veths() == before
 
 
 def test_random_host_port(client: pylibctrd.Client, make_container: ContainerFactory) -> None:
@@ -140,12 +149,12 @@ def test_containers_on_a_user_network_talk_by_name_and_alias(
         client: pylibctrd.Client, make_container: ContainerFactory,
         network: pylibctrd.Network) -> None:
     server, _ = httpd(make_container, network=network.name, network_aliases=["web"])
-    for host in (server.id, "web"):
+    [ep] = client.endpoints(server.id)
+    for host in (server.id, "web", ep.ip):
         code, out = run(make_container(
             ["timeout", "10", "wget", "-q", "-O", "-", f"http://{host}/hostname"],
             network=network.name))
         assert code == 0 and out == server.id[:12] + "\n", out
-    [ep] = client.endpoints(server.id)
     assert ep.aliases == ["web"] and ep.ip.startswith("10.251.40.")
     with pytest.raises(errors.Conflict):
         client.remove_network(network.name)
@@ -156,6 +165,26 @@ def test_a_container_reaches_the_gateway(make_container: ContainerFactory,
     code, out = run(make_container(["ping", "-c", "1", "-W", "3", network.gateway],
                                    network=network.name))
     assert code == 0, out
+
+
+def test_internal_network_has_no_way_out(client: pylibctrd.Client,
+                                        make_container: ContainerFactory) -> None:
+    """internal=True: the bridge is no gateway (no default route, no
+    masquerading); its members still reach each other."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    nw = client.create_network(name, subnet=SUBNET.format(42), internal=True)
+    try:
+        server, _ = httpd(make_container, network=name)
+        code, out = run(make_container(["sh", "-c", "ip route; timeout 10 wget -q -O -"
+                                        f" http://{server.id}/hostname"], network=name))
+        assert code == 0 and "default" not in out and server.id[:12] + "\n" in out, out
+        code, out = run(make_container(["ping", "-c", "1", "-W", "2", host_address()],
+                                       network=name))
+        assert code != 0 and "unreachable" in out, out
+    finally:
+        make_container.cleanup()
+        client.remove_network(name)
+    assert subprocess.run(["ip", "link", "show", nw.bridge], capture_output=True).returncode
 
 
 def test_none_has_only_loopback(make_container: ContainerFactory) -> None:
@@ -184,6 +213,16 @@ def test_dns_and_extra_hosts_go_into_the_files(make_container: ContainerFactory)
                                    extra_hosts={"db": "192.0.2.7"}))
     assert code == 0 and "nameserver 192.0.2.53" in out and "192.0.2.7\tdb" in out
     assert out.endswith("named\n")
+    # Without dns: the host's resolvers minus the loopback ones, and minus
+    # IPv6 ones (networks are IPv4): dockerd's rule for a bridge network,
+    # Moby's resolvconf.FilterResolvDNS.
+    code, out = run(make_container(["cat", "/etc/resolv.conf"], network="bridge"))
+    host = [line.split()[1] for line in Path("/etc/resolv.conf").read_text().splitlines()
+            if line.startswith("nameserver") and len(line.split()) > 1]
+    got = [line.split()[1] for line in out.splitlines() if line.startswith("nameserver")]
+    assert code == 0 and not [ns for ns in got if ns.startswith("127.") or ns == "::1"], out
+    assert [ns for ns in host if not ns.startswith("127.") and ":" not in ns] == \
+        [ns for ns in got if ns in host], (host, out)
 
 
 def test_udp_publish(client: pylibctrd.Client, make_container: ContainerFactory,
@@ -387,3 +426,60 @@ os._exit(3)
         ctr.task().force_delete()
         ctr.delete()
     assert_nothing_left(client, id, [ep.ip])
+
+
+@pytest.fixture
+def exposing_image(tmp_path: Path, client: pylibctrd.Client,
+                   make_container: ContainerFactory) -> Iterator[pylibctrd.Image]:
+    """busybox whose config exposes 80/tcp, 8081/tcp and 5353/udp (as a
+    Dockerfile's EXPOSE writes them) and runs httpd on 80; removed afterwards."""
+    name = f"exposing-{uuid.uuid4().hex[:8]}:1"
+    archive = imagebuild.busybox_image(
+        tmp_path / "exposing.tar", name=name,
+        config={"ExposedPorts": {"80/tcp": {}, "8081/tcp": {}, "5353/udp": {}},
+                "Cmd": ["httpd", "-f", "-p", "80", "-h", "/etc"]}).path
+    [image] = client.import_image(archive)
+    yield image
+    make_container.cleanup()  # the containers of the image first (cleaning twice is fine)
+    with contextlib.suppress(errors.NotFound):
+        client.remove_image(name)
+
+
+def test_publish_all_exposed_ports(client: pylibctrd.Client, make_container: ContainerFactory,
+                                   exposing_image: pylibctrd.Image) -> None:
+    """docker run -P through the API: every ExposedPorts entry on a random
+    host port, except one a `ports` entry publishes already."""
+    ctr = make_container(None, image=exposing_image, publish_all=True,
+                         ports=["127.0.0.1::8081"], hostname="exposed")
+    started(ctr)
+    [ep] = client.endpoints(ctr.id)
+    bindings = {(p.container_port, p.proto): p for p in ep.ports}
+    assert sorted(bindings) == [(80, "tcp"), (5353, "udp"), (8081, "tcp")], ep.ports
+    assert bindings[8081, "tcp"].host_ip == "127.0.0.1"
+    assert all(1024 < p.host_port < 65536 for p in ep.ports)
+    assert fetch(f"http://127.0.0.1:{bindings[80, 'tcp'].host_port}/hostname") == "exposed\n"
+    with pytest.raises(errors.InvalidParameter, match="needs the image"):
+        pylibctrd.container_spec("/nonexistent", ["true"], publish_all=True)
+
+
+def test_cli_publish_all(env: Env, client: pylibctrd.Client,
+                         exposing_image: pylibctrd.Image) -> None:
+    import sys
+    base = [sys.executable, "-m", "pylibctrd", "--address", env.address, "--namespace",
+            env.namespace, "--state-dir", str(env.bundles)]
+    id = f"t-{uuid.uuid4().hex[:12]}"
+    try:
+        r = subprocess.run([*base, "run", "-d", "--name", id, "-P", "--hostname", "clip",
+                            exposing_image.name], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        lines = subprocess.run([*base, "port", id], capture_output=True, text=True,
+                               timeout=60, check=True).stdout.splitlines()
+        ports = dict(line.split(" -> ") for line in lines)
+        assert sorted(ports) == ["5353/udp", "80/tcp", "8081/tcp"], lines
+        host_port = int(ports["80/tcp"].rsplit(":", 1)[1])
+        assert fetch(f"http://127.0.0.1:{host_port}/hostname") == "clip\n"
+        ps = subprocess.run([*base, "ps"], capture_output=True, text=True, timeout=60).stdout
+        assert "->80/tcp" in ps and "->5353/udp" in ps
+    finally:
+        subprocess.run([*base, "rm", "-f", id], capture_output=True, timeout=60)
+    assert_nothing_left(client, id, [])

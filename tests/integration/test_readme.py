@@ -2,7 +2,9 @@
 what a user copies first. Every ```python block runs: a script each in its own
 interpreter on the embedded containerd (PYLIBCTRD_ROOT/PYLIBCTRD_EXEC_ROOT
 point it into a temp dir), an example with a `def test_` through pytester with
-the plugin's own containerd. A block that is the same in two pages (the
+the plugin's own containerd. An example that pulls gets $IMAGE: a busybox
+image in a registry the test starts on 127.0.0.1 (Debian's docker-registry,
+filled by skopeo), so nothing leaves this machine. A block that is the same in two pages (the
 README's copies of docs/ examples) runs once.
 
 Blocks fenced otherwise are not run: ```pycon shows an interactive session
@@ -21,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from pylibctrd import imagebuild
+from pylibctrd.testing import REGISTRY_TOOLS, Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -51,6 +54,8 @@ def test_every_python_block_is_an_example() -> None:
     assert not [k for k, v in EXAMPLES.items() if v.startswith(">>>")]
     readme = [k for k in SCRIPTS if k.startswith("README.md")]
     assert len(readme) == 2 and any("aio.Client.connect(" in SCRIPTS[k] for k in readme), readme
+    # Pulling first, the archive second (issue 18).
+    assert "client.pull(" in SCRIPTS[readme[0]] and "import_image(" in SCRIPTS[readme[1]]
     assert any("import_image(" in s and "aio." not in s for s in SCRIPTS.values())
     assert len(TESTS) == 2, TESTS
     assert blocks("pycon"), "the versions() session in docs/install.md"
@@ -75,11 +80,21 @@ def test_script_example_runs(where: str, tmp_path: Path, embedded: dict[str, str
     imagebuild.busybox_image(tmp_path / "app.tar", name="app:latest",
                              config={"Cmd": ["echo", "hello from app"]})
     had_rootfs = Path("/tmp/rootfs").exists()
+    registry: Registry | None = None
     try:
+        if "client.pull(" in script:
+            missing = [t for t in REGISTRY_TOOLS if shutil.which(t) is None]
+            assert not missing, f"the pull example needs {missing} (make system)"
+            registry = Registry(tmp_path / "registry").start()
+            busybox = imagebuild.busybox_image(tmp_path / "busybox.tar")
+            registry.copy_in(busybox.path, "library/busybox:latest")
+            embedded = dict(embedded, IMAGE=f"{registry.address}/library/busybox:latest")
         out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=embedded,
                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
                              timeout=120)
     finally:
+        if registry is not None:
+            registry.stop()
         if not had_rootfs:
             shutil.rmtree("/tmp/rootfs", ignore_errors=True)
     assert out.returncode == 0, out.stderr

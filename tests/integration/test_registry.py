@@ -163,7 +163,7 @@ def test_save_to_a_path_and_a_file_object_loads_back(images: pylibctrd.Client, r
 
 
 def test_multi_platform_index(images: pylibctrd.Client, registry: Registry, tmp_path: Path) -> None:
-    layout = oci_index_layout(tmp_path / "layout", ["amd64", "arm64"])
+    layout = imagebuild.multi_platform_layout(tmp_path / "layout", ["amd64", "arm64"])
     subprocess.run(["skopeo", "copy", "--quiet", "--all", "--dest-tls-verify=false",
                     f"oci:{layout}:multi", f"docker://{registry.address}/test/multi:1"],
                    check=True, capture_output=True)
@@ -174,39 +174,6 @@ def test_multi_platform_index(images: pylibctrd.Client, registry: Registry, tmp_
         images.pull(ref, platform="linux/s390x")
     with pytest.raises(errors.InvalidParameter):
         images.pull(ref, platform="not a platform!")
-
-
-def oci_index_layout(path: Path, archs: list[str]) -> Path:
-    """An OCI layout whose index has one manifest per arch (random layers)."""
-    blobs = path / "blobs" / "sha256"
-    blobs.mkdir(parents=True)
-
-    def blob(data: bytes) -> dict[str, object]:
-        digest = hashlib.sha256(data).hexdigest()
-        (blobs / digest).write_bytes(data)
-        return {"digest": "sha256:" + digest, "size": len(data)}
-
-    manifests = []
-    for arch in archs:
-        layer = Layer(files={"data": os.urandom(10_000)}).tar()
-        ldesc = {"mediaType": imagebuild.OCI_LAYER, **blob(layer)}
-        cfg = json.dumps({"architecture": arch, "os": "linux",
-                          "config": {"Labels": {"arch": arch}},
-                          "rootfs": {"type": "layers",
-                                     "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}})
-        cdesc = {"mediaType": imagebuild.OCI_CONFIG, **blob(cfg.encode())}
-        manifest = json.dumps({"schemaVersion": 2, "mediaType": imagebuild.OCI_MANIFEST,
-                               "config": cdesc, "layers": [ldesc]}).encode()
-        manifests.append({"mediaType": imagebuild.OCI_MANIFEST, **blob(manifest),
-                          "platform": {"architecture": arch, "os": "linux"}})
-    index = json.dumps({"schemaVersion": 2, "mediaType": imagebuild.OCI_INDEX,
-                        "manifests": manifests}).encode()
-    idesc = {"mediaType": imagebuild.OCI_INDEX, **blob(index),
-             "annotations": {"org.opencontainers.image.ref.name": "multi"}}
-    (path / "index.json").write_text(json.dumps(
-        {"schemaVersion": 2, "mediaType": imagebuild.OCI_INDEX, "manifests": [idesc]}))
-    (path / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
-    return path
 
 
 # --- bad input and faults -----------------------------------------------------------------

@@ -155,6 +155,14 @@ def test_go_log_lines_reach_python_logging(env: Env, client: pylibctrd.Client,
 
     caplog.set_level(logging.INFO, logger="pylibctrd")
     pylibctrd._ffi.set_log_level(logging.INFO)
+
+    def seen() -> tuple[bool, bool]:
+        messages = [r.getMessage() for r in caplog.records if r.name == "pylibctrd"]
+        # libcontainerd's own line for the TaskDelete event it ignores, and
+        # containerd's own log lines, through the supervisor's stdout/stderr:
+        return (any(m.startswith("ignoring event") and "/tasks/delete" in m for m in messages),
+                any(m.startswith("containerd: ") for m in messages))
+
     try:
         ctr = make_container(["true"])
         task = ctr.new_task()
@@ -162,14 +170,13 @@ def test_go_log_lines_reach_python_logging(env: Env, client: pylibctrd.Client,
         recorder.wait_for(ctr.id, EventType.EXIT)
         task.delete()
         ctr.delete()
-        time.sleep(0.3)
+        # Both arrive on their own goroutines, after the calls return.
+        deadline = time.monotonic() + 20
+        while seen() != (True, True) and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         pylibctrd._ffi.set_log_level(logging.WARNING)
-    messages = [r.getMessage() for r in caplog.records if r.name == "pylibctrd"]
-    # libcontainerd's own line for the TaskDelete event it ignores:
-    assert any(m.startswith("ignoring event") and "/tasks/delete" in m for m in messages)
-    # and containerd's own log lines, through the supervisor's stdout/stderr:
-    assert any(m.startswith("containerd: ") for m in messages)
+    assert seen() == (True, True)
 
 
 def test_native_handles_are_released(make_container: MakeContainer,

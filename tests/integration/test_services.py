@@ -310,6 +310,14 @@ def test_health_goes_starting_healthy_unhealthy_with_a_marker_file(run: Run) -> 
     assert all(r.exit_code == 1 for r in health.log[-2:])
     with pytest.raises(NotReady, match="is unhealthy"):
         wait_healthy(ctr, timeout=5)
+    # dockerd's health_status events: one per status change, none for the
+    # initial "starting"; a watcher gets those after the seq it gives.
+    update = task.watch_health(0, timeout=0)
+    assert [e.action for e in update.events] == ["health_status: healthy",
+                                                  "health_status: unhealthy"]
+    assert update.seq >= update.events[-1].seq > update.events[0].seq >= 1
+    assert update.docker["Status"] == "unhealthy" and len(update.docker["Log"]) == len(health.log)
+    assert task.watch_health(update.events[-1].seq, timeout=0).events == []
     task.stop_health()
     assert [p.pid for p in task.pids()] == [task.pid]
     task.kill()
@@ -338,3 +346,32 @@ def test_a_hanging_health_command_times_out_and_leaves_no_exec(run: Run) -> None
     task.kill()
     task.wait(10)
     task.delete()
+
+
+def test_aio_watch_health_follows_each_result_and_is_cancellable(env: Env, run: Run) -> None:
+    ctr = run.create(["sleep", "60"])
+
+    async def main() -> None:
+        async with await aio.Client.connect(env.address, namespace=env.namespace,
+                                            state_dir=str(env.bundles)) as client:
+            task = await (await client.load_container(ctr.id)).new_task()
+            await task.start()
+            await task.start_health(health_config("echo ok", interval=0.1, timeout=10))
+            update = await task.watch_health(0, timeout=30)
+            assert update.seq >= 1 and update.health.status == "healthy"
+            assert [e.action for e in update.events] == ["health_status: healthy"]
+            following = await task.watch_health(update.seq, timeout=30)
+            assert following.seq > update.seq and following.events == []
+            # A wait for a result that never comes ends when cancelled.
+            never = asyncio.ensure_future(task.watch_health(10**12))
+            await asyncio.sleep(0.3)
+            never.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await never
+            await task.stop_health()
+            assert [p.pid for p in await task.pids()] == [task.pid]
+            await task.kill(9)
+            await task.wait(30)
+            await task.delete()
+
+    asyncio.run(main())

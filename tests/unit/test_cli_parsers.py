@@ -109,6 +109,20 @@ def test_bad_usage_is_125(argv: list[str]) -> None:
     (["kill", "-s", "NOPE", "web"], "invalid signal"),
     (["events", "--filter", "color=red"], "invalid filter"),
     (["events", "--filter", "type=nope"], "unknown event type"),
+    # docker run's health flags: the docker CLI's messages (pflag's, then its own).
+    (["run", "--rootfs", "/", "--health-interval", "5", "true"],
+     'invalid argument "5" for "--health-interval" flag: time: missing unit in duration "5"'),
+    (["run", "--rootfs", "/", "--health-timeout=soon", "true"],
+     'invalid argument "soon" for "--health-timeout" flag: time: invalid duration "soon"'),
+    (["run", "--rootfs", "/", "--health-retries", "x", "true"],
+     'invalid argument "x" for "--health-retries" flag: strconv.ParseInt: parsing "x": invalid'
+     ' syntax'),
+    (["run", "--rootfs", "/", "--health-start-period=-1s", "true"],
+     "--health-start-period cannot be negative"),
+    (["run", "--rootfs", "/", "--no-healthcheck", "--health-cmd", "true", "true"],
+     "--no-healthcheck conflicts with --health-* options"),
+    (["run", "--rootfs", "/", "--health-interval=100us", "--health-cmd=true", "true"],
+     "Interval in Healthcheck cannot be less than 1ms"),
 ])
 def test_usage_errors_found_before_any_daemon_exit_125(argv: list[str], text: str,
                                                        capsys: pytest.CaptureFixture[str],
@@ -202,3 +216,13 @@ def test_exec_spec_relative_root_and_no_spec(rootfs: Path) -> None:
     with pytest.raises(CLIError, match="absolute path"):
         _spec.exec_spec(spec, "/", ["id"], env=[], user=None, workdir="rel", tty=False,
                         console=None)
+
+
+def test_dockerds_registry_flags_become_the_daemon_json_keys() -> None:
+    from pylibctrd.cli._common import registry_options
+    o = parser().parse_args(["--insecure-registry", "10.0.0.5:5000", "--insecure-registry",
+                             "192.168.0.0/16", "--registry-mirror", "https://m.example",
+                             "pull", "x:1"])
+    assert registry_options(o) == {"insecure-registries": ["10.0.0.5:5000", "192.168.0.0/16"],
+                                   "registry-mirrors": ["https://m.example"]}
+    assert registry_options(parser().parse_args(["pull", "x:1"])) is None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
+import pylibctrd
 from pylibctrd import PortBinding, networks
 
 
@@ -41,3 +43,16 @@ def test_container_spec_asks_only_when_told() -> None:
         assert networks.requested(container_spec("/r", ["true"])) is None
         assert networks.requested(container_spec("/r", ["true"], ports=[80]))["network"] == "bridge"  # type: ignore[index]
         assert networks.requested(container_spec("/r", ["true"], network="none")) == {"network": "none"}
+
+
+def test_exposed_ports_are_what_publish_all_adds() -> None:
+    config: dict[str, Any] = {"ExposedPorts": {"80/tcp": {}, "53/udp": {}, "8080": {}, "443/tcp": {}}}
+    assert networks.exposed_ports(config) == ["53/udp", "80/tcp", "443/tcp", "8080/tcp"]
+    # Ports published explicitly keep their binding (docker's -p wins over -P).
+    assert networks.exposed_ports(config, ["127.0.0.1:8000:80", 443, "[::1]::53/udp"]) == [
+        "8080/tcp"]
+    assert networks.exposed_ports(config, [pylibctrd.PortBinding("0.0.0.0", 0, 8080, "tcp")]) == [
+        "53/udp", "80/tcp", "443/tcp"]
+    assert networks.exposed_ports({}) == []
+    with pytest.raises(pylibctrd.errors.InvalidParameter):
+        networks.exposed_ports({"ExposedPorts": ["80/tcp"]})

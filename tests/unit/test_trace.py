@@ -72,3 +72,27 @@ def test_snapshot_dirs_are_named_by_first_appearance() -> None:
     assert "lowerdir=<snapshots>/<s1>/fs:<snapshots>/<s2>/fs" in one[0]
     assert "lowerdir=<snapshots>/<s4>/fs:<snapshots>/<s2>/fs" in one[0]
     assert run("/r", (1, 7, 8, 9)) != run("/r", (1, 7, 8, 1))  # an upper that is a lower
+
+
+def test_progress_is_compared_as_a_set_of_actions_without_sampled_ones() -> None:
+    def pull(prefix: str, registry: str, order: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        return [{"step": 0, "op": "pull", "files": {}, "result": {
+            "image": {"name": f"{registry}/diff/app:1"},
+            "progress": [{"id": i, "action": a.format(r=registry, p=prefix)} for i, a in order]}}]
+    one = [("1", "Pulling from diff/app"), ("abc", "Pulling fs layer"), ("def", "Pulling fs layer"),
+           ("abc", "Downloading"), ("abc", "Download complete"), ("def", "Downloading"),
+           ("def", "Downloading"), ("def", "Download complete"), ("", "Digest: sha256:00"),
+           ("", "Status: Downloaded newer image for {r}/diff/app:1")]
+    # Layers interleaved otherwise, Downloading seen a different number of times.
+    two = [one[0], one[2], one[1], one[7], one[4], one[8], one[9]]
+    a = normalize(pull("dg1-", "127.0.0.1:5001", one), "dg1-", {"127.0.0.1:5001": "<registry>"})
+    b = normalize(pull("dp2-", "127.0.0.1:5001", two), "dp2-", {"127.0.0.1:5001": "<registry>"})
+    assert a == b
+    assert json.loads(a[0])["result"]["progress"] == sorted([
+        ": Digest: sha256:00", ": Status: Downloaded newer image for <registry>/diff/app:1",
+        "1: Pulling from diff/app", "abc: Download complete", "abc: Pulling fs layer",
+        "def: Download complete", "def: Pulling fs layer"])
+    # A missing deterministic action is a difference.
+    three = [x for x in one if x != ("def", "Download complete")]
+    c = normalize(pull("dp2-", "127.0.0.1:5001", three), "dp2-", {"127.0.0.1:5001": "<registry>"})
+    assert a != c

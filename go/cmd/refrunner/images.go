@@ -3,9 +3,9 @@ package main
 // Images on the reference side: Moby's containerd ImageService built as
 // dockerd's daemon.go builds it (ctrd.NewService with the containerd client,
 // the daemon's container store, the overlayfs snapshotter, an events
-// service, the identity mapping and Moby's ref-counting mounter; no registry
-// since nothing is pulled), and each op as dockerd's API handlers and
-// container lifecycle call it. Nothing here comes from pylibctrd's go/core.
+// service, the identity mapping, Moby's ref-counting mounter, and a registry
+// service with dockerd's RegistryHosts over it), and each op as dockerd's
+// API handlers and container lifecycle call it. Nothing here comes from pylibctrd's go/core.
 
 import (
 	"bufio"
@@ -37,6 +37,9 @@ import (
 	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/image"
 	"github.com/docker/docker/pkg/idtools"
+	"github.com/docker/docker/registry"
+
+	"pylibctrd/cmd/internal/harness"
 )
 
 // driver is dockerd's default snapshotter with the containerd store.
@@ -55,10 +58,15 @@ func (r *runner) images() *imageService {
 		home := r.stateDir + "-images"
 		store := container.NewMemoryStore()
 		c8d := r.clients["main"].c8d
+		// dockerd's registry service with an empty daemon.json (127.0.0.0/8
+		// is insecure, as always): empty options cannot fail.
+		regSvc, _ := registry.NewService(registry.ServiceOptions{})
 		r.img = &imageService{c8d: c8d, containers: store, home: home, svc: ctrd.NewService(ctrd.ImageServiceConfig{
 			Client:          c8d,
 			Containers:      store,
 			Snapshotter:     driver,
+			RegistryHosts:   harness.RegistryHosts(regSvc),
+			Registry:        regSvc,
 			EventsService:   daemonevents.New(),
 			IDMapping:       idMapping,
 			RefCountMounter: snapshotter.NewMounter(home, driver, idMapping),

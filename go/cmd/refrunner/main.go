@@ -82,6 +82,8 @@ func main() {
 	flag.StringVar(&r.rootfs, "rootfs", "", "busybox rootfs")
 	flag.StringVar(&r.prefix, "prefix", "", "prefix for container ids")
 	flag.StringVar(&r.imagesDir, "images", "", "dir of the image archives scenarios import")
+	flag.StringVar(&r.registry, "registry", "", "the test's registry (host:port)")
+	flag.StringVar(&r.authRegistry, "auth-registry", "", "the test's registry with htpasswd auth (host:port)")
 	flag.StringVar(&scenarioPath, "scenario", "", "scenario JSON file")
 	flag.Parse()
 	logrus.SetOutput(os.Stderr)

@@ -49,6 +49,7 @@ func (c *conn) close() error {
 type runner struct {
 	address, ns, stateDir, rootfs, prefix string
 	imagesDir                             string // the archives the test built
+	registry, authRegistry                string // the test's registries (host:port)
 	ctx                                   context.Context
 	events                                *harness.Recorder
 

@@ -59,6 +59,10 @@ type Step struct {
 	UserName    string              `json:"user_name"`
 	Paths       []string            `json:"paths"`
 	SpecPatch   json.RawMessage     `json:"spec_patch"`
+	Platform    string              `json:"platform"`
+	Auth        *StepAuth           `json:"auth"`
+	Source      string              `json:"source"`
+	Target      string              `json:"target"`
 }
 
 var recordOps = map[string]bool{"new_container": true, "replace_container": true, "delete_container": true, "load_container": true}
@@ -362,6 +366,12 @@ func (r *runner) do(ctx context.Context, s Step) (any, error) {
 		return "ok", r.images().release(ctx, r.taskState(s), name)
 	case "rootfs":
 		return inspectRootfs(r.images().rootfsPath(name), s.Paths)
+	case "pull":
+		return r.pull(ctx, s)
+	case "push":
+		return r.push(ctx, s)
+	case "tag":
+		return r.tag(ctx, s)
 	}
 	return nil, fmt.Errorf("unknown op %q", s.Op)
 }
@@ -425,8 +435,10 @@ func (r *runner) metrics(ctx context.Context, s Step) (bool, map[string]any, err
 var imageID = regexp.MustCompile(`\{(id|hex|hex12):([^}]+)\}`)
 
 // ref replaces {id:NAME}, {hex:NAME} and {hex12:NAME} in an image ref by
-// that image's id (sha256:...), its hex or the hex's first 12 digits.
+// that image's id (sha256:...), its hex or the hex's first 12 digits (after
+// {registry}, {auth_registry} and {run}: registryRef).
 func (r *runner) ref(ctx context.Context, ref string) (string, error) {
+	ref = r.registryRef(ref)
 	var err error
 	out := imageID.ReplaceAllStringFunc(ref, func(m string) string {
 		g := imageID.FindStringSubmatch(m)

@@ -15,7 +15,7 @@ import pylibctrd
 from pylibctrd import Status, errors
 from pylibctrd.removal import remove_container
 
-from .. import _network, _services, _spec
+from .. import _health, _network, _services, _spec
 from .._progress import pull
 from .._attach import Attach, foreground, start_error, terminal_size
 from .._common import (
@@ -48,6 +48,7 @@ def register(add_command: AddCommand) -> None:
     _process_flags(p)
     _services.add_run_flags(p)
     _network.add_run_flags(p)
+    _health.add_run_flags(p)
     p.add_argument("--rm", action="store_true",
                    help="remove the container (its task, and its rootfs snapshot from an"
                         " image) when it exits, also on ^C")
@@ -163,6 +164,7 @@ def cmd_run(opts: argparse.Namespace) -> int:
             raise CLIError("no command given", EXIT_CLI)
     _check_process_flags(opts)
     _services.check_run_flags(opts)
+    _health.check_run_flags(opts)
     if opts.detach and opts.rm:
         raise CLIError("--rm with -d is not supported: nobody would be watching the container"
                        " to remove it", EXIT_CLI)
@@ -178,6 +180,11 @@ def cmd_run(opts: argparse.Namespace) -> int:
     with session(opts, may_start=not opts.detach, code=EXIT_CLI) as client:
         if image_ref is not None:
             spec, labels = _from_image(client, id, image_ref, args, options, opts.pull)
+            try:
+                opts.healthcheck = _health.healthcheck(opts, client.get_image(image_ref))
+            except BaseException:
+                _release(client, id)
+                raise
         try:
             spec = _services.apply_run_flags(spec, opts)
             _network.apply_run_flags(client, spec, opts, image_ref)
@@ -242,21 +249,29 @@ def _run_attached(client: pylibctrd.Client, ctr: pylibctrd.Container,
                   opts: argparse.Namespace, *, image: bool) -> int:
     attach = Attach(stdin=opts.interactive)
     exited = False
+    health: list[Any] = []
 
     def start() -> pylibctrd.Process:
         logged = attach if opts.rm else _services.logged(attach, opts)  # for `logs`
         task = ctr.new_task(with_stdin=opts.interactive, attach_stdio=logged)
         task.start()
+        health.append(_health.record_attached(client, task, opts.healthcheck))
         return task
 
     try:
         code = foreground(start, attach, tty=opts.tty,
                           raw=opts.tty and opts.interactive and os.isatty(0))
         exited = True
+        for recorder in health:
+            if recorder is not None:
+                recorder.stop()  # before the task goes: a probe in flight is deleted first
         with contextlib.suppress(errors.NotFound):
             ctr.task().delete()  # dockerd deletes the task of an exited container
         return code
     finally:
+        for recorder in health:
+            if recorder is not None:
+                recorder.stop()  # a probe in flight is killed and deleted
         if opts.rm:
             # The container and any task of it, gone (also a failed or
             # interrupted run), with the rootfs it was given from an image.
@@ -329,7 +344,8 @@ def cmd_ps(opts: argparse.Namespace) -> int:
     else:
         emit_table(["CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "PID", "PORTS"],
                    [[r["id"], r["image"] or r["rootfs"] or "",
-                     _short(" ".join(r["command"] or [])), _services.status_text(r),
+                     _short(" ".join(r["command"] or [])),
+                     _health.status_text(r) or _services.status_text(r),
                      r["pid"] or "", r["ports"]]
                     for r in rows])
     return 0
@@ -349,7 +365,8 @@ def cmd_inspect(opts: argparse.Namespace) -> int:
             if name in records:
                 r = records[name]
                 found.append({**container_row(client, r), "labels": r.labels,
-                              "bundle_dir": os.path.join(client.state_dir, r.id), "spec": r.spec})
+                              "bundle_dir": os.path.join(client.state_dir, r.id), "spec": r.spec,
+                              **_health.inspect_fields(client, r.id)})
                 continue
             if opts.type != "container":
                 try:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 import pylibctrd
+from pylibctrd import healthrecord
 
 from .._common import (
     AddCommand, CLIError, add_format, emit_json, emit_table, iso, load, running_task, session,
@@ -31,9 +33,12 @@ def register(add_command: AddCommand) -> None:
     p = add_command("events", cmd_events,
                     example="pylibctrd events --filter container=web --filter type=exit --json",
                     description="Print the events libcontainerd delivers (what dockerd acts on)"
-                                " until ^C. Filters: container=ID, type=TYPE (exit, oom, create,"
-                                " start, exec-added, exec-started, paused, resumed); the same key"
-                                " given twice matches either.")
+                                " until ^C, and dockerd's health_status events of the containers"
+                                " whose health check is recorded (run -d with a HEALTHCHECK or"
+                                " --health-cmd; docs/services.md#health). Filters: container=ID,"
+                                " type=TYPE (exit, oom, create, start, exec-added, exec-started,"
+                                " paused, resumed, health_status); the same key given twice"
+                                " matches either.")
     p.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE")
     add_format(p)
 
@@ -143,12 +148,13 @@ def _filters(items: list[str]) -> dict[str, set[str]]:
         key, sep, value = item.partition("=")
         if not sep or key not in ("container", "type"):
             raise CLIError(f"invalid filter {item!r}: use container=ID or type=TYPE", 125)
-        if key == "type":
+        if key == "type" and value != HEALTH_STATUS:
             try:
                 pylibctrd.EventType(value)
             except ValueError:
                 raise CLIError(f"unknown event type {value!r}: one of "
-                               + ", ".join(t.value for t in pylibctrd.EventType), 125) from None
+                               + ", ".join([*(t.value for t in pylibctrd.EventType), HEALTH_STATUS]),
+                               125) from None
         out.setdefault(key, set()).add(value)
     return out
 
@@ -157,33 +163,72 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+HEALTH_STATUS = "health_status"
+
+
+def _health_events(state_dir: str, since: datetime,
+                   emit: Callable[[dict[str, Any], str], None], stop: threading.Event,
+                   poll: float = 0.2) -> None:
+    """dockerd's health_status events from `since` on, read from the health
+    records (written by the process that probes each container)."""
+    seen: dict[str, int] = {}
+    first = True
+    while True:
+        stopping = stop.is_set() if first else stop.wait(poll)  # then one last look
+        for id, e in healthrecord.new_events(state_dir, seen):
+            if first and (e.time is None or e.time < since):
+                continue  # before this command: not news
+            record = {"time": iso(e.time), "type": HEALTH_STATUS, "container_id": id,
+                      "process_id": None, "pid": None, "exit_code": None, "exited_at": None,
+                      "error": None, "status": e.status, "action": e.action}
+            try:
+                emit(record, f"{record['time']} {e.action} {id}")
+            except OSError:
+                return  # our stdout went away (the main thread ends on it too)
+        first = False
+        if stopping:
+            return
+
+
 def cmd_events(opts: argparse.Namespace) -> int:
     filters = _filters(opts.filter)
     containers, types = filters.get("container"), filters.get("type")
+    printing = threading.Lock()
+    since = datetime.now(timezone.utc)
+
+    def emit(record: dict[str, Any], text: str) -> None:
+        if containers is not None and record["container_id"] not in containers:
+            return
+        if types is not None and record["type"] not in types:
+            return
+        with printing:
+            if opts.format == "json":
+                emit_json(record)
+            else:
+                print(text, flush=True)
+
     with session(opts) as client:
         signal.signal(signal.SIGTERM, _interrupt)  # ends it like ^C
         stream = client.events()
+        stop = threading.Event()
+        health = threading.Thread(target=_health_events, args=(client.state_dir, since, emit, stop),
+                                  name="health-events", daemon=True)
+        health.start()
         try:
             for event in stream:
                 info = event.info
-                if containers is not None and info.container_id not in containers:
-                    continue
-                if types is not None and event.type.value not in types:
-                    continue
                 record = {"time": iso(datetime.now(timezone.utc)), "type": event.type.value,
                           "container_id": info.container_id, "process_id": info.process_id,
                           "pid": info.pid, "exit_code": info.exit_code,
                           "exited_at": iso(info.exited_at), "error": info.error}
-                if opts.format == "json":
-                    emit_json(record)
-                else:
-                    extra = (f" exit_code={info.exit_code}"
-                             if event.type is pylibctrd.EventType.EXIT else "")
-                    print(f"{record['time']} {event.type.value} {info.container_id}"
-                          f" (process={info.process_id or '-'}, pid={info.pid or '-'}{extra})",
-                          flush=True)
+                extra = (f" exit_code={info.exit_code}"
+                         if event.type is pylibctrd.EventType.EXIT else "")
+                emit(record, f"{record['time']} {event.type.value} {info.container_id}"
+                             f" (process={info.process_id or '-'}, pid={info.pid or '-'}{extra})")
         except KeyboardInterrupt:
             pass
         finally:
+            stop.set()
             stream.close()
+            health.join(5)
     return 0
