@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := containerd runc busybox-static tmux docker-registry skopeo openssl \
+APT_PACKAGES := containerd runc crun busybox-static tmux docker-registry skopeo openssl \
 	containernetworking-plugins iptables
 STRESS_PACKAGES := stress-ng
 SOURCES := $(shell find go pylibctrd -name '*.go' -o -name '*.h' -o -name '*.c' -o -name '*.py' -not -name '_native*') go/go.mod go/go.sum go/go.v28.mod go/go.v28.sum go/go.v28.flags setup.py build_ffi.py pyproject.toml
@@ -32,6 +32,8 @@ WHEEL_STAMP := build/wheel-$(FLAVOUR).stamp
 export PYLIBCTRD_FLAVOUR := $(FLAVOUR)
 endif
 
+# (test-matrix and containerd-matrix: below)
+.PHONY: containerd-matrix test-matrix
 .PHONY: all system system-stress go-deps build test test-stress test-go test-py test-unit lint docs demo bench bench-pull soak soak-run soak-suites clean wheel sdist wheels wheels-system test-wheels bench-zig
 
 all: build
@@ -45,7 +47,7 @@ define apt_install
 	fi
 endef
 
-# Debian packages: containerd, runc, busybox-static for the test rootfs, tmux for
+# Debian packages: containerd, runc and crun (the two OCI runtimes), busybox-static for the test rootfs, tmux for
 # the CLI's terminal test, docker-registry, skopeo and openssl for the registry tests.
 system:
 	$(call apt_install,$(APT_PACKAGES))
@@ -248,6 +250,42 @@ soak-suites: build
 		tests/integration/test_limits.py::test_16_threads_doing_mixed_operations
 
 soak: soak-run soak-suites
+
+# containerd servers for the matrix, built from the Go module proxy's source
+# (never a downloaded binary) by matrix/build-containerd.sh into
+# build/containerd/<version>/bin (containerd and containerd-shim-runc-v2;
+# cached: built once per version): the newest 1.7.x and the newest 2.x the
+# proxy serves (asked once per make run that needs them), or the versions
+# given (`make containerd-matrix CONTAINERD_17=v1.7.30`). Debian's containerd
+# (1.6.20, APT_PACKAGES) is the third server.
+newest = $(shell go list -m -versions $(1) 2>/dev/null | tr ' ' '\n' | grep -E '^$(2)[0-9]+$$' | sort -V | tail -1)
+# (Asked on first use only, then kept: `eval` turns each into a simple variable.)
+CONTAINERD_17 ?= $(eval CONTAINERD_17 := $(call newest,github.com/containerd/containerd,v1\.7\.))$(CONTAINERD_17)
+CONTAINERD_2 ?= $(eval CONTAINERD_2 := $(call newest,github.com/containerd/containerd/v2,v2\.[0-9]+\.))$(CONTAINERD_2)
+
+containerd-matrix: system
+	@test -n "$(CONTAINERD_17)" -a -n "$(CONTAINERD_2)" || { echo "the Go module proxy gave no containerd versions"; exit 1; }
+	matrix/build-containerd.sh $(CONTAINERD_17) build/containerd/$(CONTAINERD_17:v%=%)
+	matrix/build-containerd.sh $(CONTAINERD_2) build/containerd/$(CONTAINERD_2:v%=%)
+
+# The matrix: {flavours} x {containerd 1.6 (Debian), 1.7.x, 2.x} x {runc, crun}
+# x {differential, conformance (runc vs crun, once per server), integration},
+# one pytest run each under the shared suite lock, each cleaned up after,
+# into COMPATIBILITY.md (matrix/run.py). Long (about 10 min per suite):
+# not part of `make test`. Every flavour (v26 v28), or only FLAVOUR when it is
+# given (`make test-matrix FLAVOUR=v28`); a flavour `make build FLAVOUR=f`
+# does not build is reported as not built, and the default flavour is built
+# again at the end. Narrow it with MATRIX_ARGS, e.g.
+#   make test-matrix MATRIX_ARGS="--suites differential --runtimes crun"
+#   make test-matrix MATRIX_ARGS="--suites integration --integration tests/integration/test_lifecycle.py"
+MATRIX_FLAVOURS ?= $(if $(filter command line environment,$(origin FLAVOUR)),$(FLAVOUR),v26 v28)
+MATRIX_ARGS ?=
+test-matrix: build containerd-matrix
+	$(PY) matrix/run.py --flavours $(MATRIX_FLAVOURS) --default-flavour v26 \
+		--servers debian=/usr/bin/containerd \
+		$(CONTAINERD_17:v%=%)=build/containerd/$(CONTAINERD_17:v%=%)/bin/containerd \
+		$(CONTAINERD_2:v%=%)=build/containerd/$(CONTAINERD_2:v%=%)/bin/containerd \
+		$(MATRIX_ARGS)
 
 clean:
 	rm -rf build dist $(VENV) $(BENCH_VENV) $(SOAK_VENV) $(DOCS_VENV) pylibctrd/_native* pylibctrd/libpylibctrd.so *.egg-info

@@ -15,6 +15,7 @@ from .images import Image
 from .registry import Auth, Progress, logout
 from .networks import Endpoint, Network, PortBinding
 from .rootfs import busybox_rootfs
+from .runtimes import Runtime, Runtimes
 from .spec import container_spec, default_spec, process_spec
 from .stdio import AttachStdio as StdioCallback
 from .types import (
@@ -25,7 +26,7 @@ from ._versions import Versions, __version__, versions
 __all__ = [
     "RUNC_V2", "Auth", "Backend", "Progress", "logout", "Client", "Container", "Daemon", "DirectIO",
     "Endpoint", "EventInfo", "EventType", "ExitStatus", "Image", "Network", "PortBinding", "networks",
-    "Process", "ProcessInfo", "Recorder", "Stats", "Status", "StdioCallback",
+    "Process", "ProcessInfo", "Recorder", "Runtime", "Runtimes", "Stats", "Status", "StdioCallback",
     "Task", "Version", "busybox_rootfs", "container_spec", "default_daemon", "default_spec",
     "errors", "process_spec", "stdio", "Versions", "__version__", "versions",
 ]

@@ -8,6 +8,7 @@ from typing import Generic, TypeVar
 
 from ._ops import ClientOps, ContainerOps, ProcessOps
 from .daemon import Daemon
+from .runtimes import Runtimes
 
 O = TypeVar("O", ClientOps, ContainerOps, ProcessOps)
 
@@ -43,6 +44,14 @@ class ClientFace(Face[ClientOps]):
     def daemon(self) -> Daemon | None:
         """The embedded containerd this client uses (None: one at `address`)."""
         return self._ops.daemon
+
+    @property
+    def runtimes(self) -> Runtimes:
+        """The runtime table read at connect (daemon.json's "runtimes" and
+        "default-runtime": pylibctrd.runtimes): `new_container(id, spec,
+        *client.runtimes.get("crun"))` runs under crun; with a default-runtime,
+        `new_container` without shim and options uses it."""
+        return self._ops.runtimes
 
     @property
     def closed(self) -> bool:

@@ -24,10 +24,10 @@ from ._ffi import Op, json_result, lib, no_result, number_result, op, stdio_op, 
 from ._hub import Hub
 from .daemon import Daemon, default_daemon, default_state_dir
 from .events import Backend
+from .runtimes import RUNC_V2 as RUNC_V2, Runtimes
 from .stdio import AttachStdio, Log, to_sink
 from .types import ExitStatus, ProcessInfo, Stats, Status, Version, from_unix_nanos
 
-RUNC_V2 = "io.containerd.runc.v2"
 DEFAULT_NAMESPACE = "moby"
 
 
@@ -79,8 +79,10 @@ class ClientOps(_ffi.Owned):
     """One libcontainerd Client: its handle, event hub and connection facts."""
 
     def __init__(self, handle: int, *, address: str, namespace: str, state_dir: str,
-                 daemon: Daemon | None, hub: Hub, events_key: int) -> None:
+                 daemon: Daemon | None, hub: Hub, events_key: int,
+                 runtimes: Runtimes | None = None) -> None:
         super().__init__(handle, close_at_exit=True)
+        self.runtimes = runtimes if runtimes is not None else Runtimes()
         self.events_key = events_key
         self.hub = hub
         self.closed = False
@@ -99,6 +101,7 @@ class ClientOps(_ffi.Owned):
         the embedded default containerd is started (blocking) first."""
         timeout_ms = _args.millis(timeout, "timeout")
         check_backend(backend, allow_async=loop is not None)
+        runtimes = Runtimes.load()
         if daemon is not None:
             address = daemon.address
         elif address is None:
@@ -114,7 +117,7 @@ class ClientOps(_ffi.Owned):
 
         def connected(handle: int, _: bytes | None) -> ClientOps:
             return cls(handle, address=address, namespace=namespace, state_dir=state,
-                       daemon=daemon, hub=hub, events_key=events_key)
+                       daemon=daemon, hub=hub, events_key=events_key, runtimes=runtimes)
 
         connect = op(connected, lib().pylibctrd_client_connect, address_c, namespace_c, state_c,
                      events_key, timeout_ms)
@@ -170,6 +173,10 @@ class ClientOps(_ffi.Owned):
     def new_container(self, id: str, spec: Mapping[str, Any], shim: str,
                       runtime_options: Mapping[str, Any] | None,
                       labels: Mapping[str, str] | None, replace: bool) -> Op[ContainerOps]:
+        if runtime_options is None and shim == RUNC_V2 and self.runtimes.default is not None:
+            # daemon.json's default-runtime, as dockerd applies it to `docker run`.
+            default = self.runtimes.get(None)
+            shim, runtime_options = default.shim, default.options
         spec_json = _args.json_object(spec, "spec")
         opts_json = b"" if runtime_options is None else _args.json_object(
             runtime_options, "runtime_options")

@@ -39,9 +39,18 @@ class Daemon(_ffi.Owned):
 
     @classmethod
     def start(cls, root_dir: str | os.PathLike[str], state_dir: str | os.PathLike[str], *,
-              log_level: str | None = None) -> Daemon:
-        """Start containerd (CRI disabled, as dockerd does) and wait until it serves."""
-        return start_op(root_dir, state_dir, log_level).run()
+              log_level: str | None = None,
+              containerd: str | os.PathLike[str] | None = None) -> Daemon:
+        """Start containerd (CRI disabled, as dockerd does) and wait until it serves.
+
+        `containerd`: the binary to run (an absolute path), else the one on
+        PATH as dockerd. Moby's supervisor runs `containerd` from PATH, and
+        containerd finds its shims on the PATH it inherits: the binary (and
+        the `containerd-shim-runc-v2` beside it, if any) is linked into
+        `<state_dir>/bin`, which goes first on this process's PATH while the
+        daemon runs. PATH is one per process, so a second daemon with another
+        binary raises `Conflict` while this one runs."""
+        return start_op(root_dir, state_dir, log_level, containerd).run()
 
     @property
     def running(self) -> bool:
@@ -69,13 +78,16 @@ class Daemon(_ffi.Owned):
 
 
 def start_op(root_dir: str | os.PathLike[str], state_dir: str | os.PathLike[str],
-             log_level: str | None) -> Op[Daemon]:
+             log_level: str | None,
+             containerd: str | os.PathLike[str] | None = None) -> Op[Daemon]:
     """`Daemon.start` as an Op (pylibctrd.aio runs it in the background)."""
     root, state = _args.path(root_dir, "root_dir"), _args.path(state_dir, "state_dir")
     root_c, state_c = _args.text(root, "root_dir"), _args.text(state, "state_dir")
     level_c = _args.text(log_level or "", "log_level")
+    binary = "" if containerd is None else _args.path(containerd, "containerd")
+    binary_c = _args.text(binary, "containerd")
     return op(lambda handle, address: Daemon(handle, (address or b"").decode(), root, state),
-              lib().pylibctrd_daemon_start, root_c, state_c, level_c)
+              lib().pylibctrd_daemon_start, root_c, state_c, level_c, binary_c)
 
 
 _default: Daemon | None = None

@@ -11,8 +11,9 @@ Fixtures (session ones are per pytest-xdist worker: each worker has its own
 namespace, bundle dir and, unless `--pylibctrd-address` is given, containerd):
 
 - `pylibctrd_daemon` (session): a `pylibctrd.testing.Containerd`, a containerd
-  started with `Daemon.start` in a temp dir and stopped at the end, or the one
-  at `--pylibctrd-address SOCK`. At session end it fails the session if any
+  started with `Daemon.start` in a temp dir and stopped at the end (the
+  binary given by `--pylibctrd-containerd BINARY`, else containerd on PATH),
+  or the one at `--pylibctrd-address SOCK`. At session end it fails the session if any
   container is left in its namespace, then removes what is left.
 - `pylibctrd_rootfs` (session): a busybox root filesystem (a `Path`).
 - `pylibctrd_env` (session): both, as a `pylibctrd.testing.Env` (`spec()`).
@@ -70,6 +71,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("pylibctrd", "pylibctrd fixtures")
     group.addoption("--pylibctrd-address", metavar="SOCK", default=None,
                     help="use the containerd at this socket instead of starting one")
+    group.addoption("--pylibctrd-containerd", metavar="BINARY", default=None,
+                    help="the containerd binary the session's daemon runs (with the"
+                         " containerd-shim-runc-v2 beside it), instead of the one on PATH")
     group.addoption("--pylibctrd-image", metavar="ARCHIVE|REF", default=None,
                     help="the image archive (docker save or OCI layout, .tar or .tar.gz)"
                          " whose one image pylibctrd_image imports, or an image reference"
@@ -101,7 +105,8 @@ def pylibctrd_daemon(request: pytest.FixtureRequest,
     if address is None:
         # Not under workdir: containerd's socket path must stay under 108 bytes.
         daemon_dir = tempfile.mkdtemp(prefix="pylibctrd-")
-        daemon = Daemon.start(os.path.join(daemon_dir, "root"), os.path.join(daemon_dir, "state"))
+        daemon = Daemon.start(os.path.join(daemon_dir, "root"), os.path.join(daemon_dir, "state"),
+                              containerd=request.config.getoption("pylibctrd_containerd"))
         containerd = Containerd(daemon.address, namespace, workdir, daemon)
     else:
         containerd = Containerd(address, namespace, workdir)

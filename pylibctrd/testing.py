@@ -30,6 +30,7 @@ from .healthrecord import read_health
 from .images import Image
 from .removal import remove_container as remove_container
 from .rootfs import find_busybox
+from .runtimes import scripts_dir
 from .services import Health, LogLine
 from .spec import container_spec
 
@@ -55,6 +56,46 @@ def missing(*, managed: bool = True) -> list[str]:
     except FileNotFoundError:
         reasons.append("no busybox (Debian's busybox-static) for the rootfs")
     return reasons
+
+
+def cgroup_hybrid_with_v2_controllers() -> bool:
+    """Whether this host mounts cgroup v1 with a cgroup2 hierarchy that holds
+    controllers (/sys/fs/cgroup/unified): runc copes, crun refuses every
+    container ("cgroups in hybrid mode not supported, drop all controllers
+    from cgroupv2")."""
+    try:
+        return bool(Path("/sys/fs/cgroup/unified/cgroup.controllers").read_text().split())
+    except OSError:
+        return False
+
+
+_CRUN_WRAPPER = """#!/bin/sh
+# crun on a host that mounts cgroup v1 beside a cgroup2 hierarchy holding
+# controllers, which crun refuses ("cgroups in hybrid mode not supported,
+# drop all controllers from cgroupv2"; runc copes): in a private mount
+# namespace, that hierarchy's controller list reads empty, so crun uses the
+# v1 controllers as runc does. The host's view is untouched.
+exec unshare -m sh -c 'mount --bind /dev/null /sys/fs/cgroup/unified/cgroup.controllers && exec "$0" "$@"' {crun} "$@"
+"""
+
+
+def crun_runtime(path: str = "crun") -> dict[str, Any]:
+    """dockerd's runtimes entry for crun on this host: `{"path": path}`, or,
+    where crun refuses the host's cgroup layout, the path of a wrapper script
+    (written under pylibctrd.runtimes.scripts_dir()) that runs crun with the
+    cgroup2 controllers hidden from it."""
+    if not cgroup_hybrid_with_v2_controllers():
+        return {"path": path}
+    crun = shutil.which(path) or path
+    script = _CRUN_WRAPPER.replace("{crun}", crun)
+    wrapper = Path(scripts_dir()) / "crun-hybrid-cgroups"
+    if not wrapper.exists() or wrapper.read_text() != script:
+        wrapper.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = wrapper.with_name(f".{wrapper.name}.{os.getpid()}")
+        tmp.write_text(script)
+        tmp.chmod(0o700)
+        tmp.replace(wrapper)
+    return {"path": str(wrapper)}
 
 
 def freeze(pid: int, timeout: float = 10.0) -> None:

@@ -5,16 +5,50 @@ Helpers live in pylibctrd.testing, not here: tests import nothing from conftest.
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 import pylibctrd
-from pylibctrd.testing import ContainerFactory, Env
+from pylibctrd.testing import ContainerFactory, Env, crun_runtime
 
 pytest_plugins = ["pytester"]  # tests/integration/test_pytest_plugin.py
+
+# The matrix's switches (make test-matrix, matrix/run.py), read before the Go
+# library loads (it copies the environment then):
+# - PYLIBCTRD_TEST_CONTAINERD=/path/to/containerd: its dir goes first on PATH,
+#   so every containerd of the session (the plugin's, a test's own, a CLI
+#   subprocess's) is that binary, with the containerd-shim-runc-v2 beside it;
+#   the plugin's daemon is started with Daemon.start(containerd=...).
+# - PYLIBCTRD_TEST_RUNTIME=crun: a daemon.json with that default-runtime
+#   ($PYLIBCTRD_CONFIG; crun with pylibctrd.testing.crun_runtime()'s entry),
+#   so every new_container without runtime options runs under it; the
+#   differential suite gives both runners that runtime's BinaryName.
+TEST_CONTAINERD = os.environ.get("PYLIBCTRD_TEST_CONTAINERD") or None
+TEST_RUNTIME = os.environ.get("PYLIBCTRD_TEST_RUNTIME") or None
+if TEST_CONTAINERD is not None:
+    TEST_CONTAINERD = os.path.abspath(TEST_CONTAINERD)
+    os.environ["PATH"] = os.path.dirname(TEST_CONTAINERD) + os.pathsep + os.environ.get("PATH", "")
+if TEST_RUNTIME is not None and TEST_RUNTIME != "runc":
+    _config = Path(tempfile.mkdtemp(prefix="pylibctrd-test-config-")) / "daemon.json"
+    _runtimes = {"crun": crun_runtime()} if TEST_RUNTIME == "crun" else {}
+    _config.write_text(json.dumps({"runtimes": _runtimes, "default-runtime": TEST_RUNTIME}))
+    os.environ["PYLIBCTRD_CONFIG"] = str(_config)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return (f"pylibctrd matrix: containerd {TEST_CONTAINERD or 'from PATH'},"
+            f" runtime {TEST_RUNTIME or 'runc'}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if TEST_CONTAINERD is not None and config.getoption("pylibctrd_containerd", None) is None:
+        config.option.pylibctrd_containerd = TEST_CONTAINERD
 
 
 @pytest.fixture(scope="session")

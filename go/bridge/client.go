@@ -41,7 +41,7 @@ func (c *Client) Close(wait bool) {
 
 // StartDaemon starts Moby's supervised containerd with its output going to
 // Python's log (the supervisor hands containerd this process's stdout/stderr).
-func StartDaemon(root, state, logLevel string) (*core.Daemon, error) {
+func StartDaemon(root, state, logLevel, containerd string) (*core.Daemon, error) {
 	CaptureDaemonOutput()
-	return core.StartDaemon(root, state, logLevel)
+	return core.StartDaemon(root, state, logLevel, containerd)
 }

@@ -145,10 +145,10 @@ func pylibctrd_panic_for_test(out *C.pylibctrd_result) C.int {
 }
 
 //export pylibctrd_daemon_start
-func pylibctrd_daemon_start(out *C.pylibctrd_result, root, state, level *C.char) C.int {
-	rootDir, stateDir, logLevel := goString(root), goString(state), goString(level)
+func pylibctrd_daemon_start(out *C.pylibctrd_result, root, state, level, containerd *C.char) C.int {
+	rootDir, stateDir, logLevel, binary := goString(root), goString(state), goString(level), goString(containerd)
 	return run(out, func(context.Context) (result, error) {
-		d, err := bridge.StartDaemon(rootDir, stateDir, logLevel)
+		d, err := bridge.StartDaemon(rootDir, stateDir, logLevel, binary)
 		if err != nil {
 			return bridge.None(err)
 		}

@@ -108,6 +108,18 @@ func Connect(ctx context.Context, o ConnectOptions) (*Client, error) {
 		}
 		return nil, errdefs.Unavailable(fmt.Errorf("containerd at %s does not answer: %w", o.Address, err))
 	}
+	server, err := c8d.Version(check)
+	if err != nil {
+		c8d.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, errdefs.Unavailable(fmt.Errorf("containerd at %s does not tell its version: %w", o.Address, err))
+	}
+	if err := CheckServerVersion(o.Address, server.Version); err != nil {
+		c8d.Close()
+		return nil, err
+	}
 	holdReserve() // for the FIFO calls (fdguard.go); failing here is no error yet
 	backend := o.Backend
 	if backend == nil {

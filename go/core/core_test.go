@@ -83,3 +83,30 @@ func TestOnlyIdsWhoseFilesWouldLandElsewhereAreRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckServerVersion(t *testing.T) {
+	for _, tc := range []struct {
+		version string
+		ok      bool
+	}{
+		{"1.6.20~ds1", true}, {"v1.7.35", true}, {"2.4.2+unknown", true}, {"v1.6.0", true},
+		{"1.5.9", false}, {"v1.4.13", false}, {"0.9.0", false},
+		{"dev", true}, {"", true}, // unreadable: passes
+	} {
+		err := CheckServerVersion("/run/c.sock", tc.version)
+		if (err == nil) != tc.ok {
+			t.Fatalf("%q: err %v, want ok=%v", tc.version, err, tc.ok)
+		}
+		if err != nil {
+			for _, want := range []string{tc.version, MinContainerd, "/run/c.sock",
+				"Moby " + buildVersion(mobyModule), "containerd client " + buildVersion(clientModule)} {
+				if !strings.Contains(err.Error(), want) {
+					t.Fatalf("%q: %q does not name %q", tc.version, err, want)
+				}
+			}
+			if !errdefs.IsNotImplemented(err) {
+				t.Fatalf("%q: %v is not NotImplemented", tc.version, err)
+			}
+		}
+	}
+}

@@ -158,7 +158,7 @@ func skopeoCopy(t *testing.T, archive, dest string) {
 func startClient(t *testing.T) *Client {
 	t.Helper()
 	dir := t.TempDir()
-	d, err := StartDaemon(filepath.Join(dir, "root"), filepath.Join(dir, "state"), "")
+	d, err := StartDaemon(filepath.Join(dir, "root"), filepath.Join(dir, "state"), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}

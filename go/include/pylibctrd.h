@@ -118,8 +118,10 @@ int pylibctrd_port_cancel(pylibctrd_result *out, uint64_t port, uint64_t call);
 int pylibctrd_port_close(pylibctrd_result *out, uint64_t port);
 
 /* Daemon (Moby's libcontainerd/supervisor) */
-/* number: the daemon handle; data: its socket address (text). */
-int pylibctrd_daemon_start(pylibctrd_result *out, char *root_dir, char *state_dir, char *log_level);
+/* number: the daemon handle; data: its socket address (text). containerd:
+ * the binary to run, "" for the one on PATH (its containerd-shim-runc-v2
+ * beside it is put first on PATH too; core/daemon.go). */
+int pylibctrd_daemon_start(pylibctrd_result *out, char *root_dir, char *state_dir, char *log_level, char *containerd);
 int pylibctrd_daemon_stop(pylibctrd_result *out, uint64_t daemon, int64_t timeout_ms);
 
 /* Client */

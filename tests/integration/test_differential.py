@@ -28,7 +28,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from pylibctrd import imagebuild
+from pylibctrd import Runtimes, imagebuild
 from pylibctrd.imagebuild import Layer
 from pylibctrd.testing import Env, Registry
 from differential.runner import Runner, merge_patch
@@ -37,6 +37,34 @@ from differential.trace import normalize
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((Path(__file__).parents[1] / "scenarios").glob("*.json"))
+#: The matrix's runtime switch (tests/conftest.py): both runners create every
+#: container without runtime options of their own under this OCI runtime,
+#: with the options the runtime table gives it.
+RUNTIME = os.environ.get("PYLIBCTRD_TEST_RUNTIME") or None
+#: And the OCI spec version both runners' specs carry instead of Moby's
+#: (Debian 12's crun 1.8.1 refuses anything but 1.0.x and 1.1.x; Moby v26
+#: writes 1.2.0): the matrix sets it for crun (COMPATIBILITY.md).
+OCI_VERSION = os.environ.get("PYLIBCTRD_TEST_OCI_VERSION") or None
+
+
+def runtime_options(runtime: str | None) -> dict[str, Any] | None:
+    return None if runtime is None else dict(Runtimes.load().get(runtime).options or {})
+
+
+def with_runtime(doc: dict[str, Any], options: dict[str, Any] | None,
+                 oci_version: str | None = None) -> dict[str, Any]:
+    """The scenario with `options` (`{"BinaryName": ...}`) on each
+    container-creating step that names none (as dockerd's --runtime does),
+    and `oci_version` patched into every spec."""
+    steps = []
+    for s in doc["steps"]:
+        if s.get("op") in ("new_container", "replace_container"):
+            if options is not None and "runtime_options" not in s:
+                s = {**s, "runtime_options": options}
+            if oci_version is not None:
+                s = {**s, "spec_patch": {**(s.get("spec_patch") or {}), "ociVersion": oci_version}}
+        steps.append(s)
+    return {**doc, "steps": steps}
 
 
 def documented_differences() -> set[str]:
@@ -206,7 +234,8 @@ class GoRun:
 
 def run_python(env: Env, scenario: Path, prefix: str, namespace: str,
                images: Path, registries: tuple[str, str]) -> list[dict[str, Any]]:
-    steps = json.loads(scenario.read_text())["steps"]
+    steps = with_runtime(json.loads(scenario.read_text()), runtime_options(RUNTIME),
+                         OCI_VERSION)["steps"]
     return Runner(env.address, namespace, str(env.bundles), str(env.rootfs), prefix,
                   str(images), *registries).run(steps)
 
@@ -278,7 +307,11 @@ def test_same_trace_as_go_libcontainerd(scenario: Path, env: Env, refrunner: Pat
     run = uuid.uuid4().hex[:6]
     paths = {str(env.bundles): "<state>", str(env.rootfs): "<rootfs>", str(env.workdir): "<work>"}
     go_prefix, py_prefix = f"dg{run}-", f"dp{run}-"
-    doc = json.loads(scenario.read_text())
+    doc = with_runtime(json.loads(scenario.read_text()), runtime_options(RUNTIME), OCI_VERSION)
+    ref_scenario = scenario
+    if RUNTIME is not None or OCI_VERSION is not None:  # the refrunner reads a file: the rewritten one
+        ref_scenario = env.workdir / f"{scenario.stem}-{run}.json"
+        ref_scenario.write_text(json.dumps(doc))
     unordered = bool(doc.get("unordered_events"))
     volatile: set[str] = set()
     go_ns, py_ns = namespace_for(env, doc, go_prefix), namespace_for(env, doc, py_prefix)
@@ -290,7 +323,7 @@ def test_same_trace_as_go_libcontainerd(scenario: Path, env: Env, refrunner: Pat
     # Both runners at once (different ids), which halves the suite's time;
     # registry scenarios one after the other, the first's namespace (and so
     # its blobs) gone before the second starts.
-    go_run = GoRun(refrunner, env, scenario, go_prefix, go_ns, image_archives, regs)
+    go_run = GoRun(refrunner, env, ref_scenario, go_prefix, go_ns, image_archives, regs)
     go_raw: list[dict[str, Any]] | None = None
     removed: set[str] = {env.namespace}
     try:

@@ -58,6 +58,10 @@ def register(add_command: AddCommand) -> None:
     p.add_argument("-m", "--memory", metavar="SIZE", help="memory limit, e.g. 64m")
     p.add_argument("--cpus", type=float, metavar="N", help="CPUs (a CFS quota), e.g. 0.5")
     p.add_argument("--pids-limit", type=int, metavar="N", help="maximum number of pids")
+    p.add_argument("--runtime", metavar="NAME", default=None,
+                   help="the OCI runtime: runc, crun, or a name from the runtimes of"
+                        " $PYLIBCTRD_CONFIG (else /etc/pylibctrd/daemon.json), as dockerd's"
+                        " (default: its default-runtime, else runc)")
     p.add_argument("--cgroup-parent", default="/pylibctrd", metavar="PATH",
                    help="cgroup under which the container's goes (default /pylibctrd)")
     p.add_argument("--rootfs", metavar="DIR",
@@ -185,7 +189,11 @@ def cmd_run(opts: argparse.Namespace) -> int:
         try:
             spec = _services.apply_run_flags(spec, opts)
             _network.apply_run_flags(client, spec, opts, image_ref)
-            ctr = client.new_container(id, spec, labels=labels)
+            if opts.runtime:
+                ctr = client.new_container(id, spec, *client.runtimes.get(opts.runtime),
+                                           labels=labels)
+            else:
+                ctr = client.new_container(id, spec, labels=labels)
         except (errors.Error, ValueError) as e:
             if image_ref is not None:
                 _release(client, id)

@@ -33,6 +33,9 @@ def register(add_command: AddCommand) -> None:
                    help=f"containerd's persistent data (default {default_root_dir()})")
     p.add_argument("--state", metavar="DIR", default=None,
                    help=f"socket, pid file and runtime state (default {default_state_dir()})")
+    p.add_argument("--containerd-binary", metavar="PATH", default=None,
+                   help="the containerd to run, with the containerd-shim-runc-v2 beside it"
+                        " (default: containerd on PATH, as dockerd)")
 
     p = add_command("version", cmd_version, example="pylibctrd version --json")
     add_format(p)
@@ -78,7 +81,9 @@ def cmd_daemon(opts: argparse.Namespace) -> int:
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, on_signal)
     try:
-        daemon = pylibctrd.Daemon.start(root, state, log_level=_go_level(opts.log_level))
+        binary = None if opts.containerd_binary is None else os.path.abspath(opts.containerd_binary)
+        daemon = pylibctrd.Daemon.start(root, state, log_level=_go_level(opts.log_level),
+                                        containerd=binary)
     except errors.Error as e:
         raise CLIError(f"starting containerd: {message(e)}", EXIT_ERROR) from e
     try:
