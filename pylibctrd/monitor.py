@@ -44,13 +44,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, Mapping, Sequence
+from typing import IO, Any, Callable, Generator, Iterator, Mapping, Sequence
 
 from . import errors, healthrecord, stdio
 from .client import Client, Container, Task
 from .restart import RestartManager, RestartPolicy
 from .stdio import LogFailures
-from .types import DirectIO, Status
+from .services import LogLine, LogReader
+from .types import DirectIO, Status, from_unix_nanos
 
 STATE_FILE = "monitor.json"
 
@@ -422,6 +423,36 @@ def attach(client: Client, id: str, *, stdin: bool = False) -> Attachment:
     return Attachment(sock)
 
 
+def follow_logs(client: Client, id: str, *, since: float | None = None,
+                until: float | None = None, tail: int | None = None,
+                timestamps: bool = False) -> Generator[LogLine, None, None] | None:
+    """`docker logs -f` from any process: container `id`'s monitor writes its
+    log, so it is the one that can follow it (as dockerd is): it streams the
+    log's lines until the container exits. None without a live monitor (the
+    caller then reads the files, which only this writer could follow)."""
+    sock = _connect(client, id, 10.0)
+    if sock is None:
+        return None
+    try:
+        _request(sock, {"op": "logs", "since": since, "until": until, "tail": tail,
+                        "timestamps": timestamps})
+    except BaseException:
+        sock.close()
+        raise
+    sock.settimeout(None)
+    return _log_lines(sock)
+
+
+def _log_lines(sock: socket.socket) -> Generator[LogLine, None, None]:
+    with sock, sock.makefile("rb") as f:
+        while (frame := read_frame(f)) is not None:
+            kind, payload = frame
+            (nanos,) = struct.unpack(">q", payload[:8])
+            yield LogLine("stdout" if kind == OUT else "stderr",
+                          from_unix_nanos(nanos) or datetime.fromtimestamp(0, timezone.utc),
+                          payload[8:])
+
+
 # The monitor itself.
 
 
@@ -731,6 +762,14 @@ class _Monitor:
                 self.removing = True
                 self.manager.cancel()
             return {}, False
+        if op == "logs":
+            reader = self.client.logs(self.id, follow=True, since=request.get("since"),
+                                      until=request.get("until"), tail=request.get("tail"),
+                                      timestamps=bool(request.get("timestamps")))
+            conn.sendall(b"{}\n")
+            threading.Thread(target=self._send_logs, args=(reader, conn), daemon=True,
+                             name="monitor-logs").start()
+            return None, True
         if op == "attach":
             with self.lock:
                 if self.record.get("status") == "restarting":  # the docker CLI's messages
@@ -746,6 +785,21 @@ class _Monitor:
                              daemon=True, name="monitor-stdin").start()
             return None, True
         raise errors.InvalidParameter(f"unknown monitor request {op!r}")
+
+    def _send_logs(self, reader: LogReader, conn: socket.socket) -> None:
+        """A `logs -f` connection: the log's lines until the container's
+        output ends (Moby's follow on the live logger) or the reader goes."""
+        try:
+            with reader:
+                for line in reader:
+                    nanos = int(line.time.timestamp() * 1e9)
+                    conn.sendall(_frame(OUT if line.stream == "stdout" else ERR,
+                                        struct.pack(">q", nanos) + line.data))
+        except (OSError, errors.Error):
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                conn.close()
 
     def _input(self, f: IO[bytes], stdin: bool) -> None:
         """An attached client's stdin and terminal sizes."""

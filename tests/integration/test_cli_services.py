@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -154,6 +155,38 @@ def test_run_d_is_held_by_its_monitor_which_records_the_exit(cli: CLI, env: Env)
     while Path(f"/proc/{state['pid']}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not Path(f"/proc/{state['pid']}").exists(), "the monitor outlived its container"
+
+
+def test_logs_follow_from_another_shell_until_the_container_exits(cli: CLI) -> None:
+    """`logs -f` in a later shell follows through the container's monitor
+    (the log's writer) and ends when the container exits."""
+    r = cli("run", "-d", "--tmpfs", "/tmp", "sh", "-c",
+            "echo first; echo err >&2; until [ -f /tmp/stop ]; do sleep 0.1; done; echo last")
+    id = cli.ids[-1]
+    assert r.returncode == 0, r.stderr
+    follow = subprocess.Popen([*cli.base, "logs", "-f", "-t", id], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        stdout = follow.stdout
+        assert stdout is not None
+        first: list[str] = []
+        reader = threading.Thread(target=lambda: first.append(stdout.readline()),
+                                  daemon=True)
+        reader.start()
+        reader.join(60)
+        assert first and first[0].endswith(" first\n"), first  # -t: time, space, line
+        # Still following: "last" is written only after this.
+        assert cli("exec", id, "touch", "/tmp/stop").returncode == 0
+        out, err = follow.communicate(timeout=60)
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
+    assert follow.returncode == 0, err
+    assert [line.split(" ", 1)[1] for line in out.splitlines()] == ["last"]
+    assert [line.split(" ", 1)[1] for line in err.splitlines()] == ["err"]
+    r = cli("logs", "-f", id)  # exited: the whole log, then the end
+    assert (r.returncode, r.stdout, r.stderr) == (0, "first\nlast\n", "err\n")
 
 
 def test_a_killed_monitor_is_noticed_and_rm_still_cleans_up(cli: CLI, env: Env) -> None:

@@ -96,3 +96,18 @@ def test_progress_is_compared_as_a_set_of_actions_without_sampled_ones() -> None
     three = [x for x in one if x != ("def", "Download complete")]
     c = normalize(pull("dp2-", "127.0.0.1:5001", three), "dp2-", {"127.0.0.1:5001": "<registry>"})
     assert a != c
+
+
+def test_back_to_back_oom_events_count_as_one() -> None:
+    def with_ooms(n: int) -> list[dict[str, Any]]:
+        r = raw("p-", "/s", (1, 2))
+        oom = {"type": "oom", "container_id": "p-a", "process_id": "", "pid": 0,
+               "exit_code": 0, "has_exited_at": False, "error": None}
+        r[-1]["events"][2:2] = [dict(oom) for _ in range(n)]
+        return r
+
+    once, twice = (normalize(with_ooms(n), "p-", {"/s": "<state>"}) for n in (1, 2))
+    assert once == twice
+    assert [e["type"] for e in json.loads(once[2])["events"]["a"]] == [
+        "start", "exec-added", "oom", "exit"]
+    assert once != normalize(with_ooms(0), "p-", {"/s": "<state>"})  # none is not one

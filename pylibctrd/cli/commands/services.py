@@ -15,7 +15,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from types import FrameType
-from typing import Any
+from typing import Any, Iterable
 
 import pylibctrd
 from pylibctrd import errors, monitor, services
@@ -291,13 +291,25 @@ def cmd_logs(opts: argparse.Namespace) -> int:
     until = parse_time(opts.until, "--until") if opts.until else None
     with session(opts) as client:
         try:
-            reader = client.logs(opts.id, follow=opts.follow, since=since, until=until,
-                                 tail=tail, timestamps=opts.timestamps)
-            with reader:
-                for line in reader:
-                    out = sys.stdout if line.stream == "stdout" else sys.stderr
-                    out.buffer.write(line.data)
-                    out.buffer.flush()
+            # Following: the monitor of a `run -d` container writes its log, so
+            # it follows it for us; else only this process could.
+            followed = monitor.follow_logs(client, opts.id, since=since, until=until,
+                                           tail=tail, timestamps=opts.timestamps
+                                           ) if opts.follow else None
+            if followed is not None:
+                with contextlib.closing(followed):
+                    _write_log(followed)
+            else:
+                with client.logs(opts.id, follow=opts.follow, since=since, until=until,
+                                 tail=tail, timestamps=opts.timestamps) as reader:
+                    _write_log(reader)
         except errors.Error as e:
             raise CLIError(message(e, opts.id), EXIT_ERROR) from e
     return 0
+
+
+def _write_log(lines: Iterable[services.LogLine]) -> None:
+    for line in lines:
+        out = sys.stdout if line.stream == "stdout" else sys.stderr
+        out.buffer.write(line.data)
+        out.buffer.flush()
