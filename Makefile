@@ -80,7 +80,7 @@ test-go: build
 # The whole suite, with the benchmark harness's smoke run and the installed
 # wheel test (which then must find the wheel, not skip).
 test-py: build wheel
-	PYLIBCTRD_REQUIRE_WHEEL=1 $(PY) -m pytest tests benchmarks
+	PYLIBCTRD_REQUIRE_WHEEL=1 $(PY) -m pytest --durations=25 tests benchmarks
 
 # Root-free and daemon-free, in seconds: errors, types, specs, argument checks,
 # the differential trace normaliser, versions, the CLI's parsers, the removal
