@@ -766,7 +766,11 @@ class _Monitor:
             reader = self.client.logs(self.id, follow=True, since=request.get("since"),
                                       until=request.get("until"), tail=request.get("tail"),
                                       timestamps=bool(request.get("timestamps")))
-            conn.sendall(b"{}\n")
+            try:
+                conn.sendall(b"{}\n")
+            except OSError:
+                reader.close()
+                raise
             threading.Thread(target=self._send_logs, args=(reader, conn), daemon=True,
                              name="monitor-logs").start()
             return None, True
