@@ -409,18 +409,27 @@ def attach(client: Client, id: str, *, stdin: bool = False) -> Attachment:
     """Attach to container `id` through its monitor (`docker attach`).
     `errors.NotFound` without a live monitor; `errors.Conflict` when it is
     not running."""
-    sock = _connect(client, id, 10.0)
+    sock = _stream(client, id, {"op": "attach", "stdin": stdin})
     if sock is None:
         if read_state(client.state_dir, id) is not None:  # the docker CLI's message
             raise errors.Conflict("You cannot attach to a stopped container, start it first")
         raise errors.NotFound(f"container {id} has no monitor to attach to: run it with -d")
+    return Attachment(sock)
+
+
+def _stream(client: Client, id: str, request: Mapping[str, Any]) -> socket.socket | None:
+    """A connection to container `id`'s monitor that it accepted `request`
+    on and now streams over (no timeout), or None without a live monitor."""
+    sock = _connect(client, id, 10.0)
+    if sock is None:
+        return None
     try:
-        _request(sock, {"op": "attach", "stdin": stdin})
+        _request(sock, request)
     except BaseException:
         sock.close()
         raise
     sock.settimeout(None)
-    return Attachment(sock)
+    return sock
 
 
 def follow_logs(client: Client, id: str, *, since: float | None = None,
@@ -430,17 +439,9 @@ def follow_logs(client: Client, id: str, *, since: float | None = None,
     log, so it is the one that can follow it (as dockerd is): it streams the
     log's lines until the container exits. None without a live monitor (the
     caller then reads the files, which only this writer could follow)."""
-    sock = _connect(client, id, 10.0)
-    if sock is None:
-        return None
-    try:
-        _request(sock, {"op": "logs", "since": since, "until": until, "tail": tail,
-                        "timestamps": timestamps})
-    except BaseException:
-        sock.close()
-        raise
-    sock.settimeout(None)
-    return _log_lines(sock)
+    sock = _stream(client, id, {"op": "logs", "since": since, "until": until, "tail": tail,
+                                "timestamps": timestamps})
+    return None if sock is None else _log_lines(sock)
 
 
 def _log_lines(sock: socket.socket) -> Generator[LogLine, None, None]:
