@@ -352,7 +352,7 @@ def test_sync_client_rejects_an_async_backend(env: Env) -> None:
 def test_sync_wait_and_event_iterator(env: Env) -> None:
     with env.connect() as client:
         id = new_id()
-        ctr = client.new_container(id, env.spec(id, ["sh", "-c", "sleep 0.3; exit 6"]))
+        ctr = client.new_container(id, env.spec(id, ["sh", "-c", "sleep 2; exit 6"]))
         try:
             with client.events(container_id=id) as events:
                 task = ctr.new_task()
