@@ -9,3 +9,6 @@ const (
 	wantClient        = "v1.7.18"
 	wantMinContainerd = "1.6.0"
 )
+
+// certsDirReplaceable: can a client's certs-dir replace the one in use? Moby v26's SetCertsDir replaces the directory.
+const certsDirReplaceable = true

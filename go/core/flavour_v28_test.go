@@ -9,3 +9,6 @@ const (
 	wantClient        = "v2.1.4"
 	wantMinContainerd = "1.6.0"
 )
+
+// certsDirReplaceable: can a client's certs-dir replace the one in use? Moby v28 sets the directory once per process (sync.Once).
+const certsDirReplaceable = false
