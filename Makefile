@@ -161,7 +161,19 @@ wheel: $(WHEEL_STAMP)
 # The extension is abi3 (Py_LIMITED_API), so the build Python's headers serve
 # aarch64 too (docs/install.md). Both libraries are stripped at link time.
 # Into dist/manylinux2014/, beside (not instead of) `make wheel`'s native one.
+# Each wheel holds both build flavours (v26 and v28: two Go libraries and two
+# cffi modules), PYLIBCTRD_FLAVOUR choosing one per process (docs/install.md,
+# "One wheel, both flavours"); WHEELS_FLAVOURS=v26 builds the v26-only wheels.
 MANYLINUX_ARCHES := x86_64 aarch64
+WHEELS_FLAVOURS ?= v26 v28
+# containerd v1.7's plugin package (v26) imports Go's `plugin` on amd64 unless
+# built with `static_build` (as Moby's static dockerd is), and a binary that
+# links `plugin` exports every Go symbol: ~8 MB of dynamic symbol tables in the
+# x86_64 v26 library. Only containerd's server loads Go plugins; the client
+# does not. v28 passes its own -tags (go.v28.flags), which take precedence.
+WHEELS_GOFLAGS ?= -tags=static_build
+empty :=
+WHEELS_TAG := $(subst $(empty) $(empty),-,$(strip $(WHEELS_FLAVOURS)))
 MANYLINUX_DIR := dist/manylinux2014
 zig_cc = $(abspath $(BUILD_PY)) -m ziglang cc -target $(1)-linux-gnu.2.17
 goarch = $(if $(filter aarch64,$(1)),arm64,amd64)
@@ -171,11 +183,13 @@ $(BUILD_VENV)/.zig: $(BUILD_VENV)/.installed
 	$(BUILD_PY) -m pip install -q ziglang
 	touch $@
 
-build/manylinux2014-%.stamp: $(SDIST) $(BUILD_VENV)/.zig
-	$(MAKE) go-deps
-	rm -rf build/manylinux2014-raw-$* $(MANYLINUX_DIR)/pylibctrd-*_$*.whl
+# The stamp names the flavours: changing WHEELS_FLAVOURS builds the wheels again.
+build/manylinux2014-$(WHEELS_TAG)-%.stamp: $(SDIST) $(BUILD_VENV)/.zig
+	$(foreach f,$(WHEELS_FLAVOURS),$(MAKE) go-deps FLAVOUR=$(f) &&) true
+	rm -rf build/manylinux2014-raw-$* $(MANYLINUX_DIR)/pylibctrd-*_$*.whl build/manylinux2014-*-$*.stamp
 	CC="$(call zig_cc,$*)" LDSHARED="$(call zig_cc,$*) -shared" LDFLAGS="-Wl,--strip-all" \
 	CGO_ENABLED=1 GOARCH=$(call goarch,$*) _PYTHON_HOST_PLATFORM=linux-$* \
+	PYLIBCTRD_BUILD_FLAVOURS="$(WHEELS_FLAVOURS)" GOFLAGS="$(WHEELS_GOFLAGS)" \
 	PYLIBCTRD_GO_LDFLAGS="-s -w -extldflags=-Wl,--strip-all" \
 		$(BUILD_PY) -m pip wheel -q --no-cache-dir --no-build-isolation --no-deps \
 		-w build/manylinux2014-raw-$* $(SDIST)
@@ -188,7 +202,7 @@ build/manylinux2014-%.stamp: $(SDIST) $(BUILD_VENV)/.zig
 	$(BUILD_VENV)/bin/auditwheel show $(MANYLINUX_DIR)/pylibctrd-*_$*.whl
 	touch $@
 
-wheels: $(foreach a,$(MANYLINUX_ARCHES),build/manylinux2014-$(a).stamp)
+wheels: $(foreach a,$(MANYLINUX_ARCHES),build/manylinux2014-$(WHEELS_TAG)-$(a).stamp)
 	ls -l $(MANYLINUX_DIR)
 
 # What test-wheels needs from Debian: mmdebstrap makes the roots, qemu-user-static

@@ -181,7 +181,8 @@ class Client(ClientFace):
     def configure_registry(self, options: Mapping[str, Any]) -> None:
         """dockerd's daemon.json registry keys ("insecure-registries",
         "registry-mirrors", "allow-nondistributable-artifacts") and
-        "certs-dir" (instead of /etc/docker/certs.d; process-wide)."""
+        "certs-dir" (instead of /etc/docker/certs.d; process-wide; on the
+        v28 flavour set once, at first use: a different one is `Conflict`)."""
         self._ops.configure_registry(options).run()
     # Networks (pylibctrd/networks.py, docs/networking.md): CNI through go-cni.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import platform
 import sys
 import sysconfig
@@ -19,8 +20,9 @@ import pylibctrd
 import pylibctrd.aio  # noqa: F401  (every module is in the wheel)
 from pylibctrd import EventType, stdio
 
-address, namespace, state_dir, rootfs, machine, expected_json = sys.argv[1:7]
-expected = json.loads(expected_json)
+address, namespace, state_dir, rootfs, machine, expected_file = sys.argv[1:7]
+with open(expected_file) as f:
+    expected = json.load(f)
 failures: list[str] = []
 
 
@@ -33,11 +35,13 @@ versions = dataclasses.asdict(pylibctrd.versions())
 check(platform.machine() == machine, f"machine {platform.machine()} != {machine}")
 check(pylibctrd.__file__.startswith(sysconfig.get_path("platlib")),
       f"{pylibctrd.__file__} is not the venv's copy")
-for key in ("pylibctrd", "moby", "containerd", "go"):
+check(versions["flavour"] == os.environ.get("PYLIBCTRD_FLAVOUR", "v26"),
+      f"versions().flavour {versions['flavour']!r}, PYLIBCTRD_FLAVOUR {os.environ.get('PYLIBCTRD_FLAVOUR')!r}")
+for key in ("pylibctrd", "flavour", "moby", "containerd", "go"):
     check(versions[key] == expected[key], f"versions().{key} {versions[key]!r} != {expected[key]!r}")
 check(versions["python"] == platform.python_version(), f"versions().python {versions['python']}")
 
-cid = f"wheel-{machine}"
+cid = f"wheel-{machine}-{versions['flavour']}"
 events = pylibctrd.Recorder()
 start = time.monotonic()
 with pylibctrd.Client.connect(address, namespace=namespace, state_dir=state_dir,

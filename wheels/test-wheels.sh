@@ -25,12 +25,21 @@ MIRROR=${PYLIBCTRD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 ROOT_PACKAGES=python3,python3-venv,python3-pip,ca-certificates
 HOST_VENV=build/wheels-host-venv
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+FLAVOURS=${PYLIBCTRD_WHEELS_FLAVOURS:-v26 v28}
 
 log() { printf '== %s\n' "$*" >&2; }
 
 wheel_for() {  # the one wheel for an arch
     local found=("$WHEELS"/pylibctrd-"$VERSION"-cp310-abi3-manylinux2014_"$1".manylinux_2_17_"$1".whl)
     [ -f "${found[0]}" ] || { echo "no $1 wheel in $WHEELS: run make wheels" >&2; exit 1; }
+    local flavour lib listing
+    listing=$(python3 -m zipfile -l "${found[0]}")
+    for flavour in $FLAVOURS; do  # each flavour's Go library (setup.py's names)
+        lib=pylibctrd/libpylibctrd.so
+        [ "$flavour" = v26 ] || lib=pylibctrd/libpylibctrd_$flavour.so
+        grep -q "^$lib " <<<"$listing" || {
+            echo "${found[0]} holds no $lib (flavour $flavour): make wheels" >&2; exit 1; }
+    done
     echo "${found[0]}"
 }
 
@@ -80,7 +89,7 @@ print("swept:", left) if left else None' \
 }
 trap cleanup EXIT
 
-# run_in_root NAME WHEEL MACHINE: fresh venv, pip install, e2e.py.
+# run_in_root NAME WHEEL MACHINE: fresh venv, pip install, e2e.py per flavour.
 run_in_root() {
     local name=$1 wheel=$2 machine=$3 root
     root=$(realpath "$ROOTS/$1")
@@ -90,7 +99,7 @@ run_in_root() {
     # and the work dir, all gone when it ends, whatever happens.
     local start=$SECONDS
     unshare --mount --propagation private /bin/bash -euc '
-        root=$1 work=$2 wheel=$3 ca=$4; shift 4
+        root=$1 work=$2 wheel=$3 ca=$4 flavours=$5; shift 5
         mount -t proc proc "$root/proc"
         mount --bind /dev "$root/dev"
         mount --bind /sys "$root/sys"
@@ -105,10 +114,12 @@ run_in_root() {
             python3 -m venv /tmp/venv
             /tmp/venv/bin/pip install --quiet --only-binary=:all: --disable-pip-version-check $work/wheels/$wheel
             if command -v gcc cc go >/dev/null 2>&1; then echo a compiler in the root >&2; exit 1; fi
-            exec /tmp/venv/bin/python -I $work/e2e.py \"\$@\"" e2e "$@"
+            for flavour in $flavours; do
+                PYLIBCTRD_FLAVOUR=\$flavour /tmp/venv/bin/python -I $work/e2e.py \"\$@\" $work/expected-\$flavour.json
+            done" e2e "$@"
     ' run-in-root "$root" "$WORK" "$(basename "$wheel")" "$(realpath "${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}")" \
-        "$WORK/state/containerd.sock" "$NAMESPACE" "$WORK/bundles" "$WORK/rootfs" \
-        "$machine" "$EXPECTED" | tee "$WORK/$name.json"
+        "$FLAVOURS" "$WORK/state/containerd.sock" "$NAMESPACE" "$WORK/bundles" "$WORK/rootfs" \
+        "$machine" | tee "$WORK/$name.json"
     log "$name: passed in $((SECONDS - start)) s"
 }
 
@@ -127,8 +138,11 @@ WORK=$(mktemp -d /tmp/pylibctrd-wheels.XXXXXX)
 mkdir -p "$WORK/wheels" "$WORK/bundles"
 cp wheels/e2e.py "$WORK/"
 "$HOST_VENV/bin/python" -c 'import sys; from pylibctrd.rootfs import busybox_rootfs; busybox_rootfs(sys.argv[1])' "$WORK/rootfs"
-EXPECTED=$("$HOST_VENV/bin/python" -c 'import dataclasses, json, platform, pylibctrd
-print(json.dumps({**dataclasses.asdict(pylibctrd.versions()), "host_machine": platform.machine()}))')
+for flavour in $FLAVOURS; do  # what each flavour's versions() must say in the roots
+    PYLIBCTRD_FLAVOUR=$flavour "$HOST_VENV/bin/python" -c 'import dataclasses, json, platform, pylibctrd
+print(json.dumps({**dataclasses.asdict(pylibctrd.versions()), "host_machine": platform.machine()}))' \
+        > "$WORK/expected-$flavour.json"
+done
 
 log "host: containerd through the x86_64 wheel's Daemon ($("$HOST_VENV/bin/python" --version))"
 "$HOST_VENV/bin/python" -m pylibctrd daemon --root "$WORK/root" --state "$WORK/state" \
@@ -139,4 +153,4 @@ for _ in $(seq 100); do [ -S "$WORK/state/containerd.sock" ] && break; sleep 0.2
 
 run_in_root bookworm-arm64 "$ARM_WHEEL" aarch64
 run_in_root trixie-amd64 "$X86_WHEEL" x86_64
-log "test-wheels: both roots passed"
+log "test-wheels: both roots passed, flavours: $FLAVOURS"

@@ -8,6 +8,8 @@ import (
 
 	"github.com/docker/docker/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"pylibctrd/internal/c8d"
 )
 
 func TestValidateSpecRequiresWhatLibcontainerdDereferences(t *testing.T) {
@@ -85,12 +87,17 @@ func TestOnlyIdsWhoseFilesWouldLandElsewhereAreRefused(t *testing.T) {
 }
 
 func TestCheckServerVersion(t *testing.T) {
+	// The error names the flavour's own Moby and containerd client, read from
+	// the build (wantFlavour etc.: serverversion_v26_test.go, _v28_test.go).
+	if MinContainerd != wantMinContainerd {
+		t.Fatalf("flavour %s: minimum containerd %s, want %s", c8d.Flavour, MinContainerd, wantMinContainerd)
+	}
 	for _, tc := range []struct {
 		version string
 		ok      bool
 	}{
 		{"1.6.20~ds1", true}, {"v1.7.35", true}, {"2.4.2+unknown", true}, {"v1.6.0", true},
-		{"1.5.9", false}, {"v1.4.13", false}, {"0.9.0", false},
+		{"1.5.9", false}, {"v1.4.13", false}, {"0.9.0", false}, {"v1.5.18-12-gabc", false},
 		{"dev", true}, {"", true}, // unreadable: passes
 	} {
 		err := CheckServerVersion("/run/c.sock", tc.version)
@@ -98,8 +105,8 @@ func TestCheckServerVersion(t *testing.T) {
 			t.Fatalf("%q: err %v, want ok=%v", tc.version, err, tc.ok)
 		}
 		if err != nil {
-			for _, want := range []string{tc.version, MinContainerd, "/run/c.sock",
-				"Moby " + buildVersion(mobyModule), "containerd client " + buildVersion(clientModule)} {
+			for _, want := range []string{tc.version, "containerd " + wantMinContainerd + " or newer", "/run/c.sock",
+				"flavour " + wantFlavour, "Moby " + wantMoby, "containerd client " + wantClient} {
 				if !strings.Contains(err.Error(), want) {
 					t.Fatalf("%q: %q does not name %q", tc.version, err, want)
 				}

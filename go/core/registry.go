@@ -36,6 +36,7 @@ import (
 	resolverconfig "github.com/moby/buildkit/util/resolver/config"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"pylibctrd/internal/c8d"
 	"pylibctrd/internal/c8d/docker"
 	"pylibctrd/internal/c8d/leases"
 	"pylibctrd/internal/c8d/platforms"
@@ -50,8 +51,9 @@ import (
 type RegistryOptions struct {
 	registry.ServiceOptions
 	// CertsDir replaces /etc/docker/certs.d. Moby's registry package keeps
-	// it process-wide (registry.SetCertsDir), so the last client configured
-	// with one sets it for all.
+	// it process-wide (registry.SetCertsDir): in v26 the last client
+	// configured with one sets it for all; in v28 it is set once per process,
+	// at its first use, and a different one is refused (errdefs.Conflict).
 	CertsDir string `json:"certs-dir,omitempty"`
 }
 
@@ -89,10 +91,20 @@ func (c *Client) ConfigureRegistry(o RegistryOptions) error {
 	if err != nil {
 		return errdefs.InvalidParameter(err)
 	}
-	commit()
 	if o.CertsDir != "" {
+		// Moby v26's SetCertsDir replaces the directory; Moby v28's sets it
+		// once per process (a sync.Once, which its first CertsDir call also
+		// spends) and ignores later calls. Refused rather than ignored, and
+		// before the rest of the configuration is committed.
 		registry.SetCertsDir(o.CertsDir)
+		if now := registry.CertsDir(); filepath.Clean(now) != filepath.Clean(o.CertsDir) {
+			return errdefs.Conflict(fmt.Errorf("certs-dir %s cannot replace %s: Moby %s's registry package"+
+				" sets the certificates directory once per process, at its first use"+
+				" (give certs-dir to the process's first Client.connect, before any pull, push or login)",
+				o.CertsDir, now, c8d.MobyVersion))
+		}
 	}
+	commit()
 	return nil
 }
 

@@ -24,6 +24,9 @@ import (
 	"time"
 
 	"github.com/docker/docker/errdefs"
+	"github.com/docker/docker/registry"
+
+	"pylibctrd/internal/c8d"
 	"pylibctrd/internal/c8d/content"
 )
 
@@ -359,5 +362,30 @@ func TestPullCancelledLeavesNothing(t *testing.T) {
 	}
 	if _, err := c.Pull(context.Background(), reg.Host+"/test/big:1", PullOptions{}); err != nil {
 		t.Fatalf("pull after cancel: %v", err)
+	}
+}
+
+func TestCertsDirIsReplacedOrRefusedByFlavour(t *testing.T) {
+	c := &Client{}
+	first := registry.CertsDir() // in use (in v28 this fixes it, if nothing did before)
+	if err := c.ConfigureRegistry(RegistryOptions{CertsDir: first}); err != nil {
+		t.Fatalf("the certs-dir in use, again: %v", err)
+	}
+	other := t.TempDir()
+	err := c.ConfigureRegistry(RegistryOptions{CertsDir: other})
+	defer registry.SetCertsDir(first)
+	if certsDirReplaceable {
+		if err != nil || registry.CertsDir() != other {
+			t.Fatalf("certs-dir not replaced: %v, %s", err, registry.CertsDir())
+		}
+		return
+	}
+	if !errdefs.IsConflict(err) || registry.CertsDir() != first {
+		t.Fatalf("certs-dir %s replacing %s: %v, now %s; want a Conflict and %s kept", other, first, err, registry.CertsDir(), first)
+	}
+	for _, want := range []string{other, first, "Moby " + c8d.MobyVersion, "once per process"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q does not name %q", err, want)
+		}
 	}
 }

@@ -2,30 +2,23 @@ package core
 
 import (
 	"fmt"
-	"runtime/debug"
 	"strconv"
 	"strings"
 
 	"github.com/docker/docker/errdefs"
+
+	"pylibctrd/internal/c8d"
 )
 
-// MinContainerd is the oldest containerd server this build connects to.
-// Moby checks no server version itself; this flavour (Moby v26.1.5, whose
-// vendored client is containerd v1.7.18) is held to the release line before
-// its client's, 1.6, the oldest containerd that Moby v26 supported (and
-// Debian 12's 1.6.20 passes the suite). Older servers are refused at
-// connect, never deep in a call.
-const MinContainerd = "1.6.0"
-
-// mobyModule and clientModule name this flavour in the error.
-const (
-	mobyModule   = "github.com/docker/docker"
-	clientModule = "github.com/containerd/containerd"
-)
+// MinContainerd is the oldest containerd server this build connects to: a
+// fact of the build flavour, kept with its sources in internal/c8d (v26.go,
+// v28.go).
+const MinContainerd = c8d.MinContainerd
 
 // CheckServerVersion refuses a containerd older than MinContainerd, with an
-// error naming both versions (Moby's NotImplemented class: the server lacks
-// what this client needs). A version it cannot read (a dev build) passes.
+// error naming both versions and the flavour's Moby and containerd client
+// (Moby's NotImplemented class: the server lacks what this client needs). A
+// version it cannot read (a dev build) passes.
 func CheckServerVersion(address, version string) error {
 	have, ok := parseVersion(version)
 	if !ok {
@@ -38,8 +31,8 @@ func CheckServerVersion(address, version string) error {
 				return nil
 			}
 			return errdefs.NotImplemented(fmt.Errorf("containerd %s at %s is too old for this build of pylibctrd"+
-				" (Moby %s, containerd client %s): it needs containerd %s or newer",
-				version, address, buildVersion(mobyModule), buildVersion(clientModule), MinContainerd))
+				" (flavour %s: Moby %s, containerd client %s): it needs containerd %s or newer",
+				version, address, c8d.Flavour, c8d.MobyVersion, c8d.ContainerdVersion, MinContainerd))
 		}
 	}
 	return nil
@@ -66,18 +59,4 @@ func parseVersion(v string) ([3]int, bool) {
 		out[i] = n
 	}
 	return out, true
-}
-
-func buildVersion(module string) string {
-	if info, ok := debug.ReadBuildInfo(); ok {
-		for _, m := range info.Deps {
-			if m.Path == module {
-				if m.Replace != nil {
-					m = m.Replace
-				}
-				return strings.TrimSuffix(m.Version, "+incompatible")
-			}
-		}
-	}
-	return "(unknown)"
 }
