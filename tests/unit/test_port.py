@@ -5,6 +5,8 @@ by close, leave nothing pending in Python and no handle or goroutine in Go."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import json
 import time
 
 import pytest
@@ -64,3 +66,121 @@ def test_a_port_belongs_to_its_loop(silent_socket: str) -> None:
     port = asyncio.run(make())
     with pytest.raises(RuntimeError, match="belongs to the event loop"):
         asyncio.run(port.run(connect(silent_socket, 1)))
+
+
+# The submission ring: calls that take one handle are queued in C without
+# entering Go, started by the port's dispatcher goroutine, and complete
+# through C memory (pylibctrd_ring_take). pylibctrd_sleep_for_test is a ring
+# call (its argument is a number of ms), pylibctrd_echo is not.
+
+def counts() -> list[int]:
+    """Live handles and goroutines, once earlier tests' ports are released
+    (collected now, not in the middle) and their idle workers ended (500 ms)."""
+    gc.collect()
+    time.sleep(0.7)
+    return [_ffi.live_handles(), _ffi.goroutines()]
+
+
+def sleep_op(ms: int, seen: list[int] | None = None) -> _ffi.Op[int]:
+    def decode(number: int, data: bytes | None) -> int:
+        if seen is not None:
+            seen.append(number)
+        return number
+
+    return _ffi.Op(decode, _ffi.lib().pylibctrd_sleep_for_test, (ms,))
+
+
+def echo_op(value: int) -> _ffi.Op[int]:
+    def decode(number: int, data: bytes | None) -> int:
+        return int(json.loads(data or b"null"))
+
+    return _ffi.Op(decode, _ffi.lib().pylibctrd_echo, (str(value).encode(), len(str(value))))
+
+
+def test_ring_calls_complete_with_their_own_answers() -> None:
+    async def main() -> None:
+        before = counts()
+        port = _ffi.Port(asyncio.get_running_loop())
+        # Ring calls and crossing calls, interleaved, many in flight: every
+        # answer reaches its own awaiter (no submission left without a
+        # wake-up, no completion lost or misrouted between the two paths).
+        for _ in range(3):
+            calls = [port.run(sleep_op(i % 7)) if i % 3 else port.run(echo_op(i))
+                     for i in range(600)]
+            answers = await asyncio.wait_for(asyncio.gather(*calls), 60)
+            assert answers == [i % 7 if i % 3 else i for i in range(600)]
+            assert port._ring is not None and not port._pending
+        # One at a time: the dispatcher sleeps between them and each kick wakes it.
+        for i in range(50):
+            assert await asyncio.wait_for(port.run(sleep_op(i % 2)), 30) == i % 2
+        port.close()
+        _ffi.release(port.handle)
+        assert settled(before) == before  # the dispatcher ended with the port
+
+    asyncio.run(main())
+
+
+def test_ring_calls_are_refused_with_go_errors() -> None:
+    async def main() -> None:
+        port = _ffi.Port(asyncio.get_running_loop())
+        status = _ffi.Op(lambda n, _: n, _ffi.lib().pylibctrd_task_status, (999_999_999,))
+        with pytest.raises(errors.InvalidHandle, match="invalid handle 999999999: unknown or released"):
+            await port.run(status)
+        wrong = _ffi.Op(lambda n, _: n, _ffi.lib().pylibctrd_task_status, (port.handle,))
+        with pytest.raises(errors.InvalidHandle, match=r"a \*bridge.Port, not a \*core.Task"):
+            await port.run(wrong)
+        assert await port.run(sleep_op(0)) == 0  # the ring still serves
+        port.close()
+
+    asyncio.run(main())
+
+
+def test_cancelling_a_ring_call_cancels_it_in_go() -> None:
+    async def main() -> None:
+        port = _ffi.Port(asyncio.get_running_loop())
+        await port.run(sleep_op(0))  # the ring and its dispatcher exist
+        before = counts()
+        for i in range(40):
+            call = asyncio.ensure_future(port.run(sleep_op(60_000)))
+            # Cancelled while still queued in the ring (i even: before the
+            # loop's pass submits it or right after) or once running in Go.
+            await asyncio.sleep(0 if i % 2 == 0 else 0.005)
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            assert not port._pending
+        # Nothing still sleeps in Go: every call's context was cancelled.
+        assert settled(before) == before
+        assert await port.run(sleep_op(1)) == 1
+        port.close()
+
+    asyncio.run(main())
+
+
+def test_closing_a_port_with_ring_calls_queued_running_and_completed() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        before = counts()
+        port = _ffi.Port(loop)
+        await port.run(sleep_op(0))
+        running = [asyncio.ensure_future(port.run(sleep_op(60_000))) for _ in range(5)]
+        await asyncio.sleep(0.05)
+        # Completed in Go but not yet taken when the port closes: the loop is
+        # kept busy (no pass reads the eventfd) until close, which takes them
+        # back and decodes them, so that what they made is released.
+        seen: list[int] = []
+        done = [asyncio.ensure_future(port.run(sleep_op(0, seen))) for _ in range(5)]
+        await asyncio.sleep(0)  # submitted at the end of this pass
+        await asyncio.sleep(0)
+        time.sleep(0.3)  # the loop's thread is busy; Go completes them meanwhile
+        port.close()
+        assert seen == [0] * 5
+        for call in running + done:
+            with pytest.raises(errors.Closed):
+                await call
+        with pytest.raises(errors.Closed):
+            await port.run(sleep_op(0))
+        _ffi.release(port.handle)
+        assert settled(before) == before
+
+    asyncio.run(main())
