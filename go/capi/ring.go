@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -131,6 +132,8 @@ func (r *ring) serve() {
 		r.mu.Unlock()
 		if _, err := r.wake.Read(one[:]); errors.Is(err, os.ErrClosed) {
 			return
+		} else if err != nil { // not expected of an eventfd: never spin on it
+			time.Sleep(time.Millisecond)
 		}
 	}
 }
