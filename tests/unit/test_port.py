@@ -1,13 +1,17 @@
 """The completion port's bookkeeping, root-free and daemon-free: calls into Go
 that block on a socket that never answers, completed, cancelled and cut off
-by close, leave nothing pending in Python and no handle or goroutine in Go."""
+by close, leave nothing pending in Python and no handle or goroutine in Go;
+and its submission ring (calls queued in C, started by a dispatcher
+goroutine, completed through C memory)."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import json
+import select
 import time
+from typing import Any
 
 import pytest
 
@@ -79,6 +83,11 @@ def counts() -> list[int]:
     gc.collect()
     time.sleep(0.7)
     return [_ffi.live_handles(), _ffi.goroutines()]
+
+
+def port_pending(future: asyncio.Future[tuple[int, bytes | None]]) -> Any:
+    from pylibctrd._ffi.port import _Pending
+    return _Pending(future, sleep_op(0), ())
 
 
 def sleep_op(ms: int, seen: list[int] | None = None) -> _ffi.Op[int]:
@@ -172,9 +181,12 @@ def test_closing_a_port_with_ring_calls_queued_running_and_completed() -> None:
         done = [asyncio.ensure_future(port.run(sleep_op(0, seen))) for _ in range(5)]
         await asyncio.sleep(0)  # submitted at the end of this pass
         await asyncio.sleep(0)
-        time.sleep(0.3)  # the loop's thread is busy; Go completes them meanwhile
+        # The loop's thread stays here (no pass reads the eventfd) until Go
+        # has put the first completion in C memory, and a little longer.
+        assert select.select([port._fd], [], [], 30)[0]
+        time.sleep(0.2)
         port.close()
-        assert seen == [0] * 5
+        assert seen and seen == [0] * len(seen) and len(seen) <= 5
         for call in running + done:
             with pytest.raises(errors.Closed):
                 await call
@@ -182,5 +194,24 @@ def test_closing_a_port_with_ring_calls_queued_running_and_completed() -> None:
             await port.run(sleep_op(0))
         _ffi.release(port.handle)
         assert settled(before) == before
+
+    asyncio.run(main())
+
+
+def test_a_ring_entry_for_no_export_is_refused() -> None:
+    async def main() -> None:
+        port = _ffi.Port(asyncio.get_running_loop())
+        assert await port.run(sleep_op(0)) == 0  # the ring exists
+        # What Python never sends: an index past the ring's exports. The
+        # dispatcher refuses it through the completion path.
+        lib, call_id = _ffi.lib(), 1 << 40
+        fut = asyncio.get_running_loop().create_future()
+        port._pending[call_id] = port_pending(fut)
+        assert lib.pylibctrd_ring_submit(port._ring, call_id, 10_000, 0) == 0  # type: ignore[arg-type]
+        assert lib.pylibctrd_ring_kick(port._ring) == 0  # type: ignore[arg-type]
+        with pytest.raises(errors.InvalidParameter, match="no ring call 10000"):
+            await asyncio.wait_for(fut, 30)
+        port.close()
+        assert lib.pylibctrd_ring_submit(_ffi.ffi().NULL, 1, 0, 0) == lib.PYLIBCTRD_INVALID_PARAMETER
 
     asyncio.run(main())
