@@ -39,6 +39,13 @@ _RECORD = struct.Struct("=QQqQ")
 _NO_DATA = 0xFFFFFFFFFFFFFFFF
 
 
+def _ring_refusal(status: int) -> bytes:
+    """The message of a pylibctrd_ring_submit refusal (as Go words them)."""
+    native = lib()
+    return {native.PYLIBCTRD_CLOSED: b"completion port is closed",
+            native.PYLIBCTRD_SYSTEM: b"out of memory"}.get(status, b"submission refused")
+
+
 def _error(status: int, data: bytes | None) -> BaseException:
     """A failed call's error, as check() raises it."""
     try:
@@ -152,7 +159,10 @@ class Port(Owned):
         slot = self._ring_slots.get(fn)
         if slot is None:
             if self._ring is None:
-                address, names = call(lib().pylibctrd_port_ring, self._handle)
+                try:
+                    address, names = call(lib().pylibctrd_port_ring, self._handle)
+                except errors.Error:
+                    return -1  # no ring (the port closed in Go): the crossing reports it
                 self._ring = ffi().cast("pylibctrd_ring *", address)
                 self._ring_names = {name: i for i, name in
                                     enumerate((names or b"").decode().split("\0"))}
@@ -177,22 +187,21 @@ class Port(Owned):
                 if pending_calls.get(call_id) is not pending:
                     continue  # abandoned before it was submitted
                 op, args = pending.op, pending.args
-                pending.submitted = True
+                slot = -1
                 if len(args) == 1 and op.stdio is None:
-                    slot = slots.get(op.fn)
-                    if slot is None:
+                    slot = slots.get(op.fn, -2)
+                    if slot == -2:
                         slot = self._ring_slot(op.fn)
-                    if slot >= 0:
-                        rc = ring_submit(self._ring, call_id, slot, args[0])  # type: ignore[arg-type]
-                        pending.args = ()
-                        if rc != 0:
-                            pending_calls.pop(call_id, None)
-                            reply: BaseException = _error(rc, b"completion port is closed"
-                                                          if rc == lib().PYLIBCTRD_CLOSED
-                                                          else b"out of memory")
-                            if not pending.future.done():
-                                pending.future.set_exception(reply)
-                        continue
+                pending.submitted = True
+                if slot >= 0:
+                    rc = ring_submit(self._ring, call_id, slot, args[0])  # type: ignore[arg-type]
+                    pending.args = ()
+                    if rc != 0:
+                        pending_calls.pop(call_id, None)
+                        reply: BaseException = _error(rc, _ring_refusal(rc))
+                        if not pending.future.done():
+                            pending.future.set_exception(reply)
+                    continue
                 out.call = call_id
                 rc = op.fn(out, *args)
                 pending.args = ()

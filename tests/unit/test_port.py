@@ -215,3 +215,18 @@ def test_a_ring_entry_for_no_export_is_refused() -> None:
         assert lib.pylibctrd_ring_submit(_ffi.ffi().NULL, 1, 0, 0) == lib.PYLIBCTRD_INVALID_PARAMETER
 
     asyncio.run(main())
+
+
+def test_without_a_ring_calls_cross_into_go() -> None:
+    async def main() -> None:
+        port = _ffi.Port(asyncio.get_running_loop())
+        # Go's side of the port closes first (what Python never does): the
+        # ring cannot be made, and a ring call falls back to its crossing,
+        # which Go refuses with its own error, at once, instead of hanging.
+        _ffi.call(_ffi.lib().pylibctrd_port_close, port.handle)
+        with pytest.raises(errors.Closed, match="completion port is closed"):
+            await asyncio.wait_for(port.run(sleep_op(0)), 30)
+        assert port._ring is None and not port._pending
+        port.close()
+
+    asyncio.run(main())
