@@ -3,12 +3,12 @@ background on the port's worker goroutines, and their completions wake the
 loop through one eventfd. No Python thread per call; cancelling the awaiting
 task cancels the call's Go context.
 
-Per pass of the loop: the calls made during it are submitted together, and
-the completions waiting are taken in one crossing, packed into one buffer.
+Per pass of the loop: the calls made during it are submitted together.
 Calls whose only argument is a handle (version, a task's status, ...) are
 queued in the port's submission ring, in C, without entering Go: the port's
-dispatcher goroutine starts them. Others cross into Go each, back to back
-(docs/performance.md has why)."""
+dispatcher goroutine starts them. Others cross into Go each, back to back.
+The completions waiting are taken from C memory (pylibctrd_ring_take), all
+at once, packed into one buffer (docs/performance.md has why)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-_BATCH = 256  # completions taken per call into Go
 # Calls queued before they are submitted without waiting for the end of the
 # pass (measured: 4, 8 and 16 against the end of the pass only; 16 was best).
 _SUBMIT_EVERY = 16
@@ -87,11 +86,18 @@ class Port(Owned):
         # _submit_queued (call_soon): back-to-back crossings into Go find the
         # Go scheduler's P still theirs instead of waiting for one each time.
         self._queued: list[tuple[int, _Pending]] = []
-        # The submission ring (made on the first call it takes) and, per
-        # export, its index in the ring (-1: not a ring call).
-        self._ring: CData | None = None
+        # The submission ring, made with the port (its dispatcher goroutine
+        # lives as long as the port: a leak check that begins after connect
+        # does not see it begin), and per export its index in the ring (-1:
+        # not a ring call). None once closed: Go frees the ring then.
+        try:
+            address, names = call(lib().pylibctrd_port_ring, handle)
+        except BaseException:
+            call(lib().pylibctrd_port_close, handle)
+            raise
+        self._ring: CData | None = ffi().cast("pylibctrd_ring *", address)
+        self._ring_names = {name: i for i, name in enumerate((names or b"").decode().split("\0"))}
         self._ring_slots: dict[Callable[..., int], int] = {}
-        self._ring_names: dict[str, int] = {}
         loop.add_reader(self._fd, self._drain)
 
     @property
@@ -154,20 +160,9 @@ class Port(Owned):
         return op.decode(number, data)
 
     def _ring_slot(self, fn: Callable[..., int]) -> int:
-        """fn's index in the submission ring, -1 if the ring does not take
-        it; the first ring call makes the ring."""
-        slot = self._ring_slots.get(fn)
-        if slot is None:
-            if self._ring is None:
-                try:
-                    address, names = call(lib().pylibctrd_port_ring, self._handle)
-                except errors.Error:
-                    return -1  # no ring (the port closed in Go): the crossing reports it
-                self._ring = ffi().cast("pylibctrd_ring *", address)
-                self._ring_names = {name: i for i, name in
-                                    enumerate((names or b"").decode().split("\0"))}
-            slot = self._ring_names.get(getattr(fn, "__name__", ""), -1)
-            self._ring_slots[fn] = slot
+        """fn's index in the submission ring, -1 if the ring does not take it."""
+        slot = self._ring_names.get(getattr(fn, "__name__", ""), -1)
+        self._ring_slots[fn] = slot
         return slot
 
     def _submit_queued(self) -> None:
@@ -217,7 +212,7 @@ class Port(Owned):
                         pending.future.set_exception(reply)
         finally:
             out.port = out.call = 0
-            if self._ring is not None:
+            if self._ring is not None:  # None once closed
                 lib().pylibctrd_ring_kick(self._ring)  # the dispatcher starts what is queued
             if done < len(queued):  # interrupted (KeyboardInterrupt): the rest on the next pass
                 if not self._queued:
@@ -250,16 +245,9 @@ class Port(Owned):
             os.read(self._fd, 8)
         except (BlockingIOError, OSError):
             pass
-        if self._ring is not None:  # plain C: the loop's thread does not enter Go
-            if not self._closed:
-                self._complete(*call(lib().pylibctrd_ring_take, self._ring))
-            return
-        take, handle = lib().pylibctrd_port_take, self._handle
-        while not self._closed:
-            count, packed = call(take, handle, _BATCH)
-            self._complete(count, packed)
-            if count < _BATCH:
-                return
+        ring = self._ring
+        if ring is not None and not self._closed:  # plain C: the loop's thread does not enter Go
+            self._complete(*call(lib().pylibctrd_ring_take, ring))
 
     def _complete(self, count: int, packed: bytes | None) -> None:
         """Resolve the futures of `count` completion records."""
