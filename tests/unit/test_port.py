@@ -10,6 +10,7 @@ import asyncio
 import gc
 import json
 import select
+import threading
 import time
 from typing import Any
 
@@ -215,3 +216,31 @@ def test_a_ring_entry_for_no_export_is_refused() -> None:
 
     asyncio.run(main())
 
+
+
+def test_ring_calls_from_many_loops_on_many_threads() -> None:
+    before = counts()
+
+    async def one(k: int) -> list[int]:
+        port = _ffi.Port(asyncio.get_running_loop())
+        try:
+            calls = [port.run(sleep_op((i + k) % 3)) if i % 2 else port.run(echo_op(i + k))
+                     for i in range(300)]
+            return await asyncio.wait_for(asyncio.gather(*calls), 60)
+        finally:
+            port.close()
+
+    results: dict[int, list[int]] = {}
+
+    def thread(k: int) -> None:
+        results[k] = asyncio.run(one(k))
+
+    threads = [threading.Thread(target=thread, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    # Each loop's port has its own ring: every answer reached its own loop.
+    assert results == {k: [(i + k) % 3 if i % 2 else i + k for i in range(300)] for k in range(4)}
+    gc.collect()  # the ports' handles, should a cycle hold one
+    assert settled(before) == before
