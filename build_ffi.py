@@ -43,6 +43,7 @@ void free(void *);
 _PY_TYPES = {
     "int": "int", "int64_t": "int", "uint64_t": "int", "uint32_t": "int", "size_t": "int",
     "char *": "bytes | CData", "void *": "CData", "pylibctrd_result *": "Result",
+    "pylibctrd_ring *": "CData",
     "pylibctrd_event_fn": "CData", "pylibctrd_stdio_fn": "CData", "pylibctrd_log_fn": "CData",
 }
 _RETURNS = {"int": "int", "void": "None"}
@@ -80,6 +81,7 @@ def stubs() -> str:
         "    NULL: CData",
         "    def new(self, cdecl: Literal[\"pylibctrd_result *\"]) -> Result: ...",
         "    def unpack(self, cdata: CData, length: int) -> bytes: ...",
+        "    def cast(self, cdecl: Literal[\"pylibctrd_ring *\"], value: int) -> CData: ...",
         "    def from_buffer(self, buffer: memoryview) -> CData: ...",
         "    def memmove(self, dest: CData, src: bytes, n: int) -> None: ...",
         "    def def_extern(self, name: str) -> Callable[[_F], _F]: ...",

@@ -30,6 +30,7 @@ type Port struct {
 	done   []Completion
 	calls  map[uint64]*background
 	closed bool
+	out    Outbox        // nil: completions wait in done for Take
 	jobs   chan job      // unbuffered: a send succeeds only to an idle worker
 	quit   chan struct{} // closed by Close
 	live   atomic.Int64  // workers (for tests)
@@ -48,6 +49,30 @@ type job struct {
 	b   *background
 	ctx context.Context
 	fn  func(ctx context.Context) (Result, error)
+}
+
+// Outbox holds a port's completions instead of Take: memory the reader
+// takes them from without calling into Go (the C ABI's submission ring).
+type Outbox interface {
+	// Put stores c (or copies it: c's data is not kept). first: nothing was
+	// waiting, so the reader must be woken; ok false: c could not be stored.
+	Put(c Completion) (first, ok bool)
+}
+
+// SetOutbox delivers completions to o from now on, those waiting first;
+// nil goes back to Take. The caller keeps o usable until it is replaced.
+func (p *Port) SetOutbox(o Outbox) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.out = o
+	if o == nil || p.closed {
+		return
+	}
+	waiting := p.done
+	p.done = nil
+	for _, c := range waiting {
+		p.store(c)
+	}
 }
 
 // Completion is the outcome of one background call.
@@ -130,16 +155,58 @@ func (p *Port) complete(id uint64, b *background, res Result, err error) {
 		res.discard()
 		return
 	}
-	p.done = append(p.done, c)
-	// The reader takes all: one wake-up per batch. The write is made under
-	// the lock, so that Close cannot close the fd (and the number be reused)
-	// in between; the other calls' completions wait that long.
-	if len(p.done) == 1 {
+	p.deliver(c)
+}
+
+// Refuse delivers call id's completion with err (never nil) without running
+// anything: a call queued for the port (a submission ring) that could not
+// be started. It must not be in flight.
+func (p *Port) Refuse(id uint64, err error) {
+	c := Completion{Call: id, Code: Classify(err), Result: Result{Data: []byte(err.Error())}}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.deliver(c)
+}
+
+// Closed reports whether Close was called.
+func (p *Port) Closed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
+// deliver queues c and wakes the reader; called with p.mu held, which it
+// releases.
+func (p *Port) deliver(c Completion) {
+	p.store(c)
+	p.mu.Unlock()
+}
+
+// store queues c (p.mu held) and wakes the reader if nothing was waiting:
+// the reader takes all, so one wake-up serves a batch. The write is made
+// under the lock, so that Close cannot close the fd (and the number be
+// reused) in between; the other calls' completions wait that long.
+func (p *Port) store(c Completion) {
+	first := false
+	if p.out != nil {
+		var ok bool
+		first, ok = p.out.Put(c)
+		if !ok { // out of memory: nobody will receive it
+			c.Result.discard()
+			return
+		}
+	} else {
+		p.done = append(p.done, c)
+		first = len(p.done) == 1
+	}
+	if first {
 		var one [8]byte
 		binary.NativeEndian.PutUint64(one[:], 1)
 		unix.Write(p.fd, one[:])
 	}
-	p.mu.Unlock()
 }
 
 // Cancel cancels call id's context and abandons it: whatever it made (a
@@ -206,6 +273,7 @@ func (p *Port) Close() {
 		return
 	}
 	p.closed = true
+	p.out = nil
 	close(p.quit) // idle workers end; busy ones after their call
 	for _, b := range p.calls {
 		b.abandoned = true

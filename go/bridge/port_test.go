@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"encoding/binary"
+	"sync"
 	"testing"
 	"time"
 )
@@ -115,5 +116,80 @@ func TestPortCloseCancelsCallsInFlight(t *testing.T) {
 	}
 	if n, _ := p.Take(10); n != 0 {
 		t.Fatalf("a closed port delivered %d completions", n)
+	}
+}
+
+// outbox records what a port puts in it (the C ABI's ring in production).
+type outbox struct {
+	mu     sync.Mutex
+	got    []Completion
+	firsts int
+}
+
+func (o *outbox) Put(c Completion) (bool, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	first := len(o.got) == 0
+	if first {
+		o.firsts++
+	}
+	o.got = append(o.got, Completion{Call: c.Call, Code: c.Code,
+		Result: Result{Number: c.Result.Number, Data: append([]byte(nil), c.Result.Data...)}})
+	return first, true
+}
+
+func (o *outbox) take() []Completion {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	got := o.got
+	o.got = nil
+	return got
+}
+
+func TestPortOutboxTakesWaitingAndLaterCompletions(t *testing.T) {
+	p, err := NewPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	release := make(chan struct{})
+	p.Go(1, func(context.Context) (Result, error) { return Result{Number: 1}, nil })
+	p.Go(2, func(context.Context) (Result, error) { <-release; return Result{Number: 2, Data: []byte("two")}, nil })
+	waitFor := func(what string, ok func() bool) {
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitFor("call 1's completion", func() bool { p.mu.Lock(); defer p.mu.Unlock(); return len(p.done) == 1 })
+	o := &outbox{}
+	p.SetOutbox(o) // call 1's completion moves; Take has nothing from now on
+	if n, _ := p.Take(10); n != 0 {
+		t.Fatalf("Take delivered %d completions after SetOutbox", n)
+	}
+	p.Refuse(3, Errorf(CodeInvalidParameter, "no ring call 9"))
+	close(release)
+	var got []Completion
+	waitFor("three completions", func() bool { got = append(got, o.take()...); return len(got) == 3 })
+	want := map[uint64]string{1: "", 2: "two", 3: "no ring call 9"}
+	for _, c := range got {
+		if string(c.Result.Data) != want[c.Call] {
+			t.Fatalf("call %d: data %q", c.Call, c.Result.Data)
+		}
+		if (c.Call == 3) != (c.Code == CodeInvalidParameter) {
+			t.Fatalf("call %d: code %d", c.Call, c.Code)
+		}
+	}
+	// Detached, completions wait for Take again; once closed, none is kept.
+	p.SetOutbox(nil)
+	p.Go(4, func(context.Context) (Result, error) { return Result{Number: 4}, nil })
+	waitFor("call 4 through Take", func() bool { n, _ := p.Take(10); return n == 1 })
+	p.Close()
+	p.Refuse(5, Errorf(CodeUnknown, "after close"))
+	if n, _ := p.Take(10); n != 0 || len(o.take()) != 0 {
+		t.Fatal("a closed port delivered a refusal")
 	}
 }

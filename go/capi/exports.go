@@ -101,6 +101,9 @@ func pylibctrd_port_take(out *C.pylibctrd_result, h C.uint64_t, max C.size_t) C.
 //export pylibctrd_port_cancel
 func pylibctrd_port_cancel(out *C.pylibctrd_result, h, call C.uint64_t) C.int {
 	return on(out, h, func(_ context.Context, p *bridge.Port) (result, error) {
+		if r := existingRing(p); r != nil {
+			r.flush() // a call still queued in the ring is started first
+		}
 		if p.Cancel(uint64(call)) {
 			return bridge.Number(1, nil)
 		}
@@ -110,7 +113,14 @@ func pylibctrd_port_cancel(out *C.pylibctrd_result, h, call C.uint64_t) C.int {
 
 //export pylibctrd_port_close
 func pylibctrd_port_close(out *C.pylibctrd_result, h C.uint64_t) C.int {
-	return on(out, h, func(_ context.Context, p *bridge.Port) (result, error) { p.Close(); return result{}, nil })
+	return on(out, h, func(_ context.Context, p *bridge.Port) (result, error) {
+		n, left := 0, []byte(nil)
+		if r := existingRing(p); r != nil {
+			n, left = r.close()
+		}
+		p.Close()
+		return result{Number: uint64(n), Data: left}, nil
+	})
 }
 
 //export pylibctrd_nop
@@ -133,6 +143,20 @@ func pylibctrd_echo(out *C.pylibctrd_result, p *C.char, n C.size_t) C.int {
 //export pylibctrd_default_spec
 func pylibctrd_default_spec(out *C.pylibctrd_result) C.int {
 	return run(out, func(context.Context) (result, error) { return bridge.JSON(core.DefaultSpec()) })
+}
+
+//export pylibctrd_sleep_for_test
+func pylibctrd_sleep_for_test(out *C.pylibctrd_result, ms C.uint64_t) C.int {
+	return run(out, func(ctx context.Context) (result, error) {
+		t := time.NewTimer(time.Duration(ms) * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return bridge.Number(uint64(ms), nil)
+		case <-ctx.Done():
+			return bridge.None(ctx.Err())
+		}
+	})
 }
 
 //export pylibctrd_panic_for_test

@@ -100,6 +100,9 @@ int pylibctrd_nop(pylibctrd_result *out);
 int pylibctrd_echo(pylibctrd_result *out, char *data, size_t len);
 int pylibctrd_default_spec(pylibctrd_result *out);
 int pylibctrd_panic_for_test(pylibctrd_result *out);
+/* number: ms, after sleeping ms milliseconds; CANCELED if cancelled first
+ * (for tests of background calls). */
+int pylibctrd_sleep_for_test(pylibctrd_result *out, uint64_t ms);
 /* record: {"go", "moby", "containerd"}, from the library's Go build info. */
 int pylibctrd_versions(pylibctrd_result *out);
 
@@ -115,7 +118,33 @@ int pylibctrd_port_take(pylibctrd_result *out, uint64_t port, size_t max);
  * no completion comes back. number: 1 if it was in flight, 0 if it had
  * already completed (its completion is then still delivered). */
 int pylibctrd_port_cancel(pylibctrd_result *out, uint64_t port, uint64_t call);
+/* number, data: a ring's completions not yet taken (records as
+ * pylibctrd_port_take's), for the caller to release what they made. */
 int pylibctrd_port_close(pylibctrd_result *out, uint64_t port);
+
+/* A port's submission ring: calls that take one handle (the exports listed
+ * by pylibctrd_port_ring) are queued without entering Go, and the port's
+ * dispatcher goroutine starts them as if they had been called with `port`
+ * and `call` set; a call it refuses completes with that error. The ring is
+ * made on the first pylibctrd_port_ring and freed by pylibctrd_port_close:
+ * it must not be used after. The ring's port delivers its completions
+ * through pylibctrd_ring_take from then on. */
+typedef struct pylibctrd_ring pylibctrd_ring;
+/* number: the ring's address (a pylibctrd_ring *); text: the names of the
+ * exports pylibctrd_ring_submit takes, its `index` being their position. */
+int pylibctrd_port_ring(pylibctrd_result *out, uint64_t port);
+/* Plain C, never enters Go: queues call `call` of export `index` with
+ * argument `arg`. Returns 0, CLOSED once the port is closed, or SYSTEM when
+ * out of memory. Queued calls start after the next pylibctrd_ring_kick. */
+int pylibctrd_ring_submit(pylibctrd_ring *ring, uint64_t call, uint32_t index, uint64_t arg);
+/* Plain C: wakes the dispatcher if it sleeps and calls are queued (one
+ * eventfd write for a batch of submissions). 0, or CLOSED. */
+int pylibctrd_ring_kick(pylibctrd_ring *ring);
+/* Plain C: takes every waiting completion of the ring's port, as
+ * pylibctrd_port_take does; once a port has a ring, its completions come
+ * only from here (and those still waiting at close from
+ * pylibctrd_port_close). */
+int pylibctrd_ring_take(pylibctrd_result *out, pylibctrd_ring *ring);
 
 /* Daemon (Moby's libcontainerd/supervisor) */
 /* number: the daemon handle; data: its socket address (text). containerd:

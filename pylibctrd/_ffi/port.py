@@ -3,9 +3,12 @@ background on the port's worker goroutines, and their completions wake the
 loop through one eventfd. No Python thread per call; cancelling the awaiting
 task cancels the call's Go context.
 
-Per pass of the loop: the calls made during it are submitted together (one
-crossing into Go each, back to back), and the completions waiting are taken
-in one crossing, packed into one buffer (docs/performance.md has why)."""
+Per pass of the loop: the calls made during it are submitted together.
+Calls whose only argument is a handle (version, a task's status, ...) are
+queued in the port's submission ring, in C, without entering Go: the port's
+dispatcher goroutine starts them. Others cross into Go each, back to back.
+The completions waiting are taken from C memory (pylibctrd_ring_take), all
+at once, packed into one buffer (docs/performance.md has why)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import itertools
 import os
 import struct
 import threading
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from .. import errors
 from .callbacks import StdioToken
@@ -22,15 +25,24 @@ from .handles import Owned
 from .native import call, check, check_status, ffi, lib
 from .op import Op
 
+if TYPE_CHECKING:
+    from .._native import CData
+
 T = TypeVar("T")
 
-_BATCH = 256  # completions taken per call into Go
 # Calls queued before they are submitted without waiting for the end of the
 # pass (measured: 4, 8 and 16 against the end of the pass only; 16 was best).
 _SUBMIT_EVERY = 16
 # pylibctrd_port_take's record header (pylibctrd.h): call, number, status, len.
 _RECORD = struct.Struct("=QQqQ")
 _NO_DATA = 0xFFFFFFFFFFFFFFFF
+
+
+def _ring_refusal(status: int) -> bytes:
+    """The message of a pylibctrd_ring_submit refusal (as Go words them)."""
+    native = lib()
+    return {native.PYLIBCTRD_CLOSED: b"completion port is closed",
+            native.PYLIBCTRD_SYSTEM: b"out of memory"}.get(status, b"submission refused")
 
 
 def _error(status: int, data: bytes | None) -> BaseException:
@@ -74,6 +86,18 @@ class Port(Owned):
         # _submit_queued (call_soon): back-to-back crossings into Go find the
         # Go scheduler's P still theirs instead of waiting for one each time.
         self._queued: list[tuple[int, _Pending]] = []
+        # The submission ring, made with the port (its dispatcher goroutine
+        # lives as long as the port: a leak check that begins after connect
+        # does not see it begin), and per export its index in the ring (-1:
+        # not a ring call). None once closed: Go frees the ring then.
+        try:
+            address, names = call(lib().pylibctrd_port_ring, handle)
+        except BaseException:
+            call(lib().pylibctrd_port_close, handle)
+            raise
+        self._ring: CData | None = ffi().cast("pylibctrd_ring *", address)
+        self._ring_names = {name: i for i, name in enumerate((names or b"").decode().split("\0"))}
+        self._ring_slots: dict[Callable[..., int], int] = {}
         loop.add_reader(self._fd, self._drain)
 
     @property
@@ -135,14 +159,21 @@ class Port(Owned):
                 stdio.close()
         return op.decode(number, data)
 
+    def _ring_slot(self, fn: Callable[..., int]) -> int:
+        """fn's index in the submission ring, -1 if the ring does not take it."""
+        slot = self._ring_names.get(getattr(fn, "__name__", ""), -1)
+        self._ring_slots[fn] = slot
+        return slot
+
     def _submit_queued(self) -> None:
-        """Start the calls queued since the last pass, one crossing each, back
-        to back; a call Go refuses fails its future at once."""
+        """Start the calls queued since the last pass: into the ring, or one
+        crossing each, back to back; a call refused at once fails its future."""
         queued, self._queued = self._queued, []
         if self._closed:
             return
         out, started = self._submit, self._pending_status
-        pending_calls = self._pending
+        pending_calls, slots = self._pending, self._ring_slots
+        ring_submit = lib().pylibctrd_ring_submit
         done = 0
         try:
             out.port = self._handle
@@ -150,15 +181,30 @@ class Port(Owned):
                 done += 1
                 if pending_calls.get(call_id) is not pending:
                     continue  # abandoned before it was submitted
-                out.call = call_id
+                op, args = pending.op, pending.args
+                slot = -1
+                if len(args) == 1 and op.stdio is None:
+                    slot = slots.get(op.fn, -2)
+                    if slot == -2:
+                        slot = self._ring_slot(op.fn)
                 pending.submitted = True
-                rc = pending.op.fn(out, *pending.args)
+                if slot >= 0:
+                    rc = ring_submit(self._ring, call_id, slot, args[0])  # type: ignore[arg-type]
+                    pending.args = ()
+                    if rc != 0:
+                        pending_calls.pop(call_id, None)
+                        reply: BaseException = _error(rc, _ring_refusal(rc))
+                        if not pending.future.done():
+                            pending.future.set_exception(reply)
+                    continue
+                out.call = call_id
+                rc = op.fn(out, *args)
                 pending.args = ()
                 if rc != started:
                     pending_calls.pop(call_id, None)
                     try:
                         check(ffi(), lib(), rc, out)
-                        reply: BaseException = errors.Unknown(
+                        reply = errors.Unknown(
                             f"call was neither started nor refused (status {rc})")
                     except errors.Error as err:
                         reply = err
@@ -166,6 +212,8 @@ class Port(Owned):
                         pending.future.set_exception(reply)
         finally:
             out.port = out.call = 0
+            if self._ring is not None:  # None once closed
+                lib().pylibctrd_ring_kick(self._ring)  # the dispatcher starts what is queued
             if done < len(queued):  # interrupted (KeyboardInterrupt): the rest on the next pass
                 if not self._queued:
                     self._loop.call_soon(self._submit_queued)
@@ -197,49 +245,71 @@ class Port(Owned):
             os.read(self._fd, 8)
         except (BlockingIOError, OSError):
             pass
-        take, handle, pop = lib().pylibctrd_port_take, self._handle, self._pending.pop
-        while not self._closed:
-            count, packed = call(take, handle, _BATCH)
-            records, offset = packed or b"", 0
-            for _ in range(count):
-                call_id, number, status, size = _RECORD.unpack_from(records, offset)
-                offset += _RECORD.size
-                data = None
-                if size != _NO_DATA:
-                    data = records[offset:offset + size]
-                    offset += (size + 7) & ~7
-                pending = pop(call_id, None)
-                reply: tuple[int, bytes | None] | BaseException = number, data
-                if status != 0:
-                    reply = _error(status, data)
-                if pending is None:
-                    continue
-                if pending.abandoned:
-                    if not isinstance(reply, BaseException):
-                        pending.op.decode(*reply)
-                elif not pending.future.done():
-                    if isinstance(reply, BaseException):
-                        pending.future.set_exception(reply)
-                    else:
-                        pending.future.set_result(reply)
-            if count < _BATCH:
-                return
+        ring = self._ring
+        if ring is not None and not self._closed:  # plain C: the loop's thread does not enter Go
+            self._complete(*call(lib().pylibctrd_ring_take, ring))
+
+    def _complete(self, count: int, packed: bytes | None) -> None:
+        """Resolve the futures of `count` completion records."""
+        pop = self._pending.pop
+        records, offset = packed or b"", 0
+        for _ in range(count):
+            call_id, number, status, size = _RECORD.unpack_from(records, offset)
+            offset += _RECORD.size
+            data = None
+            if size != _NO_DATA:
+                data = records[offset:offset + size]
+                offset += (size + 7) & ~7
+            pending = pop(call_id, None)
+            reply: tuple[int, bytes | None] | BaseException = number, data
+            if status != 0:
+                reply = _error(status, data)
+            if pending is None:
+                continue
+            if pending.abandoned:
+                if not isinstance(reply, BaseException):
+                    pending.op.decode(*reply)
+            elif not pending.future.done():
+                if isinstance(reply, BaseException):
+                    pending.future.set_exception(reply)
+                else:
+                    pending.future.set_result(reply)
 
     def close(self) -> None:
         """Cancel every call in flight and stop watching the fd."""
         if self._closed:
             return
         self._closed = True
+        self._ring = None  # freed by pylibctrd_port_close
         try:
             if not self._loop.is_closed():
                 self._loop.remove_reader(self._fd)
         finally:
-            call(lib().pylibctrd_port_close, self._handle)
+            count, left = call(lib().pylibctrd_port_close, self._handle)
+            self._release(count, left)
             for pending in self._pending.values():
                 if not pending.future.done() and not self._loop.is_closed():
                     pending.future.set_exception(errors.Closed("client is closed"))
             self._pending.clear()
             self._queued.clear()
+
+    def _release(self, count: int, packed: bytes | None) -> None:
+        """Decode and drop the completions nobody will receive (the ring's
+        at close), so that what they made (a handle) is released."""
+        records, offset = packed or b"", 0
+        for _ in range(count):
+            call_id, number, status, size = _RECORD.unpack_from(records, offset)
+            offset += _RECORD.size
+            data = None
+            if size != _NO_DATA:
+                data = records[offset:offset + size]
+                offset += (size + 7) & ~7
+            pending = self._pending.get(call_id)
+            if pending is not None and status == 0:
+                try:
+                    pending.op.decode(number, data)
+                except Exception:
+                    pass
 
     def _finalize(self) -> None:
         self.close()
