@@ -17,6 +17,7 @@ COMPATIBILITY.md between its markers is rewritten from all of them.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -203,8 +204,13 @@ def counts(junit: Path) -> tuple[int, int, int, int, list[str]]:
 def run_suite(args: argparse.Namespace) -> int:
     """One suite of one combination (run under the lock by `main`)."""
     tag = f"{args.flavour}-{args.server}-{args.runtime}-{args.suite}"
-    # Short: sockets under it (containerd's, tests' own) must stay under 108 bytes.
-    tmp = Path(f"/tmp/plm-{args.flavour}-{args.server[:8]}-{args.runtime[:2]}-{args.suite[:3]}")
+    # Short: unix socket paths under it (containerd's, tests' own) must stay
+    # under 108 bytes, and the deepest (a README example's embedded daemon:
+    # <tmp>/pytest-of-root/pytest-0/test_script_example_runs_READM0/run/
+    # containerd/containerd.sock.ttrpc) is 93 bytes below it, so it may take
+    # 14 at most: 12 here (with /tmp/plm-v26-2.4.2-ru-int, 25, that daemon
+    # could not listen and every test starting a containerd of its own failed).
+    tmp = Path("/tmp/pm-" + hashlib.sha1(tag.encode()).hexdigest()[:4])
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     out_dir = RESULTS.parent / "runs" / tag

@@ -331,7 +331,9 @@ class Task(Process):
         self._ops.resume().run()
 
     def force_delete(self) -> None:
-        """Kill every process of the task and delete it."""
+        """Kill every process of the task and delete it. containerd 2.x may
+        publish no EXIT event for it (docs/servers.md): `wait()` after this
+        can wait forever there."""
         self._ops.force_delete().run()
 
     def status(self) -> Status:

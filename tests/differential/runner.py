@@ -40,12 +40,17 @@ class _Events:
 
     def wait_for(self, container: str, event: str, process: str | None, timeout: float,
                  nth: int = 1) -> bool:
-        """Wait until `nth` such events arrived; process None matches any."""
+        """Wait until `nth` such events arrived; process None matches any.
+        Those `nth` are then marked `waited` (see trace.py: an exit of a
+        process force_delete killed is compared only if a step waited for it)."""
         deadline = time.monotonic() + timeout
         with self.cond:
             while True:
-                if sum(e["container_id"] == container and e["type"] == event
-                       and process in (None, e["process_id"]) for e in self.events) >= nth:
+                found = [e for e in self.events if e["container_id"] == container
+                         and e["type"] == event and process in (None, e["process_id"])]
+                if len(found) >= nth:
+                    for e in found[:nth]:
+                        e["waited"] = True
                     return True
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -102,6 +107,12 @@ class Runner:
         self.attached: list[Any] = []
         self.used: list[str] = []
         self.prepared: dict[str, str] = {}  # container -> mount point, released at cleanup
+        # The pids of the execs started in each task (by the task's pid), and
+        # the pids of every process force_delete (or replace_container, which
+        # force-deletes the old task) killed: trace.py leaves their exits out
+        # unless a step waited for them (containerd 2.x's shim may drop them).
+        self.exec_pids: dict[int, list[int]] = {}
+        self.killed: set[int] = set()
 
     def connect(self, backend: pylibctrd.Backend | None) -> pylibctrd.Client:
         return pylibctrd.Client.connect(self.address, namespace=self.ns,
@@ -189,6 +200,13 @@ class Runner:
     def proc(self, s: dict[str, Any]) -> pylibctrd.Process:
         return self.procs[self.key(s)] if s.get("process") else self.tasks[s["container"]]
 
+    def kill_all(self, container: str) -> None:
+        """Note the pids a force delete of container's task (the one this
+        runner holds, if any) kills: its own and its execs'."""
+        task = self.tasks.get(container)
+        if task is not None:
+            self.killed |= {task.pid, *self.exec_pids.get(task.pid, [])}
+
     def use(self, container: str) -> None:
         if container not in self.used:
             self.used.append(container)
@@ -208,6 +226,8 @@ class Runner:
         client = self.clients[s.get("client") or "main"]
         if op in ("new_container", "replace_container"):
             self.use(c)
+            if op == "replace_container":
+                self.kill_all(c)
             create = client.new_container if op == "new_container" else client.replace_container
             spec = self.image_spec(client, s) if s.get("image") else self.spec(s)
             self.containers[c] = create(self.id(c), spec, runtime_options=s.get("runtime_options"),
@@ -242,6 +262,8 @@ class Runner:
             self.tasks[c] = self.containers[c].attach_task(self.attach(c, s.get("io")))
             return {"pid": self.tasks[c].pid}
         if op in ("start", "pause", "resume", "force_delete"):
+            if op == "force_delete":
+                self.kill_all(c)
             getattr(self.tasks[c], op)()
             return "ok"
         if op == "status":
@@ -272,6 +294,7 @@ class Runner:
             p = self.tasks[c].exec(s["process"], spec, with_stdin=s.get("stdin", False),
                                    attach_stdio=self.attach(self.key(s), s.get("io")))
             self.procs[self.key(s)] = p
+            self.exec_pids.setdefault(self.tasks[c].pid, []).append(p.pid)
             return {"pid": p.pid}
         if op == "kill":
             self.proc(s).kill(s.get("signal", 0))
@@ -405,7 +428,8 @@ class Runner:
             # Output as bytes (hex), exactly as captured.
             outputs = {k: {"stdout": io.stdout.hex(), "stderr": io.stderr.hex()}
                        for k, io in self.io.items()}
-            trace.append({"events": list(self.events.events), "outputs": outputs})
+            trace.append({"events": list(self.events.events), "outputs": outputs,
+                          "killed": sorted(self.killed)})
         finally:
             self.cleanup()
         return trace

@@ -80,7 +80,30 @@ def test_pids_include_task_pid_and_summary(make_container: MakeContainer) -> Non
     ctr.delete()
 
 
+def publishes_killed_exits(client: pylibctrd.Client) -> bool:
+    """Whether the server always publishes the exit of a task that
+    ForceDelete killed: containerd 1.x does; containerd 2.x's runc shim may
+    drop it (it shuts down before it queued the exit: COMPATIBILITY.md,
+    "containerd 2.x and force-deleted tasks")."""
+    return int(client.version().version.removeprefix("v").split(".")[0]) < 2
+
+
+def check_killed_exit(client: pylibctrd.Client, recorder: pylibctrd.Recorder,
+                      id: str, pid: int) -> None:
+    """The exit of init process `pid` of container `id`, which a force delete
+    killed: SIGKILL's 137, waited for where the server always publishes it;
+    on containerd 2.x, which may not, 137 and no second one if one came by
+    now (none is waited for: it may never come)."""
+    if publishes_killed_exits(client):
+        info = recorder.wait_for(id, EventType.EXIT)
+        assert (info.exit_code, info.pid) == (137, pid)
+    else:
+        codes = [i.exit_code for e, i in recorder.of(id) if e is EventType.EXIT and i.pid == pid]
+        assert codes in ([], [137]), codes
+
+
 def test_delete_running_task_fails_force_delete_works(make_container: MakeContainer,
+                                                       client: pylibctrd.Client,
                                                        recorder: pylibctrd.Recorder) -> None:
     ctr = make_container(["sleep", "60"])
     task = ctr.new_task()
@@ -89,7 +112,7 @@ def test_delete_running_task_fails_force_delete_works(make_container: MakeContai
         task.delete()
     assert task.status() is Status.RUNNING
     task.force_delete()
-    assert recorder.wait_for(ctr.id, EventType.EXIT).exit_code == 137
+    check_killed_exit(client, recorder, ctr.id, task.pid)
     with pytest.raises(errors.NotFound):
         ctr.task()
     ctr.delete()
@@ -239,13 +262,13 @@ def test_replace_container_force_deletes_the_old_one(env: Env, make_container: M
     with pytest.raises(errors.Conflict, match="id already in use"):
         client.new_container(old.id, env.spec(old.id, ["true"]))
     new = client.replace_container(old.id, env.spec(old.id, ["sh", "-c", "exit 3"]))
-    assert recorder.wait_for(old.id, EventType.EXIT).exit_code == 137
+    check_killed_exit(client, recorder, old.id, task.pid)
     with pytest.raises(errors.NotFound):
         new.task()
-    recorder.events.clear()
     t2 = new.new_task()
     t2.start()
-    assert recorder.wait_for(old.id, EventType.EXIT).exit_code == 3
+    info = t2.wait(30)
+    assert (info.exit_code, info.pid) == (3, t2.pid)
     assert t2.delete().exit_code == 3
 
 

@@ -131,7 +131,7 @@ func main() {
 		stdout, stderr := o.Bytes()
 		outputs[k] = map[string]string{"stdout": hex.EncodeToString(stdout), "stderr": hex.EncodeToString(stderr)}
 	}
-	_ = enc.Encode(map[string]any{"events": r.events.Snapshot(), "outputs": outputs})
+	_ = enc.Encode(map[string]any{"events": r.events.Snapshot(), "outputs": outputs, "killed": r.killedPids()})
 	r.cleanup()
 }
 

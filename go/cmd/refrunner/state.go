@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -65,6 +66,13 @@ type runner struct {
 	outputs    map[string]*harness.Output
 	used       []string
 	prepared   []string // containers with a prepared rootfs, released at cleanup
+	// The pids of the execs started in each task (by the task's pid), and the
+	// pids of every process a force delete (ForceDelete, or ReplaceContainer's
+	// of the old task) killed: the Python side leaves their exits out of the
+	// comparison unless a step waited for them (containerd 2.x's shim may drop
+	// them; tests/differential/trace.py).
+	execPids map[uint32][]uint32
+	killed   map[uint32]bool
 }
 
 func newRunner() *runner {
@@ -73,6 +81,7 @@ func newRunner() *runner {
 		clients: map[string]*conn{}, containers: map[string]types.Container{},
 		tasks: map[string]types.Task{}, procs: map[string]types.Process{},
 		dios: map[string]*cio.DirectIO{}, outputs: map[string]*harness.Output{},
+		execPids: map[uint32][]uint32{}, killed: map[uint32]bool{},
 	}
 }
 
@@ -134,6 +143,40 @@ func (r *runner) setProc(k string, p types.Process) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.procs[k] = p
+}
+
+// addExec notes an exec started in task t.
+func (r *runner) addExec(t types.Task, p types.Process) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.execPids[t.Pid()] = append(r.execPids[t.Pid()], p.Pid())
+}
+
+// killAll notes the pids a force delete of the container's task (the one
+// this runner holds, if any) kills: its own and its execs'.
+func (r *runner) killAll(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.tasks[name]
+	if !ok || t == nil {
+		return
+	}
+	r.killed[t.Pid()] = true
+	for _, p := range r.execPids[t.Pid()] {
+		r.killed[p] = true
+	}
+}
+
+// killedPids is what killAll noted, sorted.
+func (r *runner) killedPids() []uint32 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]uint32, 0, len(r.killed))
+	for p := range r.killed {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
 }
 
 func (r *runner) dio(s Step) *cio.DirectIO {

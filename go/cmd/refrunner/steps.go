@@ -163,6 +163,9 @@ func (r *runner) do(ctx context.Context, s Step) (any, error) {
 			return nil, err
 		}
 		var c types.Container
+		if s.Op == "replace_container" {
+			r.killAll(s.Container)
+		}
 		if s.Op == "new_container" {
 			c, err = r.client(s).NewContainer(ctx, name, spec, harness.Shim, runtimeOptions, opts...)
 		} else {
@@ -232,6 +235,7 @@ func (r *runner) do(ctx context.Context, s Step) (any, error) {
 		st, err := r.task(s).Status(ctx)
 		return string(st.Status), err
 	case "force_delete":
+		r.killAll(s.Container)
 		return "ok", r.task(s).ForceDelete(ctx)
 	case "stats":
 		read, m, err := r.metrics(ctx, s)
@@ -296,11 +300,13 @@ func (r *runner) do(ctx context.Context, s Step) (any, error) {
 		if err := harness.MergePatch(&spec, s.SpecPatch); err != nil {
 			return nil, err
 		}
-		p, err := r.task(s).Exec(ctx, s.Process, spec, s.Stdin, r.attach(key(s), s.IO))
+		t := r.task(s)
+		p, err := t.Exec(ctx, s.Process, spec, s.Stdin, r.attach(key(s), s.IO))
 		if err != nil {
 			return nil, err
 		}
 		r.setProc(key(s), p)
+		r.addExec(t, p)
 		return pid(p), nil
 	case "kill":
 		return "ok", r.proc(s).Kill(ctx, syscall.Signal(s.Signal))

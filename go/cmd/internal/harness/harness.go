@@ -104,7 +104,9 @@ func (r *Recorder) WaitFor(container, event, process string, timeout time.Durati
 	return r.WaitForNth(container, event, process, 1, timeout)
 }
 
-// WaitForNth waits until n such events arrived.
+// WaitForNth waits until n such events arrived; those n are then marked
+// "waited" (the differential trace compares an exit of a process a force
+// delete killed only if a step waited for it: tests/differential/trace.py).
 func (r *Recorder) WaitForNth(container, event, process string, n int, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	wake := time.AfterFunc(timeout, func() { r.mu.Lock(); r.cond.Broadcast(); r.mu.Unlock() })
@@ -112,13 +114,16 @@ func (r *Recorder) WaitForNth(container, event, process string, n int, timeout t
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for {
-		seen := 0
+		var seen []map[string]any
 		for _, e := range r.Events {
 			if e["container_id"] == container && e["type"] == event && (process == "" || e["process_id"] == process) {
-				seen++
+				seen = append(seen, e)
 			}
 		}
-		if seen >= n {
+		if len(seen) >= n {
+			for _, e := range seen[:n] {
+				e["waited"] = true
+			}
 			return true
 		}
 		if time.Now().After(deadline) {
