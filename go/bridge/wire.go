@@ -39,6 +39,15 @@ func None(err error) (Result, error) { return Result{}, err }
 // Number answers a number.
 func Number(n uint64, err error) (Result, error) { return Result{Number: n}, err }
 
+// Flag answers a wait's outcome: 1 when it happened (any error is then moot),
+// else 0 with the error that ended the wait (nil on timeout).
+func Flag(happened bool, err error) (Result, error) {
+	if happened {
+		return Number(1, nil)
+	}
+	return Number(0, err)
+}
+
 // Handle registers obj for the caller and answers its handle.
 func Handle[T any](obj T, err error) (Result, error) {
 	if err != nil {

@@ -104,10 +104,7 @@ func pylibctrd_port_cancel(out *C.pylibctrd_result, h, call C.uint64_t) C.int {
 		if r := existingRing(p); r != nil {
 			r.flush() // a call still queued in the ring is started first
 		}
-		if p.Cancel(uint64(call)) {
-			return bridge.Number(1, nil)
-		}
-		return bridge.Number(0, nil)
+		return bridge.Flag(p.Cancel(uint64(call)), nil)
 	})
 }
 
@@ -489,11 +486,7 @@ func pylibctrd_capture_start(out *C.pylibctrd_result, stdout, stderr C.uint64_t)
 //export pylibctrd_capture_wait
 func pylibctrd_capture_wait(out *C.pylibctrd_result, h C.uint64_t, timeoutMs C.int64_t) C.int {
 	return on(out, h, func(ctx context.Context, c *bridge.Capture) (result, error) {
-		ended, err := c.Wait(ctx, millis(timeoutMs))
-		if ended {
-			return bridge.Number(1, nil)
-		}
-		return bridge.Number(0, err)
+		return bridge.Flag(c.Wait(ctx, millis(timeoutMs)))
 	})
 }
 

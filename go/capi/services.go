@@ -66,10 +66,7 @@ func pylibctrd_log_start(out *C.pylibctrd_result, h C.uint64_t, id, driver, opts
 //export pylibctrd_log_wait
 func pylibctrd_log_wait(out *C.pylibctrd_result, h C.uint64_t, timeoutMs C.int64_t) C.int {
 	return on(out, h, func(ctx context.Context, l *bridge.Log) (result, error) {
-		if l.Wait(ctx, millis(timeoutMs)) {
-			return bridge.Number(1, nil)
-		}
-		return bridge.Number(0, ctx.Err())
+		return bridge.Flag(l.Wait(ctx, millis(timeoutMs)), ctx.Err())
 	})
 }
 
@@ -166,11 +163,7 @@ func pylibctrd_restart_manager_should_restart(out *C.pylibctrd_result, h C.uint6
 //export pylibctrd_restart_manager_wait
 func pylibctrd_restart_manager_wait(out *C.pylibctrd_result, h C.uint64_t, timeoutMs C.int64_t) C.int {
 	return on(out, h, func(ctx context.Context, m *core.RestartManager) (result, error) {
-		due, err := m.WaitRestart(ctx, millis(timeoutMs))
-		if due {
-			return bridge.Number(1, nil)
-		}
-		return bridge.Number(0, err)
+		return bridge.Flag(m.WaitRestart(ctx, millis(timeoutMs)))
 	})
 }
 
