@@ -287,15 +287,15 @@ containerd-matrix: system
 # one pytest run each under the shared suite lock, each cleaned up after,
 # into COMPATIBILITY.md (matrix/run.py). Long (about 10 min per suite):
 # not part of `make test`. Every flavour (v26 v28), or only FLAVOUR when it is
-# given (`make test-matrix FLAVOUR=v28`); a flavour `make build FLAVOUR=f`
-# does not build is reported as not built, and the default flavour is built
-# again at the end. Narrow it with MATRIX_ARGS, e.g.
+# given (`make test-matrix FLAVOUR=v28`); each is built beside the default
+# (`make build FLAVOUR=f`) and chosen per suite with PYLIBCTRD_FLAVOUR; one
+# that does not build is reported as not built. Narrow it with MATRIX_ARGS, e.g.
 #   make test-matrix MATRIX_ARGS="--suites differential --runtimes crun"
 #   make test-matrix MATRIX_ARGS="--suites integration --integration tests/integration/test_lifecycle.py"
 MATRIX_FLAVOURS ?= $(if $(filter command line environment,$(origin FLAVOUR)),$(FLAVOUR),v26 v28)
 MATRIX_ARGS ?=
 test-matrix: build containerd-matrix
-	$(PY) matrix/run.py --flavours $(MATRIX_FLAVOURS) --default-flavour v26 \
+	$(PY) matrix/run.py --flavours $(MATRIX_FLAVOURS) \
 		--servers debian=/usr/bin/containerd \
 		$(CONTAINERD_17:v%=%)=build/containerd/$(CONTAINERD_17:v%=%)/bin/containerd \
 		$(CONTAINERD_2:v%=%)=build/containerd/$(CONTAINERD_2:v%=%)/bin/containerd \

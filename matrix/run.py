@@ -99,16 +99,18 @@ def sh(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, text=True, capture_output=True, **kw)
 
 
-def built_moby() -> str:
-    """The Moby version of the library in .venv ("" if it does not load)."""
-    r = sh([str(PY), "-c", "import pylibctrd; print(pylibctrd.versions().moby)"], timeout=120)
+def built_moby(flavour: str) -> str:
+    """The Moby version of that flavour's library in .venv ("" if it does not
+    load). Flavours are built side by side; PYLIBCTRD_FLAVOUR picks one."""
+    r = sh([str(PY), "-c", "import pylibctrd; print(pylibctrd.versions().moby)"], timeout=120,
+           env={**os.environ, "PYLIBCTRD_FLAVOUR": flavour})
     return r.stdout.strip() if r.returncode == 0 else ""
 
 
 def build_flavour(flavour: str) -> tuple[bool, str, str]:
     """`make build FLAVOUR=f`, then check the library is that flavour's."""
     r = sh(["make", "-C", str(ROOT), "build", f"FLAVOUR={flavour}"], timeout=3600)
-    moby = built_moby()
+    moby = built_moby(flavour)
     if r.returncode != 0:
         return False, moby, "make build FLAVOUR=%s failed: %s" % (
             flavour, (r.stderr or r.stdout).strip().splitlines()[-1:] or "")
@@ -242,7 +244,7 @@ def run_suite(args: argparse.Namespace) -> int:
     out_dir = RESULTS.parent / "runs" / tag
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
-    env = {**os.environ, "TMPDIR": str(tmp), "PYLIBCTRD_TEST_CONTAINERD": args.binary,
+    env = {**os.environ, "PYLIBCTRD_FLAVOUR": args.flavour, "TMPDIR": str(tmp), "PYLIBCTRD_TEST_CONTAINERD": args.binary,
            "PYLIBCTRD_TEST_RUNTIME": args.runtime, "CONFORMANCE_DUMP": str(out_dir / "diffs")}
     if args.runtime == "crun" and args.crun_oci_version:
         env["PYLIBCTRD_TEST_OCI_VERSION"] = args.crun_oci_version  # the differential suite's specs
@@ -338,8 +340,6 @@ def main() -> int:
     p.add_argument("--crun-oci-version", default="1.1.0",
                    help="the differential suite's spec version under crun (Debian 12's crun"
                         " 1.8.1 refuses Moby's 1.2.0; '' for Moby's own)")
-    p.add_argument("--default-flavour", default="v26",
-                   help="rebuilt at the end, if another flavour was built")
     p.add_argument("--write-only", action="store_true",
                    help="only rewrite COMPATIBILITY.md from build/matrix/results")
     # One suite (what main runs under the lock):
@@ -369,10 +369,8 @@ def main() -> int:
             return 2
         servers.append((name, binary))
     not_built: dict[str, str] = {}
-    rebuilt = False
     for flavour in args.flavours:
         ok, moby, why = build_flavour(flavour)
-        rebuilt = rebuilt or flavour != args.default_flavour
         marker = RESULTS / f"{flavour}-not-built.json"
         if not ok:
             print(f"matrix: flavour {flavour}: {why}", flush=True)
@@ -400,8 +398,6 @@ def main() -> int:
                     held = lock_held_by_ancestor(LOCK)
                     subprocess.run(one if held else ["flock", LOCK, *one], cwd=ROOT)
                     write_markdown(load_results(), not_built)
-    if rebuilt:
-        build_flavour(args.default_flavour)
     write_markdown(load_results(), not_built)
     return 0
 
