@@ -108,8 +108,9 @@ def built_moby(flavour: str) -> str:
 
 
 def build_flavour(flavour: str) -> tuple[bool, str, str]:
-    """`make build FLAVOUR=f`, then check the library is that flavour's."""
-    r = sh(["make", "-C", str(ROOT), "build", f"FLAVOUR={flavour}"], timeout=3600)
+    """`make build wheel FLAVOUR=f` (the integration suite's wheel test installs
+    that flavour from the wheel), then check the library is that flavour's."""
+    r = sh(["make", "-C", str(ROOT), "build", "wheel", f"FLAVOUR={flavour}"], timeout=3600)
     moby = built_moby(flavour)
     if r.returncode != 0:
         return False, moby, "make build FLAVOUR=%s failed: %s" % (
@@ -232,12 +233,12 @@ def counts(junit: Path) -> tuple[int, int, int, int, list[str]]:
 def run_suite(args: argparse.Namespace) -> int:
     """One suite of one combination (run under the lock by `main`)."""
     tag = f"{args.flavour}-{args.server}-{args.runtime}-{args.suite}"
-    # Short: unix socket paths under it (containerd's, tests' own) must stay
-    # under 108 bytes, and the deepest (a README example's embedded daemon:
-    # <tmp>/pytest-of-root/pytest-0/test_script_example_runs_READM0/run/
-    # containerd/containerd.sock.ttrpc) is 93 bytes below it, so it may take
-    # 14 at most: 12 here (with /tmp/plm-v26-2.4.2-ru-int, 25, that daemon
-    # could not listen and every test starting a containerd of its own failed).
+    # Short: containerd refuses unix socket paths over 104 bytes, and tests
+    # put sockets deep under their tmp_path (a README example's embedded
+    # daemon: <tmp_path>/run/containerd/containerd-debug.sock, 97 bytes under
+    # `make test`'s /tmp/pytest-of-root/pytest-0). pytest's --basetemp puts
+    # every tmp_path at <tmp>/p/, 14 bytes shorter than under `make test`;
+    # TMPDIR (12 bytes) holds the rest and names the suite's processes.
     tmp = Path("/tmp/pm-" + hashlib.sha1(tag.encode()).hexdigest()[:4])
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -250,7 +251,7 @@ def run_suite(args: argparse.Namespace) -> int:
         env["PYLIBCTRD_TEST_OCI_VERSION"] = args.crun_oci_version  # the differential suite's specs
     paths = SUITES.get(args.suite) or args.integration
     cmd = [str(PY), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-           f"--junitxml={out_dir / 'junit.xml'}", *paths]
+           f"--junitxml={out_dir / 'junit.xml'}", f"--basetemp={tmp / 'p'}", *paths]
     if args.suite == "integration" and not args.integration_files:
         cmd += [f"--ignore={p}" for v in SUITES.values() for p in v]
     started = time.monotonic()

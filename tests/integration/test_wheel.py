@@ -59,7 +59,19 @@ def the_wheel() -> Path:
         if os.environ.get("PYLIBCTRD_REQUIRE_WHEEL") == "1":
             pytest.fail("no wheel in dist/: `make wheel` should have built it")
         pytest.skip("no wheel in dist/ (run `make wheel`)")
+    # `make wheel` holds v26; `make wheel FLAVOUR=v28` both flavours.
+    flavour = pylibctrd.versions().flavour
+    with zipfile.ZipFile(wheels[-1]) as z:
+        if flavour_library(flavour) not in z.namelist():
+            why = f"{wheels[-1].name} holds no {flavour} library: `make wheel FLAVOUR={flavour}` builds one that does"
+            if os.environ.get("PYLIBCTRD_REQUIRE_WHEEL") == "1":
+                pytest.fail(why)
+            pytest.skip(why)
     return wheels[-1]
+
+
+def flavour_library(flavour: str) -> str:
+    return f"pylibctrd/libpylibctrd{'' if flavour == 'v26' else '_' + flavour}.so"
 
 
 def tools_without_compilers(where: Path) -> str:
@@ -104,7 +116,7 @@ def test_wheel_installs_and_runs_without_go(env: Env, tmp_path_factory: pytest.T
                                env=clean, capture_output=True, text=True, check=True).stdout.strip())
     with zipfile.ZipFile(wheel) as z:
         suffix = "" if flavour == "v26" else f"_{flavour}"
-        for name in (f"pylibctrd/libpylibctrd{suffix}.so", f"pylibctrd/_native{suffix}.abi3.so",
+        for name in (flavour_library(flavour), f"pylibctrd/_native{suffix}.abi3.so",
                      "pylibctrd/py.typed"):
             assert hashlib.sha256(z.read(name)).digest() == hashlib.sha256((site / name).read_bytes()).digest(), name
 
