@@ -32,6 +32,7 @@ from pylibctrd import Runtimes, imagebuild
 from pylibctrd.imagebuild import Layer
 from pylibctrd.testing import Env, Registry
 from differential.runner import Runner, merge_patch
+from differential.runtimes import RUNTIME_DIFFERENCES, RUNTIMES
 from gomod import flavour as build_flavour, go_flags
 from differential.trace import normalize
 
@@ -52,12 +53,22 @@ def runtime_options(runtime: str | None) -> dict[str, Any] | None:
 
 
 def with_runtime(doc: dict[str, Any], options: dict[str, Any] | None,
-                 oci_version: str | None = None) -> dict[str, Any]:
-    """The scenario with `options` (`{"BinaryName": ...}`) on each
-    container-creating step that names none (as dockerd's --runtime does),
-    and `oci_version` patched into every spec."""
+                 oci_version: str | None = None, runtime: str = "runc") -> dict[str, Any]:
+    """The scenario as run under `runtime`: each step's `per_runtime` patch
+    for it applied (a JSON merge patch; `{"skip": true}` drops the step:
+    where a scenario's own expectations were written for runc, crun's are
+    beside them, with the reason in tests/differential/runtimes.py),
+    `options` (`{"BinaryName": ...}`) on each container-creating step that
+    names none (as dockerd's --runtime does), and `oci_version` patched into
+    every spec."""
     steps = []
     for s in doc["steps"]:
+        patches = s.get("per_runtime") or {}
+        unknown = set(patches) - set(RUNTIMES)
+        assert not unknown, f"per_runtime names no runtime we run: {sorted(unknown)}"
+        s = merge_patch({k: v for k, v in s.items() if k != "per_runtime"}, patches.get(runtime))
+        if s.pop("skip", False):
+            continue
         if s.get("op") in ("new_container", "replace_container"):
             if options is not None and "runtime_options" not in s:
                 s = {**s, "runtime_options": options}
@@ -235,7 +246,7 @@ class GoRun:
 def run_python(env: Env, scenario: Path, prefix: str, namespace: str,
                images: Path, registries: tuple[str, str]) -> list[dict[str, Any]]:
     steps = with_runtime(json.loads(scenario.read_text()), runtime_options(RUNTIME),
-                         OCI_VERSION)["steps"]
+                         OCI_VERSION, RUNTIME or "runc")["steps"]
     return Runner(env.address, namespace, str(env.bundles), str(env.rootfs), prefix,
                   str(images), *registries).run(steps)
 
@@ -289,6 +300,19 @@ def test_there_are_enough_scenarios() -> None:
     assert len(SCENARIOS) >= 120
 
 
+def test_per_runtime_steps_are_known_runtime_differences() -> None:
+    # A scenario changed for crun says why (runtimes.RUNTIME_DIFFERENCES);
+    # its runc run stays the scenario as written, crun's differs.
+    patched = 0
+    for scenario in SCENARIOS:
+        doc = json.loads(scenario.read_text())
+        if any("per_runtime" in step for step in doc["steps"]):
+            patched += 1
+            assert scenario.stem in RUNTIME_DIFFERENCES, scenario.stem
+            assert with_runtime(doc, None, None, "runc") != with_runtime(doc, None, None, "crun")
+    assert patched >= 4
+
+
 def test_known_differences_are_documented() -> None:
     documented = documented_differences()
     for scenario in SCENARIOS:
@@ -323,9 +347,10 @@ def test_same_trace_as_go_libcontainerd(scenario: Path, env: Env, refrunner: Pat
     run = uuid.uuid4().hex[:6]
     paths = {str(env.bundles): "<state>", str(env.rootfs): "<rootfs>", str(env.workdir): "<work>"}
     go_prefix, py_prefix = f"dg{run}-", f"dp{run}-"
-    doc = with_runtime(json.loads(scenario.read_text()), runtime_options(RUNTIME), OCI_VERSION)
+    original = json.loads(scenario.read_text())
+    doc = with_runtime(original, runtime_options(RUNTIME), OCI_VERSION, RUNTIME or "runc")
     ref_scenario = scenario
-    if RUNTIME is not None or OCI_VERSION is not None:  # the refrunner reads a file: the rewritten one
+    if doc != original:  # the refrunner reads a file: the rewritten one
         ref_scenario = env.workdir / f"{scenario.stem}-{run}.json"
         ref_scenario.write_text(json.dumps(doc))
     unordered = bool(doc.get("unordered_events"))

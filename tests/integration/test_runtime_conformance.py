@@ -29,46 +29,13 @@ import pytest
 from pylibctrd import Runtimes
 from pylibctrd.testing import Env, crun_runtime
 from differential.runner import Runner
+from differential.runtimes import RUNTIME_DIFFERENCES
 from differential.trace import normalize
 from test_differential import (  # the differential suite's scenarios and images
     SCENARIOS, image_archives, namespace_for, remove_namespace, with_runtime,
 )
 
 __all__ = ["image_archives"]  # a fixture, used by name
-
-#: Scenarios whose trace differs between runc 1.1.5 and crun 1.8.1 (Debian
-#: 12), with the reason, from real runs (COMPATIBILITY.md, "runc and crun").
-#: Error messages are the runtime's own, passed through by the shim and
-#: libcontainerd; "X did not terminate successfully" names the BinaryName.
-RUNTIME_DIFFERENCES: dict[str, str] = {
-    "checkpoint-error": "crun 1.8.1 is built without CRIU: `unknown command checkpoint`"
-                        " where runc reports criu's own failure",
-    "exec-empty-args": "runc refuses an exec with empty args by name (`args must not be"
-                       " empty`); crun exits 255 without a message",
-    "exec-id-reuse-after-failed-start": "a missing exec binary: runc's `stat ...: no such file"
-                                        " or directory` (class Unknown), crun's `executable file"
-                                        " ... not found in $PATH` (class NotFound)",
-    "exec-missing-cwd": "the runtimes word a missing cwd differently",
-    "exec-spec-fields": "an empty exec cwd: runc refuses it (`Cwd property must not be empty`),"
-                        " crun fails chdir(\"\"); and with no env, crun sets PATH, runc leaves it"
-                        " unset",
-    "kill-invalid-signal": "the runtimes word an invalid signal differently (runc: `unable to"
-                           " signal init: invalid argument`; crun: `send signal to pidfd` /"
-                           " `unknown signal`)",
-    "kill-paused": "SIGKILL to a frozen task: runc thaws it after the signal and it exits;"
-                   " crun 1.8.1 leaves it paused (no exit event, delete refused)",
-    "missing-binary": "a missing init binary: the runtimes' words and classes differ as for"
-                      " exec-id-reuse-after-failed-start",
-    "new-task-empty-args": "empty args: runc refuses at create; crun creates the task (and"
-                           " would fail at start)",
-    "spec-rlimits-invalid": "an unknown rlimit: `wrong rlimit value` (runc) vs `invalid rlimit`"
-                            " (crun)",
-    "update-invalid-cpu": "an invalid CPU quota: each runtime names the cgroup file it failed"
-                          " to write (cfs_quota_us vs cfs_period_us)",
-    "update-memory-below-usage": "a memory limit below usage: runc explains it (`unable to set"
-                                 " memory limit ... current usage`), crun passes the kernel's"
-                                 " EBUSY",
-}
 
 BASE, OTHER = "runc", "crun"
 #: The registry scenarios pull and push images and run nothing a runtime
@@ -87,7 +54,7 @@ def run(env: Env, doc: dict[str, Any], runtime: str, images: Path) -> list[str]:
     prefix = f"r{runtime[:2]}{uuid.uuid4().hex[:6]}-"
     ns = namespace_for(env, doc, prefix)
     paths = {str(env.bundles): "<state>", str(env.rootfs): "<rootfs>", str(env.workdir): "<work>"}
-    steps = with_runtime(doc, options(runtime), OCI_VERSION)["steps"]
+    steps = with_runtime(doc, options(runtime), OCI_VERSION, runtime)["steps"]
     try:
         raw = Runner(env.address, ns, str(env.bundles), str(env.rootfs), prefix,
                      str(images)).run(steps)
