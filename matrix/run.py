@@ -248,12 +248,19 @@ def run_suite(args: argparse.Namespace) -> int:
     env = {**os.environ, "PYLIBCTRD_FLAVOUR": args.flavour, "TMPDIR": str(tmp), "PYLIBCTRD_TEST_CONTAINERD": args.binary,
            "PYLIBCTRD_TEST_RUNTIME": args.runtime, "CONFORMANCE_DUMP": str(out_dir / "diffs")}
     if args.runtime == "crun" and args.crun_oci_version:
-        env["PYLIBCTRD_TEST_OCI_VERSION"] = args.crun_oci_version  # the differential suite's specs
+        # Every suite's containers under crun (pylibctrd.testing.oci_version()):
+        # Debian 12's crun 1.8.1 refuses Moby v26's 1.2.0 specs.
+        env["PYLIBCTRD_TEST_OCI_VERSION"] = args.crun_oci_version
     paths = SUITES.get(args.suite) or args.integration
     cmd = [str(PY), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
            f"--junitxml={out_dir / 'junit.xml'}", f"--basetemp={tmp / 'p'}", *paths]
     if args.suite == "integration" and not args.integration_files:
         cmd += [f"--ignore={p}" for v in SUITES.values() for p in v]
+    # The suites' Ctrl-C tests need SIGINT's default disposition: a matrix
+    # started in the background (`&`, nohup) hands it on ignored, and Python
+    # then installs no KeyboardInterrupt handler in any child (test_interrupt,
+    # test_registry's pull: every case failed, one hung for good).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     started = time.monotonic()
     status = "ran"
     with open(out_dir / "pytest.log", "w") as log:
@@ -339,8 +346,9 @@ def main() -> int:
                    help="integration test files (default: all but the other suites')")
     p.add_argument("--timeout", type=float, default=1800, help="per suite (seconds)")
     p.add_argument("--crun-oci-version", default="1.1.0",
-                   help="the differential suite's spec version under crun (Debian 12's crun"
-                        " 1.8.1 refuses Moby's 1.2.0; '' for Moby's own)")
+                   help="the spec version of every container the suites run under crun"
+                        " (PYLIBCTRD_TEST_OCI_VERSION: Debian 12's crun 1.8.1 refuses Moby's"
+                        " 1.2.0; '' for Moby's own)")
     p.add_argument("--write-only", action="store_true",
                    help="only rewrite COMPATIBILITY.md from build/matrix/results")
     # One suite (what main runs under the lock):

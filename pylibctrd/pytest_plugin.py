@@ -39,6 +39,10 @@ namespace, bundle dir and, unless `--pylibctrd-address` is given, containerd):
   `container_spec`'s network arguments work; docs/networking.md) and
   `container.host_port(80)` tells which; removal tears the network down.
 
+With `PYLIBCTRD_TEST_OCI_VERSION` set (e.g. `1.1.0`, for a crun older than
+1.14.2 that refuses Moby's spec version), the specs of `pylibctrd_env.spec()`
+and `pylibctrd_container` carry that `ociVersion` (`pylibctrd.testing.oci_version()`).
+
 When this machine cannot run containers (not root, no containerd, shim, runc
 or busybox), the fixtures skip with one reason naming what is missing.
 """

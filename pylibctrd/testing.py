@@ -4,8 +4,10 @@
 `Containerd` is a test session's containerd (address, namespace, bundle
 dir), `Env` adds the busybox rootfs; `remove_container` and `sweep` leave containerd as it was (no
 container, task or shim left); `missing()` names what this machine lacks to
-run containers; `frozen()` stops a process (containerd) for real. Nothing
-here needs pytest.
+run containers; `frozen()` stops a process (containerd) for real;
+`oci_version()` is the spec version the tests' containers carry
+($PYLIBCTRD_TEST_OCI_VERSION), `crun_runtime()` crun's entry on this host.
+Nothing here needs pytest.
 """
 
 from __future__ import annotations
@@ -76,26 +78,95 @@ def cgroup_hybrid_with_v2_controllers() -> bool:
         return False
 
 
-_CRUN_WRAPPER = """#!/bin/sh
+#: The test switch for the OCI runtime of every container made without runtime
+#: options (make test-matrix's runtime column; tests/conftest.py).
+RUNTIME_ENV = "PYLIBCTRD_TEST_RUNTIME"
+
+
+def runtime_under_test() -> str:
+    """The runtime the session's containers run under ($PYLIBCTRD_TEST_RUNTIME,
+    else "runc"): for the few expectations that are the runtime's own words
+    (COMPATIBILITY.md, "runc and crun")."""
+    return os.environ.get(RUNTIME_ENV) or "runc"
+
+
+#: The test switch for the OCI spec version of every container a test makes
+#: (make test-matrix sets it under crun: matrix/run.py, tests/conftest.py).
+OCI_VERSION_ENV = "PYLIBCTRD_TEST_OCI_VERSION"
+# A version goes into a sed expression and a file name (crun_runtime).
+_OCI_VERSION = re.compile(r"[0-9A-Za-z.+-]+")
+
+
+def oci_version() -> str | None:
+    """The `ociVersion` the tests' containers carry instead of Moby's
+    ($PYLIBCTRD_TEST_OCI_VERSION; None: Moby's own). Debian 12's crun 1.8.1
+    refuses Moby v26's 1.2.0 ("unknown version specified"), as it would under
+    dockerd, so the matrix runs crun with 1.1.0. The one reading of the switch:
+    `with_oci_version` and `crun_runtime(oci_version=...)` apply it."""
+    version = os.environ.get(OCI_VERSION_ENV) or None
+    if version is not None and not _OCI_VERSION.fullmatch(version):
+        raise ValueError(f"{OCI_VERSION_ENV}={version!r} is no OCI spec version")
+    return version
+
+
+def with_oci_version(spec: dict[str, Any]) -> dict[str, Any]:
+    """`spec`, its `ociVersion` set to `oci_version()` when that is set
+    (changed in place and returned)."""
+    version = oci_version()
+    if version is not None:
+        spec["ociVersion"] = version
+    return spec
+
+
 # crun on a host that mounts cgroup v1 beside a cgroup2 hierarchy holding
 # controllers, which crun refuses ("cgroups in hybrid mode not supported,
 # drop all controllers from cgroupv2"; runc copes): in a private mount
 # namespace, that hierarchy's controller list reads empty, so crun uses the
 # v1 controllers as runc does. The host's view is untouched.
-exec unshare -m sh -c 'mount --bind /dev/null /sys/fs/cgroup/unified/cgroup.controllers && exec "$0" "$@"' {crun} "$@"
+_CRUN_HYBRID = """exec unshare -m sh -c 'mount --bind /dev/null /sys/fs/cgroup/unified/cgroup.controllers && exec "$0" "$@"' {crun} "$@"
+"""
+# crun given specs at another version than the bundle's: the containers
+# made in processes no test helper reaches (the CLI and its monitor, README
+# examples) start from Moby's spec. Only create has a bundle (go-runc:
+# `create --bundle DIR`); the first ociVersion of its config.json (the
+# spec's first field as Go writes it) is rewritten there. The spec
+# containerd keeps is untouched.
+_CRUN_OCI = """prev= bundle=
+for arg; do
+    case "$prev" in --bundle|-b) bundle=$arg ;; esac
+    case "$arg" in --bundle=*) bundle=${arg#--bundle=} ;; esac
+    prev=$arg
+done
+if [ -n "$bundle" ] && [ -f "$bundle/config.json" ]; then
+    sed -i '0,/"ociVersion"/s/"ociVersion": *"[^"]*"/"ociVersion":"{version}"/' "$bundle/config.json"
+fi
 """
 
 
-def crun_runtime(path: str = "crun") -> dict[str, Any]:
-    """dockerd's runtimes entry for crun on this host: `{"path": path}`, or,
-    where crun refuses the host's cgroup layout, the path of a wrapper script
-    (written under pylibctrd.runtimes.scripts_dir()) that runs crun with the
-    cgroup2 controllers hidden from it."""
-    if not cgroup_hybrid_with_v2_controllers():
+def crun_runtime(path: str = "crun", *, oci_version: str | None = None) -> dict[str, Any]:
+    """dockerd's runtimes entry for crun on this host: `{"path": path}`, or
+    the path of a wrapper script (under pylibctrd.runtimes.scripts_dir())
+    that runs crun with the cgroup2 controllers hidden from it where crun
+    refuses the host's cgroup layout and, with `oci_version`, with every
+    bundle's spec at that version (see `oci_version()`)."""
+    hybrid = cgroup_hybrid_with_v2_controllers()
+    if not hybrid and oci_version is None:
         return {"path": path}
     crun = shutil.which(path) or path
-    script = _CRUN_WRAPPER.replace("{crun}", crun)
-    wrapper = Path(scripts_dir()) / "crun-hybrid-cgroups"
+    name, script = "crun", "#!/bin/sh\n"
+    if oci_version is not None:
+        if not _OCI_VERSION.fullmatch(oci_version):
+            raise ValueError(f"{oci_version!r} is no OCI spec version")
+        name += f"-oci-{oci_version}"
+        script += _CRUN_OCI.replace("{version}", oci_version)
+    if hybrid:
+        name += "-hybrid-cgroups"
+        script += _CRUN_HYBRID.replace("{crun}", crun)
+    else:
+        script += f'exec {crun} "$@"\n'
+    # One file per variant: a session's default crun and a test's bare crun
+    # are in use at once.
+    wrapper = Path(scripts_dir()) / name
     if not wrapper.exists() or wrapper.read_text() != script:
         wrapper.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = wrapper.with_name(f".{wrapper.name}.{os.getpid()}")
@@ -207,15 +278,17 @@ class Env(Containerd):
         self.rootfs = rootfs
 
     def spec(self, id: str, args: list[str], **kw: Any) -> dict[str, Any]:
-        """A busybox container spec; its cgroup is named after the container."""
+        """A busybox container spec; its cgroup is named after the container,
+        its version is `oci_version()`'s when that is set."""
         kw.setdefault("cgroups_path", f"/pylibctrd-test/{id}")
-        return container_spec(self.rootfs, args, **kw)
+        return with_oci_version(container_spec(self.rootfs, args, **kw))
 
 
 class MakeContainer(Protocol):
     """The `pylibctrd_container` fixture: `make(args, **spec_kw)` creates a
-    busybox container (spec from `container_spec`) that is removed, with its
-    task and execs, after the test. With `image=` (an `Image`, e.g.
+    busybox container (spec from `container_spec`, at `oci_version()` when
+    $PYLIBCTRD_TEST_OCI_VERSION is set) that is removed, with its task and
+    execs, after the test. With `image=` (an `Image`, e.g.
     `pylibctrd_image`) its rootfs is prepared from that image (`args=None`:
     the image's command) and released after the test."""
 
@@ -244,7 +317,8 @@ class ContainerFactory:
         rootfs = self.client.prepare_rootfs(id, image.name or image.digest)
         self.prepared.append(id)
         spec_kw.setdefault("cgroups_path", f"/pylibctrd-test/{id}")
-        return self.client.new_container(id, container_spec(rootfs, args, **spec_kw))
+        return self.client.new_container(id, with_oci_version(container_spec(rootfs, args,
+                                                                             **spec_kw)))
 
     def cleanup(self) -> None:
         # A fresh client: the test may have closed its own. Releasing a rootfs

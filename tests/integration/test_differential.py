@@ -30,7 +30,7 @@ import pytest
 
 from pylibctrd import Runtimes, imagebuild
 from pylibctrd.imagebuild import Layer
-from pylibctrd.testing import Env, Registry
+from pylibctrd.testing import Env, Registry, oci_version
 from differential.runner import Runner, merge_patch
 from differential.runtimes import RUNTIME_DIFFERENCES, RUNTIMES
 from gomod import flavour as build_flavour, go_flags
@@ -45,7 +45,7 @@ RUNTIME = os.environ.get("PYLIBCTRD_TEST_RUNTIME") or None
 #: And the OCI spec version both runners' specs carry instead of Moby's
 #: (Debian 12's crun 1.8.1 refuses anything but 1.0.x and 1.1.x; Moby v26
 #: writes 1.2.0): the matrix sets it for crun (COMPATIBILITY.md).
-OCI_VERSION = os.environ.get("PYLIBCTRD_TEST_OCI_VERSION") or None
+OCI_VERSION = oci_version()
 
 
 def runtime_options(runtime: str | None) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -29,6 +30,20 @@ needs_crun = pytest.mark.skipif(CRUN is None, reason="crun is not installed (mak
 #: Debian 12's crun 1.8.1 refuses Moby's spec version (1.2.0: "unknown version
 #: specified"); these tests give crun specs at 1.1.0 (COMPATIBILITY.md).
 CRUN_OCI_VERSION = "1.1.0"
+#: What dockerd reports for `docker run --runtime crun` there (containers/crun#1485).
+CRUN_REFUSES = ("failed to create task for container: failed to create shim task:"
+                " OCI runtime create failed: unknown version specified: unknown")
+
+
+def crun_refuses(version: str) -> bool:
+    """Whether this host's crun refuses specs at `version`: crun took only
+    1.0.x and 1.1.x up to 1.14.1 (podman#27272: 1.14.1 refuses 1.2.1), until
+    containers/crun#1417 dropped the check."""
+    assert CRUN is not None
+    line = subprocess.run([CRUN, "--version"], capture_output=True, text=True, check=True,
+                          timeout=30).stdout.splitlines()[0]  # "crun version 1.8.1"
+    crun = tuple(int(n) for n in re.findall(r"\d+", line.split()[-1])[:3])
+    return crun <= (1, 14, 1) and not version.startswith(("1.0.", "1.1."))
 
 
 def crun_spec(env: Env, id: str, args: list[str]) -> dict[str, object]:
@@ -210,6 +225,34 @@ def test_default_runtime_from_daemon_json(env: Env, tmp_path: Path,
             remove_container(client, id)
 
 
+@needs_crun
+def test_bare_crun_refuses_mobys_spec_version_as_dockerd_reports_it(
+        env: Env, client: pylibctrd.Client) -> None:
+    """Moby's own spec (not Env.spec's: PYLIBCTRD_TEST_OCI_VERSION may lower
+    its version) under crun as dockerd's --add-runtime gives it, without the
+    matrix's version switch: Debian 12's crun 1.8.1 refuses it at create,
+    with dockerd's error; a crun that takes it runs it."""
+    id = f"crun-{uuid.uuid4().hex[:8]}"
+    spec = pylibctrd.container_spec(env.rootfs, ["sleep", "30"],
+                                    cgroups_path=f"/pylibctrd-test/{id}")
+    shim, options = pylibctrd.Runtimes({"crun": crun_runtime()}).get("crun")
+    try:
+        ctr = client.new_container(id, spec, shim, options)
+        if crun_refuses(spec["ociVersion"]):
+            with pytest.raises(errors.Unknown) as caught:
+                ctr.new_task()
+            assert str(caught.value) == CRUN_REFUSES
+            with pytest.raises(errors.NotFound):
+                ctr.task()
+        else:
+            task = ctr.new_task()
+            assert crun_state(env.namespace, id)["pid"] == task.pid
+            task.force_delete()
+        ctr.delete()
+    finally:
+        remove_container(client, id)
+
+
 @pytest.mark.parametrize("binary", ["/nonexistent/crun", "crun-not-installed"])
 def test_missing_runtime_fails_new_task_with_mobys_message(binary: str, env: Env,
                                                            client: pylibctrd.Client) -> None:
@@ -250,8 +293,9 @@ def test_cli_run_runtime(env: Env, tmp_path: Path) -> None:
         r = subprocess.run([*base, "run", "-d", "--cgroup-parent", "/pylibctrd-test", "--name", id,
                             "--runtime", "crun", "--rootfs", str(env.rootfs), "sleep", "30"],
                            capture_output=True, text=True, timeout=60, env=cli_env)
-        if r.returncode == 125:
-            assert "OCI runtime create failed: unknown version specified" in r.stderr, r.stderr
+        if crun_refuses(pylibctrd.default_spec()["ociVersion"]):
+            assert r.returncode == 125, (r.returncode, r.stderr)
+            assert CRUN_REFUSES in r.stderr, r.stderr
         else:
             assert r.returncode == 0, r.stderr
             assert crun_state(env.namespace, id)["status"] == "running"
