@@ -235,12 +235,15 @@ BENCH_PY := $(BENCH_VENV)/bin/python
 # Writes docs/benchmarks.md and its chart docs/benchmarks.png (and benchmarks/results.json).
 # To iterate on a few workloads: make bench BENCH_WORKLOADS=version,load,aio_version_64
 # (figures in build/bench-subset.json; docs and results.json are left alone).
+# The docs record the default flavour: `make bench FLAVOUR=v28` measures v28
+# (gobench built at v28's Moby) into build/bench-v28.json.
 BENCH_WORKLOADS ?=
+BENCH_FULL_ARGS := $(if $(filter v26,$(FLAVOUR)),--write-md,--out build/bench-$(FLAVOUR).json)
 bench: build
 	test -x $(BENCH_PY) || python3 -m venv $(BENCH_VENV)
 	$(BENCH_PY) -m pip install -q "containerd==1.5.3" "protobuf<3.21" grpcio matplotlib
 	PYLIBCTRD_BUILD_FLAVOURS="$(BUILD_FLAVOURS)" $(BENCH_PY) -m pip install -q -e .
-	$(if $(BENCH_WORKLOADS),$(BENCH_PY) -m benchmarks --workloads $(BENCH_WORKLOADS) --out build/bench-subset.json $(BENCH_ARGS),$(BENCH_PY) -m benchmarks --write-md $(BENCH_ARGS))
+	$(if $(BENCH_WORKLOADS),$(BENCH_PY) -m benchmarks --workloads $(BENCH_WORKLOADS) --out build/bench-subset.json $(BENCH_ARGS),$(BENCH_PY) -m benchmarks $(BENCH_FULL_ARGS) $(BENCH_ARGS))
 
 # Pull from a local registry: pylibctrd vs `ctr images pull` vs skopeo
 # (registry_pull in benchmarks/results.json; docs/registry.md).

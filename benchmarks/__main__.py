@@ -41,6 +41,9 @@ QUICK = {"version": 20, "load": 20, "create_delete": 3, "lifecycle": 2, "exec": 
          "ffi_nop": 1000, "ffi_json": 1000, "memory": 20,
          "aio_version_64": 128, "aio_lifecycle_16": 16, "aio_events": 10}
 THREADS = 8
+# The flavour docs/benchmarks.md and results.json record: the default one
+# (docs/flavours.md). `make bench FLAVOUR=v28` writes build/bench-v28.json.
+RECORDED_FLAVOUR = "v26"
 LATENCY = ["version", "load", "create_delete", "lifecycle", "exec"]
 # Ops per turn: within a round the peers take turns at this grain, so that the
 # drift of this noisy machine falls on every peer alike.
@@ -197,6 +200,20 @@ def measure(peers: list[Peer], counts: dict[str, int], rounds: int,
 
 def summarize(samples: dict[str, dict[str, list[Any]]], memory: dict[str, tuple[int, int]],
               counts: dict[str, int], rounds: int) -> dict[str, Any]:
+    return {"machine": machine(), "library": library(), "rounds": rounds,
+            "workloads": summarize_workloads(samples, memory, counts)}
+
+
+def library() -> dict[str, str]:
+    """The library this process measured: its flavour, Moby and containerd client."""
+    v = pylibctrd.versions()
+    return {"flavour": v.flavour, "moby": v.moby, "containerd": v.containerd}
+
+
+def summarize_workloads(samples: dict[str, dict[str, list[Any]]], memory: dict[str, tuple[int, int]],
+                        counts: dict[str, int]) -> dict[str, Any]:
+    """Per workload: each peer's figures, and pylibctrd's ratios against the
+    peers named grpcio, go and go-locked."""
     workloads: dict[str, Any] = {}
     for w in [w for w in LATENCY if w in samples]:
         per = {}
@@ -263,7 +280,7 @@ def summarize(samples: dict[str, dict[str, list[Any]]], memory: dict[str, tuple[
             "ratio_vs_grpc": None, "ratio_vs_go": None,
             "note": "growth from 10% to 100% of the lifecycles; compared in absolute KiB",
         }
-    return {"machine": machine(), "rounds": rounds, "workloads": workloads}
+    return workloads
 
 
 def merge(results: dict[str, Any], path: Path) -> None:
@@ -271,6 +288,8 @@ def merge(results: dict[str, Any], path: Path) -> None:
     (each workload's ratios stay from one run of all its peers), and record
     which run they came from under partial_runs."""
     full = json.loads(path.read_text())
+    if (got := results["library"]["flavour"]) != (want := full.get("library", {}).get("flavour", RECORDED_FLAVOUR)):
+        raise SystemExit(f"{path} holds the {want} flavour's figures, this run measured {got}")
     full["workloads"].update(results["workloads"])
     full.setdefault("partial_runs", []).append(
         {"workloads": sorted(results["workloads"]), "rounds": results["rounds"],
@@ -326,6 +345,9 @@ def main() -> None:
             ap.error("--workloads measures a subset: docs/benchmarks.md wants a full run")
         if unknown := only - set(FULL):
             ap.error(f"unknown workloads: {', '.join(sorted(unknown))} (known: {', '.join(FULL)})")
+    if args.write_md and not args.render and (flavour := pylibctrd.versions().flavour) != RECORDED_FLAVOUR:
+        ap.error(f"docs/benchmarks.md records the {RECORDED_FLAVOUR} flavour, this process loads {flavour}: "
+                 f"--out elsewhere (make bench FLAVOUR={flavour}: build/bench-{flavour}.json)")
     if args.render:
         results = json.loads(Path(args.out).read_text())
     else:

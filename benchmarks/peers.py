@@ -16,15 +16,23 @@ import pylibctrd
 from pylibctrd import EventInfo, EventType, aio, stdio
 
 ROOT = Path(__file__).resolve().parent.parent
-GOBENCH = ROOT / "build" / "gobench"
-def build_gobench() -> None:
-    """gobench at the Moby of the library measured (go/go.<flavour>.flags,
-    docs/flavours.md)."""
-    flavour = pylibctrd.versions().flavour
+def gobench_path(flavour: str | None = None) -> Path:
+    """gobench at a flavour's Moby: build/gobench-<flavour> (default: the
+    flavour of the library this process loads), so that gobench at two Mobys
+    can stand side by side."""
+    return ROOT / "build" / f"gobench-{flavour or pylibctrd.versions().flavour}"
+
+
+def build_gobench(flavour: str | None = None) -> Path:
+    """gobench at a flavour's Moby (go/go.<flavour>.flags, docs/flavours.md);
+    default: the library measured."""
+    flavour = flavour or pylibctrd.versions().flavour
     flags = [] if flavour == "v26" else [
         line.strip() for line in (ROOT / "go" / f"go.{flavour}.flags").read_text().splitlines()
         if line.strip() and not line.startswith("#")]
-    subprocess.run(["go", "build", *flags, "-o", str(GOBENCH), "./cmd/gobench"], cwd=ROOT / "go", check=True)
+    out = gobench_path(flavour)
+    subprocess.run(["go", "build", *flags, "-o", str(out), "./cmd/gobench"], cwd=ROOT / "go", check=True)
+    return out
 
 
 @dataclass
@@ -430,8 +438,10 @@ class GrpcPeer(InProcessPeer):
         return sent, dict(sub.received)
 
 
-def gobench_argv(setup: Setup, namespace: str, prefix: str, workload: str, n: int, *extra: str) -> list[str]:
-    return [str(GOBENCH), "-workload", workload, "-n", str(n), "-address", setup.address,
+def gobench_argv(setup: Setup, namespace: str, prefix: str, workload: str, n: int, *extra: str,
+                 binary: Path | None = None) -> list[str]:
+    """A gobench command line; `binary`: gobench_path() when not given."""
+    return [str(binary or gobench_path()), "-workload", workload, "-n", str(n), "-address", setup.address,
             "-namespace", namespace, "-state-dir", setup.state_dir, "-rootfs", setup.rootfs,
             "-prefix", prefix, *extra]
 
@@ -449,11 +459,16 @@ class GoPeer:
 
     With locked=True each measurement runs on a goroutine locked to its OS
     thread, the condition every cgo callback (so every pylibctrd call) runs
-    under: the floor a C-ABI binding over Go can reach."""
+    under: the floor a C-ABI binding over Go can reach.
 
-    def __init__(self, setup: Setup, namespace: str, locked: bool = False) -> None:
+    `flavour`: the Moby of its gobench (build_gobench(flavour)); default the
+    loaded library's. `name`: the peer's name in the results."""
+
+    def __init__(self, setup: Setup, namespace: str, locked: bool = False, flavour: str | None = None,
+                 name: str | None = None) -> None:
         self.setup, self.ns, self.seq, self.locked = setup, namespace, 0, locked
-        self.name = "go-locked" if locked else "go"
+        self.binary = gobench_path(flavour)
+        self.name = name or ("go-locked" if locked else "go")
         self.server = subprocess.Popen(
             self._argv("serve", 0, namespace=namespace, prefix=f"{self.name}-s-"),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -464,7 +479,7 @@ class GoPeer:
         if not prefix:
             self.seq += 1
             prefix = f"{self.name}-{self.seq}-{time.monotonic_ns() % 100000}-"
-        return gobench_argv(self.setup, namespace or self.ns, prefix, workload, n, *extra)
+        return gobench_argv(self.setup, namespace or self.ns, prefix, workload, n, *extra, binary=self.binary)
 
     def _reply(self) -> dict[str, Any]:
         assert self.server.stdout is not None
