@@ -15,11 +15,15 @@ from typing import Any, Awaitable, Callable, Protocol
 import pylibctrd
 from pylibctrd import EventInfo, EventType, aio, stdio
 
+from .worker import Server
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
 def gobench_path(flavour: str | None = None) -> Path:
     """gobench at a flavour's Moby: build/gobench-<flavour> (default: the
-    flavour of the library this process loads), so that gobench at two Mobys
-    can stand side by side."""
+    flavour of the library this process loads), so that both flavours' peers
+    can run side by side (`make bench-flavours`)."""
     return ROOT / "build" / f"gobench-{flavour or pylibctrd.versions().flavour}"
 
 
@@ -469,10 +473,8 @@ class GoPeer:
         self.setup, self.ns, self.seq, self.locked = setup, namespace, 0, locked
         self.binary = gobench_path(flavour)
         self.name = name or ("go-locked" if locked else "go")
-        self.server = subprocess.Popen(
-            self._argv("serve", 0, namespace=namespace, prefix=f"{self.name}-s-"),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        if self._reply() != {"ready": True}:
+        self.server = Server("gobench serve", self._argv("serve", 0, namespace=namespace, prefix=f"{self.name}-s-"))
+        if self.server.reply() != {"ready": True}:
             raise RuntimeError("gobench serve did not start")
 
     def _argv(self, workload: str, n: int, *extra: str, namespace: str = "", prefix: str = "") -> list[str]:
@@ -481,19 +483,8 @@ class GoPeer:
             prefix = f"{self.name}-{self.seq}-{time.monotonic_ns() % 100000}-"
         return gobench_argv(self.setup, namespace or self.ns, prefix, workload, n, *extra, binary=self.binary)
 
-    def _reply(self) -> dict[str, Any]:
-        assert self.server.stdout is not None
-        line = self.server.stdout.readline()
-        if not line:
-            raise RuntimeError(f"gobench serve exited ({self.server.wait()})")
-        return dict(json.loads(line))
-
     def _serve(self, workload: str, n: int, threads: int = 0) -> dict[str, Any]:
-        assert self.server.stdin is not None
-        req = {"workload": workload, "n": n, "threads": threads, "locked": self.locked}
-        self.server.stdin.write(json.dumps(req) + "\n")
-        self.server.stdin.flush()
-        return self._reply()
+        return self.server.request({"workload": workload, "n": n, "threads": threads, "locked": self.locked})
 
     def ffi(self, workload: str, n: int) -> float:
         return float(run_gobench(self._argv(workload, n))["ns_per_op"])
@@ -505,14 +496,8 @@ class GoPeer:
         return int(r["rss_kib_at_10pct"]), int(r["rss_kib_at_end"])
 
     def close(self) -> None:
-        """Closing stdin makes the server remove its fixtures and exit."""
-        if self.server.stdin is not None:
-            self.server.stdin.close()
-        try:
-            self.server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.server.kill()
-            self.server.wait()
+        """The server removes its fixtures and exits."""
+        self.server.close()
 
     def version(self, n: int) -> list[int]:
         return list(self._serve("version", n)["ns"])

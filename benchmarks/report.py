@@ -130,7 +130,7 @@ def write_markdown(results: dict[str, Any], text: str, path: Path) -> None:
     w = results["workloads"]
     lib = results.get("library")
     measured = (f"\nLibrary: the {lib['flavour']} flavour (Moby {lib['moby']}, containerd's Go client "
-                f"{lib['containerd']})."
+                f"{lib['containerd']}; [v26 and v28 side by side](performance.md#v26-and-v28))."
                 if lib else "")
     locked_version = w["version"]["peers"]["go-locked"]["p50_us"] / w["version"]["peers"]["go"]["p50_us"]
     locked_threads = (w["threads_version"]["peers"]["go-locked"]["ns_per_op"]
