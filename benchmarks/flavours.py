@@ -14,7 +14,8 @@ every 50 ops, rotating who goes first), for `version`, `lifecycle`, `exec`,
 --write records the run under "flavours" in benchmarks/results.json and its
 tables in docs/performance.md ("v26 and v28") and README.md, between the
 `<!-- bench-flavours -->` markers; without it, the run goes to
-build/bench-flavours.json.
+build/bench-flavours.json. --render writes the tables of the recorded run
+again.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +77,9 @@ def _per_round(rounds: list[Any]) -> list[float]:
 def summarize(samples: dict[str, dict[str, list[Any]]], counts: dict[str, int], rounds: int,
               libraries: dict[str, dict[str, Any]], load_average: dict[str, list[float]]) -> dict[str, Any]:
     """Per workload and flavour, what `make bench` records for pylibctrd and
-    Go (bench.summarize_workloads on that flavour's two peers); v28's over
-    v26's median, and the spread of that ratio from round to round."""
+    Go (bench.summarize_workloads on that flavour's two peers); per peer,
+    v28's figure over v26's (`of_medians`) and v28's over v26's in each
+    round (`per_round`: the two measured in the same round, taking turns)."""
     flavours = list(libraries)
     per = {f: bench.summarize_workloads(
         {w: {"pylibctrd": by[f"pylibctrd-{f}"], "go": by[f"go-{f}"]} for w, by in samples.items()},
@@ -95,7 +98,7 @@ def summarize(samples: dict[str, dict[str, list[Any]]], counts: dict[str, int], 
                 by_round = [y / x for x, y in zip(_per_round(samples[w][f"{peer}-{a}"]),
                                                    _per_round(samples[w][f"{peer}-{b}"]))]
                 entry[f"{b}_over_{a}"][peer] = {
-                    "median": entry[b]["peers"][peer][key] / entry[a]["peers"][peer][key],
+                    "of_medians": entry[b]["peers"][peer][key] / entry[a]["peers"][peer][key],
                     "per_round": by_round}
         workloads[w] = entry
     return {"machine": bench.machine(), "rounds": rounds, "load_average": load_average,
@@ -111,8 +114,9 @@ def _value(entry: dict[str, Any], flavour: str, peer: str) -> str:
 
 
 def _spread(ratio: dict[str, Any]) -> str:
+    """The per-round ratio: median [lowest, highest]."""
     r = ratio["per_round"]
-    return f"{ratio['median']:.2f} [{min(r):.2f}, {max(r):.2f}]"
+    return f"{statistics.median(r):.2f} [{min(r):.2f}, {max(r):.2f}]"
 
 
 def _loadavg(section: dict[str, Any]) -> str:
@@ -126,7 +130,8 @@ def docs_table(section: dict[str, Any]) -> str:
             f"containerd {m['containerd'].split()[2]}; load average {_loadavg(section)}, start → end). "
             + "; ".join(f"{f}: Moby {v['moby']}, containerd's client {v['containerd']}" for f, v in libs.items())
             + ". Figures: medians over the rounds (of each round's p50, or of its time per op). Ratios: "
-            "time over time, below 1 = faster; v28 / v26 [lowest, highest in a single round].",
+            "time over time, below 1 = faster; v28 / v26: the ratio within each round (both measured "
+            "in it, taking turns), median [lowest, highest].",
             "",
             "| workload | v26 | Go at v26 | v26 / Go | v28 | Go at v28 | v28 / Go | v28 / v26 | Go: v28 / v26 |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -143,7 +148,7 @@ def readme_table(section: dict[str, Any]) -> str:
     rows = ["| workload | v26 / Go | v28 / Go | v28 / v26 |", "| --- | --- | --- | --- |"]
     for w, e in section["workloads"].items():
         rows.append(f"| {NAMES.get(w, w)} | {e['v26']['ratio_vs_go']:.2f} | {e['v28']['ratio_vs_go']:.2f} | "
-                    f"{e['v28_over_v26']['pylibctrd']['median']:.2f} |")
+                    f"{statistics.median(e['v28_over_v26']['pylibctrd']['per_round']):.2f} |")
     return "\n".join(rows)
 
 
@@ -161,8 +166,8 @@ def write(section: dict[str, Any], results: Path = RESULTS, pages: dict[str, Pat
     full = json.loads(results.read_text())
     full["flavours"] = section
     results.write_text(json.dumps(full, indent=1) + "\n")
-    splice(pages["docs"], docs_table(section))
-    splice(pages["readme"], readme_table(section))
+    for name, table in (("docs", docs_table), ("readme", readme_table)):
+        splice(pages[name], table(section))
 
 
 def main() -> None:
@@ -171,7 +176,15 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="tiny counts: a smoke run")
     ap.add_argument("--write", action="store_true",
                     help="into benchmarks/results.json, docs/performance.md and README.md")
+    ap.add_argument("--render", action="store_true",
+                    help="measure nothing: write the tables of results.json's \"flavours\" into the pages again")
     args = ap.parse_args()
+    if args.render:
+        section = json.loads(RESULTS.read_text())["flavours"]
+        print(docs_table(section))
+        for name, table in (("docs", docs_table), ("readme", readme_table)):
+            splice(PAGES[name], table(section))
+        return
     counts = {w: (bench.QUICK if args.quick else bench.FULL)[w] for w in WORKLOADS}
     section = run(counts, args.rounds)
     print(docs_table(section))
