@@ -34,7 +34,7 @@ endif
 
 # (test-matrix and containerd-matrix: below)
 .PHONY: containerd-matrix test-matrix
-.PHONY: all system system-stress go-deps build test test-stress test-go test-py test-unit lint docs demo bench bench-pull soak soak-run soak-suites clean wheel sdist wheels wheels-system test-wheels bench-zig
+.PHONY: all system system-stress go-deps build test test-stress test-go test-py test-unit lint docs demo bench bench-flavours bench-pull soak soak-run soak-suites clean wheel sdist wheels wheels-system test-wheels bench-zig
 
 all: build
 
@@ -235,12 +235,25 @@ BENCH_PY := $(BENCH_VENV)/bin/python
 # Writes docs/benchmarks.md and its chart docs/benchmarks.png (and benchmarks/results.json).
 # To iterate on a few workloads: make bench BENCH_WORKLOADS=version,load,aio_version_64
 # (figures in build/bench-subset.json; docs and results.json are left alone).
+# The docs record the default flavour: `make bench FLAVOUR=v28` measures v28
+# (gobench built at v28's Moby) into build/bench-v28.json; v26 and v28 side
+# by side: `make bench-flavours`.
 BENCH_WORKLOADS ?=
+BENCH_FULL_ARGS := $(if $(filter v26,$(FLAVOUR)),--write-md,--out build/bench-$(FLAVOUR).json)
 bench: build
 	test -x $(BENCH_PY) || python3 -m venv $(BENCH_VENV)
 	$(BENCH_PY) -m pip install -q "containerd==1.5.3" "protobuf<3.21" grpcio matplotlib
 	PYLIBCTRD_BUILD_FLAVOURS="$(BUILD_FLAVOURS)" $(BENCH_PY) -m pip install -q -e .
-	$(if $(BENCH_WORKLOADS),$(BENCH_PY) -m benchmarks --workloads $(BENCH_WORKLOADS) --out build/bench-subset.json $(BENCH_ARGS),$(BENCH_PY) -m benchmarks --write-md $(BENCH_ARGS))
+	$(if $(BENCH_WORKLOADS),$(BENCH_PY) -m benchmarks --workloads $(BENCH_WORKLOADS) --out build/bench-subset.json $(BENCH_ARGS),$(BENCH_PY) -m benchmarks $(BENCH_FULL_ARGS) $(BENCH_ARGS))
+
+# The v26 and the v28 library side by side, in one run against one managed
+# containerd: each flavour in a worker process of its own beside gobench
+# built at its Moby (benchmarks/flavours.py). Records "flavours" in
+# benchmarks/results.json and the tables in docs/performance.md ("v26 and
+# v28") and README.md; BENCH_ARGS="--rounds 3" (default 5), "--quick".
+bench-flavours: system
+	$(MAKE) build FLAVOUR=v28
+	env -u PYLIBCTRD_FLAVOUR $(PY) -m benchmarks.flavours --write $(BENCH_ARGS)
 
 # Pull from a local registry: pylibctrd vs `ctr images pull` vs skopeo
 # (registry_pull in benchmarks/results.json; docs/registry.md).

@@ -11,6 +11,7 @@ the full run is what `make bench` records.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -19,8 +20,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import pylibctrd
 from pylibctrd import _ffi
@@ -41,6 +43,10 @@ QUICK = {"version": 20, "load": 20, "create_delete": 3, "lifecycle": 2, "exec": 
          "ffi_nop": 1000, "ffi_json": 1000, "memory": 20,
          "aio_version_64": 128, "aio_lifecycle_16": 16, "aio_events": 10}
 THREADS = 8
+# The flavour docs/benchmarks.md and results.json record: the default one
+# (docs/flavours.md). `make bench FLAVOUR=v28` writes build/bench-v28.json;
+# v26 and v28 side by side: `make bench-flavours` (benchmarks/flavours.py).
+RECORDED_FLAVOUR = "v26"
 LATENCY = ["version", "load", "create_delete", "lifecycle", "exec"]
 # Ops per turn: within a round the peers take turns at this grain, so that the
 # drift of this noisy machine falls on every peer alike.
@@ -109,15 +115,55 @@ def memory_child(args: argparse.Namespace) -> None:
     peer.close()
 
 
+@dataclass
+class Bench:
+    """What `managed` yields: where the peers run, the peers the caller
+    starts (closed on the way out), and what the sweeps removed."""
+
+    setup: Setup
+    peers: list[Peer] = field(default_factory=list)
+    left: dict[str, list[str]] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def managed(namespaces: Iterable[str], setup: Setup | None = None) -> Iterator[Bench]:
+    """A containerd of the run's own (or the one of `setup`, left running),
+    and a list for the peers the caller starts: on the way out every peer is
+    closed, what a failed run left in `namespaces` removed (and recorded in
+    `left`), and the run's containerd stopped."""
+    namespaces = list(namespaces)
+    daemon = None
+    if setup is None:
+        work = Path(tempfile.mkdtemp(prefix="pylibctrd-bench-"))
+        daemon = pylibctrd.Daemon.start(work / "root", work / "state")
+        setup = Setup(daemon.address, str(work / "bundles"), str(pylibctrd.busybox_rootfs(work / "rootfs")))
+    bench = Bench(setup)
+    try:
+        yield bench
+    finally:
+        try:
+            for p in bench.peers:
+                try:
+                    p.close()
+                except Exception as exc:  # the sweep below removes what it left
+                    print(f"closing {p.name} failed: {exc!r}", file=sys.stderr)
+            for namespace in namespaces:
+                if left := sweep(setup.address, setup.state_dir, namespace):
+                    bench.left[namespace] = left
+                    print(f"removed containers a failed run left in {namespace}: {left}", file=sys.stderr)
+        finally:
+            if daemon is not None:
+                daemon.stop()
+            for namespace in namespaces:
+                remove_runc_root(namespace)
+
+
 def run(counts: dict[str, int], rounds: int, only: set[str] | None = None) -> dict[str, Any]:
     build_gobench()
-    work = Path(tempfile.mkdtemp(prefix="pylibctrd-bench-"))
-    daemon = pylibctrd.Daemon.start(work / "root", work / "state")
-    setup = Setup(daemon.address, str(work / "bundles"), str(pylibctrd.busybox_rootfs(work / "rootfs")))
     ns = {name: f"bench-{name}-{os.getpid()}"
           for name in ("py", "grpc", "go", "go-locked", "mem-py", "mem-grpc", "mem-go")}
-    peers: list[Peer] = []
-    try:
+    with managed(ns.values()) as bench:
+        setup, peers = bench.setup, bench.peers
         # one at a time, so that a peer failing to start leaves the others closable
         peers.append(PylibctrdPeer(setup, ns["py"]))
         peers.append(GrpcPeer(setup, ns["grpc"]))
@@ -132,20 +178,6 @@ def run(counts: dict[str, int], rounds: int, only: set[str] | None = None) -> di
                 "grpcio": memory_subprocess("grpcio", setup, ns["mem-grpc"], counts["memory"]),
                 "go": GoPeer.memory(setup, ns["mem-go"], counts["memory"]),
             }
-    finally:
-        try:
-            for p in peers:
-                try:
-                    p.close()
-                except Exception as exc:  # the sweep below removes what it left
-                    print(f"closing {p.name} failed: {exc!r}", file=sys.stderr)
-            for namespace in ns.values():
-                if left := sweep(setup.address, setup.state_dir, namespace):
-                    print(f"removed containers a failed run left in {namespace}: {left}", file=sys.stderr)
-        finally:
-            daemon.stop()
-            for namespace in ns.values():
-                remove_runc_root(namespace)
     return summarize(samples, memory, counts, rounds)
 
 
@@ -197,6 +229,20 @@ def measure(peers: list[Peer], counts: dict[str, int], rounds: int,
 
 def summarize(samples: dict[str, dict[str, list[Any]]], memory: dict[str, tuple[int, int]],
               counts: dict[str, int], rounds: int) -> dict[str, Any]:
+    return {"machine": machine(), "library": library(), "rounds": rounds,
+            "workloads": summarize_workloads(samples, memory, counts)}
+
+
+def library() -> dict[str, str]:
+    """The library this process measured: its flavour, Moby and containerd client."""
+    v = pylibctrd.versions()
+    return {"flavour": v.flavour, "moby": v.moby, "containerd": v.containerd}
+
+
+def summarize_workloads(samples: dict[str, dict[str, list[Any]]], memory: dict[str, tuple[int, int]],
+                        counts: dict[str, int]) -> dict[str, Any]:
+    """Per workload: each peer's figures, and pylibctrd's ratios against the
+    peers named grpcio, go and go-locked."""
     workloads: dict[str, Any] = {}
     for w in [w for w in LATENCY if w in samples]:
         per = {}
@@ -263,7 +309,7 @@ def summarize(samples: dict[str, dict[str, list[Any]]], memory: dict[str, tuple[
             "ratio_vs_grpc": None, "ratio_vs_go": None,
             "note": "growth from 10% to 100% of the lifecycles; compared in absolute KiB",
         }
-    return {"machine": machine(), "rounds": rounds, "workloads": workloads}
+    return workloads
 
 
 def merge(results: dict[str, Any], path: Path) -> None:
@@ -271,11 +317,18 @@ def merge(results: dict[str, Any], path: Path) -> None:
     (each workload's ratios stay from one run of all its peers), and record
     which run they came from under partial_runs."""
     full = json.loads(path.read_text())
+    if (got := results["library"]["flavour"]) != (want := full.get("library", {}).get("flavour", RECORDED_FLAVOUR)):
+        raise SystemExit(f"{path} holds the {want} flavour's figures, this run measured {got}")
     full["workloads"].update(results["workloads"])
     full.setdefault("partial_runs", []).append(
         {"workloads": sorted(results["workloads"]), "rounds": results["rounds"],
          "machine": results["machine"], "load_average": os.getloadavg()})
     path.write_text(json.dumps(full, indent=1) + "\n")
+
+
+#: What a run of this module writes into results.json (a full run replaces
+#: them all: partial runs merged into the figures it supersedes go too).
+OWN_SECTIONS = ("machine", "rounds", "workloads", "library", "partial_runs")
 
 
 def ratios(values: dict[str, float]) -> dict[str, float | None]:
@@ -326,11 +379,19 @@ def main() -> None:
             ap.error("--workloads measures a subset: docs/benchmarks.md wants a full run")
         if unknown := only - set(FULL):
             ap.error(f"unknown workloads: {', '.join(sorted(unknown))} (known: {', '.join(FULL)})")
+    if args.write_md and not args.render and (flavour := pylibctrd.versions().flavour) != RECORDED_FLAVOUR:
+        ap.error(f"docs/benchmarks.md records the {RECORDED_FLAVOUR} flavour, this process loads {flavour}: "
+                 f"--out elsewhere (make bench FLAVOUR={flavour}: build/bench-{flavour}.json), "
+                 "or make bench-flavours for both side by side")
     if args.render:
         results = json.loads(Path(args.out).read_text())
     else:
         results = run(QUICK if args.quick else FULL, args.rounds, only)
-        Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+        out = Path(args.out)
+        if out.exists():  # other tools' sections stay (bench-pull's, bench-flavours')
+            results = {**{k: v for k, v in json.loads(out.read_text()).items()
+                          if k not in OWN_SECTIONS}, **results}
+        out.write_text(json.dumps(results, indent=1) + "\n")
         if args.merge_into:
             merge(results, Path(args.merge_into))
     text = table(results)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import re
@@ -433,11 +432,7 @@ def traces(setup: Setup, n: int, out_dir: Path) -> None:
             finally:
                 call(lib().pylibctrd_trace_stop)
         paths["go-locked"] = out_dir / "go-locked.trace"
-        assert locked.server.stdin is not None
-        locked.server.stdin.write(json.dumps({"workload": "exec", "n": n, "locked": True,
-                                              "trace": str(paths["go-locked"])}) + "\n")
-        locked.server.stdin.flush()
-        locked._reply()
+        locked.server.request({"workload": "exec", "n": n, "locked": True, "trace": str(paths["go-locked"])})
     finally:
         locked.close()
         py.close()

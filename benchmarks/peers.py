@@ -15,16 +15,28 @@ from typing import Any, Awaitable, Callable, Protocol
 import pylibctrd
 from pylibctrd import EventInfo, EventType, aio, stdio
 
+from .worker import Server
+
 ROOT = Path(__file__).resolve().parent.parent
-GOBENCH = ROOT / "build" / "gobench"
-def build_gobench() -> None:
-    """gobench at the Moby of the library measured (go/go.<flavour>.flags,
-    docs/flavours.md)."""
-    flavour = pylibctrd.versions().flavour
+
+
+def gobench_path(flavour: str | None = None) -> Path:
+    """gobench at a flavour's Moby: build/gobench-<flavour> (default: the
+    flavour of the library this process loads), so that both flavours' peers
+    can run side by side (`make bench-flavours`)."""
+    return ROOT / "build" / f"gobench-{flavour or pylibctrd.versions().flavour}"
+
+
+def build_gobench(flavour: str | None = None) -> Path:
+    """gobench at a flavour's Moby (go/go.<flavour>.flags, docs/flavours.md);
+    default: the library measured."""
+    flavour = flavour or pylibctrd.versions().flavour
     flags = [] if flavour == "v26" else [
         line.strip() for line in (ROOT / "go" / f"go.{flavour}.flags").read_text().splitlines()
         if line.strip() and not line.startswith("#")]
-    subprocess.run(["go", "build", *flags, "-o", str(GOBENCH), "./cmd/gobench"], cwd=ROOT / "go", check=True)
+    out = gobench_path(flavour)
+    subprocess.run(["go", "build", *flags, "-o", str(out), "./cmd/gobench"], cwd=ROOT / "go", check=True)
+    return out
 
 
 @dataclass
@@ -430,8 +442,10 @@ class GrpcPeer(InProcessPeer):
         return sent, dict(sub.received)
 
 
-def gobench_argv(setup: Setup, namespace: str, prefix: str, workload: str, n: int, *extra: str) -> list[str]:
-    return [str(GOBENCH), "-workload", workload, "-n", str(n), "-address", setup.address,
+def gobench_argv(setup: Setup, namespace: str, prefix: str, workload: str, n: int, *extra: str,
+                 binary: Path | None = None) -> list[str]:
+    """A gobench command line; `binary`: gobench_path() when not given."""
+    return [str(binary or gobench_path()), "-workload", workload, "-n", str(n), "-address", setup.address,
             "-namespace", namespace, "-state-dir", setup.state_dir, "-rootfs", setup.rootfs,
             "-prefix", prefix, *extra]
 
@@ -449,36 +463,28 @@ class GoPeer:
 
     With locked=True each measurement runs on a goroutine locked to its OS
     thread, the condition every cgo callback (so every pylibctrd call) runs
-    under: the floor a C-ABI binding over Go can reach."""
+    under: the floor a C-ABI binding over Go can reach.
 
-    def __init__(self, setup: Setup, namespace: str, locked: bool = False) -> None:
+    `flavour`: the Moby of its gobench (build_gobench(flavour)); default the
+    loaded library's. `name`: the peer's name in the results."""
+
+    def __init__(self, setup: Setup, namespace: str, locked: bool = False, flavour: str | None = None,
+                 name: str | None = None) -> None:
         self.setup, self.ns, self.seq, self.locked = setup, namespace, 0, locked
-        self.name = "go-locked" if locked else "go"
-        self.server = subprocess.Popen(
-            self._argv("serve", 0, namespace=namespace, prefix=f"{self.name}-s-"),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        if self._reply() != {"ready": True}:
+        self.binary = gobench_path(flavour)
+        self.name = name or ("go-locked" if locked else "go")
+        self.server = Server("gobench serve", self._argv("serve", 0, namespace=namespace, prefix=f"{self.name}-s-"))
+        if self.server.reply() != {"ready": True}:
             raise RuntimeError("gobench serve did not start")
 
     def _argv(self, workload: str, n: int, *extra: str, namespace: str = "", prefix: str = "") -> list[str]:
         if not prefix:
             self.seq += 1
             prefix = f"{self.name}-{self.seq}-{time.monotonic_ns() % 100000}-"
-        return gobench_argv(self.setup, namespace or self.ns, prefix, workload, n, *extra)
-
-    def _reply(self) -> dict[str, Any]:
-        assert self.server.stdout is not None
-        line = self.server.stdout.readline()
-        if not line:
-            raise RuntimeError(f"gobench serve exited ({self.server.wait()})")
-        return dict(json.loads(line))
+        return gobench_argv(self.setup, namespace or self.ns, prefix, workload, n, *extra, binary=self.binary)
 
     def _serve(self, workload: str, n: int, threads: int = 0) -> dict[str, Any]:
-        assert self.server.stdin is not None
-        req = {"workload": workload, "n": n, "threads": threads, "locked": self.locked}
-        self.server.stdin.write(json.dumps(req) + "\n")
-        self.server.stdin.flush()
-        return self._reply()
+        return self.server.request({"workload": workload, "n": n, "threads": threads, "locked": self.locked})
 
     def ffi(self, workload: str, n: int) -> float:
         return float(run_gobench(self._argv(workload, n))["ns_per_op"])
@@ -490,14 +496,8 @@ class GoPeer:
         return int(r["rss_kib_at_10pct"]), int(r["rss_kib_at_end"])
 
     def close(self) -> None:
-        """Closing stdin makes the server remove its fixtures and exit."""
-        if self.server.stdin is not None:
-            self.server.stdin.close()
-        try:
-            self.server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.server.kill()
-            self.server.wait()
+        """The server removes its fixtures and exits."""
+        self.server.close()
 
     def version(self, n: int) -> list[int]:
         return list(self._serve("version", n)["ns"])

@@ -28,14 +28,14 @@ from typing import Any, Callable
 import pylibctrd
 from pylibctrd import aio
 
-from .peers import GOBENCH, ROOT, gobench_argv, Setup
+from .peers import ROOT, Setup, build_gobench, gobench_argv
 
 FAKE = ROOT / "build" / "fakectrd"
 
 
 def build() -> None:
-    for cmd, out in (("./cmd/gobench", GOBENCH), ("./cmd/fakectrd", FAKE)):
-        subprocess.run(["go", "build", "-o", str(out), cmd], cwd=ROOT / "go", check=True)
+    build_gobench()  # at the loaded library's Moby
+    subprocess.run(["go", "build", "-o", str(FAKE), "./cmd/fakectrd"], cwd=ROOT / "go", check=True)
 
 
 def proc_cpu(pid: int) -> float:

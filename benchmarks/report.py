@@ -128,6 +128,10 @@ EXEC_GAP = Path(__file__).resolve().parent / "exec_gap.md"
 def write_markdown(results: dict[str, Any], text: str, path: Path) -> None:
     m = results["machine"]
     w = results["workloads"]
+    lib = results.get("library")
+    measured = (f"\nLibrary: the {lib['flavour']} flavour (Moby {lib['moby']}, containerd's Go client "
+                f"{lib['containerd']}; [v26 and v28 side by side](performance.md#v26-and-v28))."
+                if lib else "")
     locked_version = w["version"]["peers"]["go-locked"]["p50_us"] / w["version"]["peers"]["go"]["p50_us"]
     locked_threads = (w["threads_version"]["peers"]["go-locked"]["ns_per_op"]
                       / w["threads_version"]["peers"]["go"]["ns_per_op"])
@@ -152,7 +156,7 @@ throughput workloads use time per operation. Full figures:
 ![pylibctrd's time ratios against grpcio and Go](benchmarks.png)
 
 Machine: {m['cpu']}, {m['cores']} cores, kernel {m['kernel']}, Python {m['python']},
-{m['go']}, {m['containerd']}; run on {m['date']}.{partial}
+{m['go']}, {m['containerd']}; run on {m['date']}.{measured}{partial}
 
 {text}
 

@@ -3,7 +3,7 @@ symbols) next to the native one (`make wheel`: gcc, this host's glibc), in one
 run against one containerd: `make bench-zig`.
 
 Each library is installed from its wheel in its own venv and runs in its own
-worker process (two Go runtimes cannot share one). The workers take turns,
+worker process (benchmarks.worker: two Go runtimes cannot share one). The workers take turns,
 in ABBA order, for `rounds` rounds: a no-op call into Go (`nops` calls, as
 `make bench`'s ffi_nop), `version` (`ops` calls) and the full `/bin/true`
 lifecycle (`lifecycles` runs), the latter two timed as `make bench` times
@@ -18,75 +18,10 @@ usage: python -m benchmarks.zig_vs_native NATIVE_PYTHON ZIG_PYTHON ADDRESS STATE
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
-from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-
-# The worker: its venv's pylibctrd (the wheel's), the checkout's benchmarks
-# package appended to sys.path after site-packages, so it cannot shadow it.
-WORKER = """
-import json, sys, time
-sys.path.append(sys.argv[1])
-import pylibctrd
-from pylibctrd import _ffi
-from benchmarks.peers import PylibctrdPeer, Setup
-address, state_dir, rootfs, namespace = sys.argv[2:6]
-peer = PylibctrdPeer(Setup(address, state_dir, rootfs), namespace)
-
-def crossings(n):
-    # The C ABI alone (make bench's ffi_nop): ns per call, per 1,000 calls.
-    out = []
-    for _ in range(max(1, n // 1000)):
-        start = time.perf_counter_ns()
-        for _ in range(1000):
-            _ffi.call(_ffi.lib().pylibctrd_nop)
-        out.append((time.perf_counter_ns() - start) // 1000)
-    return out
-
-print(json.dumps({"file": pylibctrd.__file__}), flush=True)
-for line in sys.stdin:
-    op, n = line.split()
-    cpu = time.process_time_ns()
-    ns = crossings(int(n)) if op == "nop" else getattr(peer, op)(int(n))
-    print(json.dumps({"ns": ns, "cpu": time.process_time_ns() - cpu}), flush=True)
-peer.close()
-"""
-
-
-class Worker:
-    def __init__(self, name: str, python: str, args: argparse.Namespace) -> None:
-        self.name = name
-        self.proc = subprocess.Popen(
-            [os.path.abspath(python), "-I", "-c", WORKER, str(ROOT), args.address, args.state_dir, args.rootfs,
-             f"pylibctrd-zigbench-{name}"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd="/")
-        self.file = self._read()["file"]
-
-    def _read(self) -> Any:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"worker {self.name} died (exit {self.proc.wait()})")
-        return json.loads(line)
-
-    def run(self, op: str, n: int) -> tuple[list[int], int]:
-        """Each op's wall ns, and the worker's CPU ns (all its threads) for them."""
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(f"{op} {n}\n")
-        self.proc.stdin.flush()
-        result = self._read()
-        return list(result["ns"]), int(result["cpu"])
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait(60)
+from .worker import WorkerPeer
 
 
 def main() -> int:
@@ -102,8 +37,9 @@ def main() -> int:
     ap.add_argument("--nops", type=int, default=20000, help="no-op calls into Go per round")
     args = ap.parse_args()
 
-    workers = {"native": Worker("native", args.native_python, args),
-               "zig": Worker("zig", args.zig_python, args)}
+    workers = {name: WorkerPeer(name, args.address, args.state_dir, args.rootfs, f"pylibctrd-zigbench-{name}",
+                                python=python)
+               for name, python in (("native", args.native_python), ("zig", args.zig_python))}
     samples: dict[tuple[str, str], list[int]] = {}
     cpu: dict[tuple[str, str], int] = {}
     # Per round and workload, zig's p50 over native's: the spread is the noise.
@@ -112,13 +48,13 @@ def main() -> int:
     try:
         for w in workers.values():  # warm-up, not counted
             for op, n in workloads:
-                w.run(op, max(1, n // 10))
+                w.call(op, max(1, n // 10))
         for r in range(args.rounds):
             order = ["native", "zig"] if r % 2 == 0 else ["zig", "native"]
             for op, n in workloads:
                 p50 = {}
                 for name in order:
-                    got, used = workers[name].run(op, n)
+                    got, used = workers[name].call(op, n)
                     samples.setdefault((op, name), []).extend(got)
                     cpu[(op, name)] = cpu.get((op, name), 0) + used
                     p50[name] = statistics.median(got)
@@ -127,7 +63,7 @@ def main() -> int:
         for w in workers.values():
             w.close()
 
-    print(f"native: {workers['native'].file}\nzig:    {workers['zig'].file}")
+    print(f"native: {workers['native'].info['file']}\nzig:    {workers['zig'].info['file']}")
     print(f"{args.rounds} rounds, ABBA; p50 and mean over all samples")
     print("| workload | native p50 | zig p50 | zig / native: p50 | mean | CPU per op |"
           " per round (p50s): median [min, max] |")
