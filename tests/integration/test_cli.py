@@ -122,11 +122,12 @@ def test_exit_codes(cli: CLI, env: Env) -> None:
     r = cli("run", "--rm", "--rootfs", rootfs, "nonexistent")
     assert r.returncode == 127
     # The runtime's words (COMPATIBILITY.md, "runc and crun"): crun names the file.
-    missing = ("executable file `nonexistent` not found" if runtime_under_test() == "crun"
-               else "executable file not found")
+    crun = runtime_under_test() == "crun"
+    missing = "executable file `nonexistent` not found" if crun else "executable file not found"
     assert r.stderr.decode().count("\n") == 1 and missing in r.stderr.decode()
     r = cli("run", "--rm", "--rootfs", rootfs, "/etc/passwd")  # not executable
-    assert r.returncode == 126 and b"permission denied" in r.stderr
+    denied = b"open executable: Permission denied" if crun else b"permission denied"
+    assert r.returncode == 126 and denied in r.stderr
     r = cli("run", "--rm", "--rootfs", rootfs + "/missing", "true")
     assert r.returncode == 125 and r.stderr.startswith(b"pylibctrd: Error: rootfs ")
     id = cli.new_id()
