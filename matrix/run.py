@@ -46,6 +46,32 @@ SUITES = {
 RUNTIME_ROOT = Path("/run/containerd/runc")
 
 
+def lock_held_by_ancestor(path: str) -> bool:
+    """Whether a process this one runs under holds the flock on path (the
+    matrix started as `flock LOCK matrix/run.py ...`): taking it again per
+    suite would wait for ever on that holder."""
+    try:
+        inode = os.stat(path).st_ino
+        locks = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return False
+    holders = set()
+    for line in locks:
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].rsplit(":", 1)[-1] == str(inode):
+            holders.add(int(fields[4]))
+    pid = os.getppid()
+    while pid > 1:
+        if pid in holders:
+            return True
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state: ppid
+    return False
+
+
 @dataclass
 class Result:
     flavour: str
@@ -257,6 +283,60 @@ def run_suite(args: argparse.Namespace) -> int:
     return 0
 
 
+def result_file(r: Result) -> str:
+    """A result's file name in RESULTS (what run_suite and main write)."""
+    if r.status == "not built":
+        return f"{r.flavour}-not-built.json"
+    runtime = "both" if r.suite == "conformance" else r.runtime
+    return f"{r.flavour}-{r.server}-{runtime}-{r.suite}.json"
+
+
+def table_rows(text: str) -> list[Result]:
+    """The rows of COMPATIBILITY.md's table (the inverse of `table`)."""
+    block = text.partition(BEGIN)[2].partition(END)[0]
+    rows: list[Result] = []
+    failures: dict[str, list[str]] = {}
+    key = ""
+    for line in block.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        named = [re.fullmatch(r"(.*) \((.*)\)", c) for c in cells[:2]]
+        if len(cells) == 11 and named[0] and named[1] and cells[4].isdigit():
+            status, _, note = cells[9].partition(" — ")
+            passed, failed, skipped, errors = (int(c) for c in cells[4:8])
+            rows.append(Result(named[0][1], "" if named[0][2] == "-" else named[0][2],
+                               named[1][1], named[1][2], cells[2], cells[3], passed, failed,
+                               skipped, errors, float(cells[8].rstrip("s")), status, note,
+                               None, cells[10]))
+        elif m := re.fullmatch(r"- \*\*(.+)\*\*:", line):
+            key = m[1]
+        elif key and (m := re.fullmatch(r"  - `([^`]*)`(.*)", line)):
+            failures.setdefault(key, []).append(m[1] + m[2])
+    for r in rows:
+        r.failures = failures.get(r.key)
+    return rows
+
+
+def adopt_table_rows() -> int:
+    """Write a result file for each row of COMPATIBILITY.md's table that has
+    none (build/ is not in git: a fresh checkout or another worktree has the
+    table but not the files, and rewriting the table from the files alone
+    would drop every row run elsewhere)."""
+    path = ROOT / "COMPATIBILITY.md"
+    if not path.exists():
+        return 0
+    adopted = 0
+    for r in table_rows(path.read_text()):
+        f = RESULTS / result_file(r)
+        if not f.exists():
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            f.write_text(json.dumps(asdict(r), indent=1))
+            adopted += 1
+    if adopted:
+        print(f"matrix: {adopted} rows of COMPATIBILITY.md had no file in {RESULTS}: kept",
+              flush=True)
+    return adopted
+
+
 def load_results() -> list[Result]:
     out = []
     for f in sorted(RESULTS.glob("*.json")):
@@ -330,6 +410,7 @@ def main() -> int:
         args.integration = ["tests/integration"]
     if args.one:
         return run_suite(args)
+    adopt_table_rows()
     if args.write_only:
         write_markdown(load_results(), {})
         return 0
@@ -371,7 +452,8 @@ def main() -> int:
                     label = "both" if suite == "conformance" else runtime
                     print(f"matrix: {flavour} x containerd {name} x {label}: {suite}"
                           f" (waiting for {LOCK})", flush=True)
-                    subprocess.run(["flock", LOCK, *one], cwd=ROOT)
+                    held = lock_held_by_ancestor(LOCK)
+                    subprocess.run(one if held else ["flock", LOCK, *one], cwd=ROOT)
                     write_markdown(load_results(), not_built)
     if rebuilt:
         build_flavour(args.default_flavour)
