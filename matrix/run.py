@@ -293,6 +293,60 @@ def run_suite(args: argparse.Namespace) -> int:
     return 0
 
 
+def result_file(r: Result) -> str:
+    """A result's file name in RESULTS (what run_suite and main write)."""
+    if r.status == "not built":
+        return f"{r.flavour}-not-built.json"
+    runtime = "both" if r.suite == "conformance" else r.runtime
+    return f"{r.flavour}-{r.server}-{runtime}-{r.suite}.json"
+
+
+def table_rows(text: str) -> list[Result]:
+    """The rows of COMPATIBILITY.md's table (the inverse of `table`)."""
+    block = text.partition(BEGIN)[2].partition(END)[0]
+    rows: list[Result] = []
+    failures: dict[str, list[str]] = {}
+    key = ""
+    for line in block.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        named = [re.fullmatch(r"(.*) \((.*)\)", c) for c in cells[:2]]
+        if len(cells) == 11 and named[0] and named[1] and cells[4].isdigit():
+            status, _, note = cells[9].partition(" — ")
+            passed, failed, skipped, errors = (int(c) for c in cells[4:8])
+            rows.append(Result(named[0][1], "" if named[0][2] == "-" else named[0][2],
+                               named[1][1], named[1][2], cells[2], cells[3], passed, failed,
+                               skipped, errors, float(cells[8].rstrip("s")), status, note,
+                               None, cells[10]))
+        elif m := re.fullmatch(r"- \*\*(.+)\*\*:", line):
+            key = m[1]
+        elif key and (m := re.fullmatch(r"  - `([^`]*)`(.*)", line)):
+            failures.setdefault(key, []).append(m[1] + m[2])
+    for r in rows:
+        r.failures = failures.get(r.key)
+    return rows
+
+
+def adopt_table_rows() -> int:
+    """Write a result file for each row of COMPATIBILITY.md's table that has
+    none (build/ is not in git: a fresh checkout or another worktree has the
+    table but not the files, and rewriting the table from the files alone
+    would drop every row run elsewhere)."""
+    path = ROOT / "COMPATIBILITY.md"
+    if not path.exists():
+        return 0
+    adopted = 0
+    for r in table_rows(path.read_text()):
+        f = RESULTS / result_file(r)
+        if not f.exists():
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            f.write_text(json.dumps(asdict(r), indent=1))
+            adopted += 1
+    if adopted:
+        print(f"matrix: {adopted} rows of COMPATIBILITY.md had no file in {RESULTS}: kept",
+              flush=True)
+    return adopted
+
+
 def load_results() -> list[Result]:
     out = []
     for f in sorted(RESULTS.glob("*.json")):
@@ -365,6 +419,7 @@ def main() -> int:
         args.integration = ["tests/integration"]
     if args.one:
         return run_suite(args)
+    adopt_table_rows()
     if args.write_only:
         write_markdown(load_results(), {})
         return 0
