@@ -17,7 +17,7 @@ import itertools
 import os
 import struct
 import threading
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
 from .. import errors
 from .callbacks import StdioToken
@@ -36,6 +36,20 @@ _SUBMIT_EVERY = 16
 # pylibctrd_port_take's record header (pylibctrd.h): call, number, status, len.
 _RECORD = struct.Struct("=QQqQ")
 _NO_DATA = 0xFFFFFFFFFFFFFFFF
+
+
+def _records(count: int, packed: bytes | None) -> Iterator[tuple[int, int, int, bytes | None]]:
+    """The `count` completion records of a take's buffer: (call id, number,
+    status, data), each record's data padded to 8 bytes."""
+    records, offset = packed or b"", 0
+    for _ in range(count):
+        call_id, number, status, size = _RECORD.unpack_from(records, offset)
+        offset += _RECORD.size
+        data = None
+        if size != _NO_DATA:
+            data = records[offset:offset + size]
+            offset += (size + 7) & ~7
+        yield call_id, number, status, data
 
 
 def _ring_refusal(status: int) -> bytes:
@@ -252,14 +266,7 @@ class Port(Owned):
     def _complete(self, count: int, packed: bytes | None) -> None:
         """Resolve the futures of `count` completion records."""
         pop = self._pending.pop
-        records, offset = packed or b"", 0
-        for _ in range(count):
-            call_id, number, status, size = _RECORD.unpack_from(records, offset)
-            offset += _RECORD.size
-            data = None
-            if size != _NO_DATA:
-                data = records[offset:offset + size]
-                offset += (size + 7) & ~7
+        for call_id, number, status, data in _records(count, packed):
             pending = pop(call_id, None)
             reply: tuple[int, bytes | None] | BaseException = number, data
             if status != 0:
@@ -296,14 +303,7 @@ class Port(Owned):
     def _release(self, count: int, packed: bytes | None) -> None:
         """Decode and drop the completions nobody will receive (the ring's
         at close), so that what they made (a handle) is released."""
-        records, offset = packed or b"", 0
-        for _ in range(count):
-            call_id, number, status, size = _RECORD.unpack_from(records, offset)
-            offset += _RECORD.size
-            data = None
-            if size != _NO_DATA:
-                data = records[offset:offset + size]
-                offset += (size + 7) & ~7
+        for call_id, number, status, data in _records(count, packed):
             pending = self._pending.get(call_id)
             if pending is not None and status == 0:
                 try:
