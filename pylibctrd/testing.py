@@ -169,7 +169,9 @@ def crun_runtime(path: str = "crun", *, oci_version: str | None = None) -> dict[
     wrapper = Path(scripts_dir()) / name
     if not wrapper.exists() or wrapper.read_text() != script:
         wrapper.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = wrapper.with_name(f".{wrapper.name}.{os.getpid()}")
+        # A name of its own per call: threads of one process (the conformance
+        # kit's two runs) may write it at once, and each rename must find its file.
+        tmp = wrapper.with_name(f".{wrapper.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
         tmp.write_text(script)
         tmp.chmod(0o700)
         tmp.replace(wrapper)
