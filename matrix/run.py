@@ -287,7 +287,7 @@ def run_suite(args: argparse.Namespace) -> int:
                     status, ("left behind and removed: " + ", ".join(left)) if left else "",
                     failures, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{tag.replace(args.runtime, 'both') if args.suite == 'conformance' else tag}.json").write_text(json.dumps(asdict(result), indent=1))
+    (RESULTS / result_file(result)).write_text(json.dumps(asdict(result), indent=1))
     print(f"matrix: {tag}: {status}, {passed} passed, {failed} failed, {skipped} skipped,"
           f" {errors} errors in {seconds:.0f}s" + (f"; {result.note}" if left else ""), flush=True)
     return 0
