@@ -310,6 +310,21 @@ def ask(client: Client, id: str, op: str, *, timeout: float = 30.0,
             raise errors.Unavailable(f"the monitor of {id} did not answer: {e}") from None
 
 
+def kill_task(task: Task, signum: int) -> None:
+    """Signal a container's task as Moby's killWithSignal does: a paused
+    task is resumed after the signal, so that it gets it (a process frozen by
+    the cgroup freezer takes even SIGKILL only once thawed: runc's kill --all
+    thaws on its own, crun's does not, and containerd's force delete then
+    waits for good). A failed resume is passed over, as Moby only logs it."""
+    paused = False
+    with contextlib.suppress(errors.Error):
+        paused = task.status() in (Status.PAUSED, Status.PAUSING)
+    task.kill(signum)
+    if paused:
+        with contextlib.suppress(errors.Error):
+            task.resume()
+
+
 def kill(client: Client, id: str, signum: int) -> bool:
     """`docker kill` of a detached container: through its monitor, which
     then counts it as stopped by hand (no restart, as dockerd's
@@ -833,7 +848,7 @@ class _Monitor:
             self.manager.cancel()
             if status == "running":  # a restarting one: canceling is enough
                 try:
-                    self.task.kill(signum)
+                    kill_task(self.task, signum)
                 except errors.Error:
                     with contextlib.suppress(errors.Error):
                         if self.task.status() is not Status.RUNNING:
@@ -852,14 +867,14 @@ class _Monitor:
             task = self.task if self.record.get("status") == "running" else None
             if task is not None:
                 with contextlib.suppress(errors.NotFound, errors.Conflict):
-                    task.kill(_signal.SIGTERM)
+                    kill_task(task, _signal.SIGTERM)
             deadline = time.monotonic() + stop_timeout
             killed = task is None
             while self.generation == generation and not self.ended:
                 left = deadline - time.monotonic()
                 if left <= 0 and not killed and task is not None:
                     with contextlib.suppress(errors.Error):
-                        task.kill(_signal.SIGKILL)
+                        kill_task(task, _signal.SIGKILL)
                     killed = True
                     deadline = time.monotonic() + 30.0
                     continue

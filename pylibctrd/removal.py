@@ -14,6 +14,7 @@ marks the container dead), once the removal goes ahead.
 from __future__ import annotations
 
 import contextlib
+import signal as _signal
 
 from . import errors, monitor
 from .client import Client, Container, Task
@@ -39,8 +40,8 @@ def remove_container(client: Client, id: str, *, force: bool = True, rootfs: boo
     Returns whether containerd had the container (with `rootfs`, the rootfs
     is released even when it had not).
 
-    With `force` the task is killed and deleted whatever its state (a stopped
-    one too: no need to ask). `force=False` deletes a stopped task and
+    With `force` the task is killed and deleted whatever its state (a paused
+    one is killed and resumed first, as docker rm -f does). `force=False` deletes a stopped task and
     raises `errors.Conflict`, removing nothing, for any other (docker rm
     without -f). `best_effort` (cleanup in a `finally`, where an error must
     not hide the one being raised) passes over any `errors.Error` of a step
@@ -64,6 +65,11 @@ def remove_container(client: Client, id: str, *, force: bool = True, rootfs: boo
             task = ctr.task()
         if task is not None:
             if force:
+                with contextlib.suppress(errors.Error):
+                    if task.status() in (Status.PAUSED, Status.PAUSING):
+                        # docker rm -f kills first: the force delete alone
+                        # leaves a task frozen under crun (monitor.kill_task)
+                        monitor.kill_task(task, _signal.SIGKILL)
                 with contextlib.suppress(*tolerated):
                     task.force_delete()
             else:

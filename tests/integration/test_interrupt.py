@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
+from typing import IO
 
 import pytest
 
-from pylibctrd.testing import PROMPT, Env, freeze
+from pylibctrd.testing import PROMPT, Env, freeze, remove_container
 
 CHILD = r'''
 import dataclasses, json, sys, time
@@ -82,6 +85,30 @@ if client is not None:
 say("done")
 '''
 
+#: How long the child may take for any one line: its calls have 30 s timeouts.
+LINE_TIMEOUT = 90
+
+
+class Lines:
+    """The child's output lines, each awaited with a timeout: a child that
+    hangs fails the case instead of hanging the suite."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.got: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self.pump, args=(stream,), daemon=True).start()
+
+    def pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.got.put(line)
+        self.got.put("")  # end of output
+
+    def next(self) -> str:
+        try:
+            return self.got.get(timeout=LINE_TIMEOUT).strip()
+        except queue.Empty:
+            pytest.fail(f"the child wrote no line in {LINE_TIMEOUT} s")
+
+
 # (case, whether containerd must be stopped for the call to block)
 CASES = [("new_task", True), ("exec", True), ("wait_for", False), ("task_wait", False),
          ("stdin_write", False), ("connect", False)]
@@ -98,33 +125,41 @@ def test_ctrl_c_interrupts_a_blocked_call_at_once(env: Env, silent_socket: str, 
          str(env.rootfs), cid, silent_socket],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert child.stdin is not None and child.stdout is not None
+    lines = Lines(child.stdout)
     stopped = None
     try:
-        assert child.stdout.readline().strip() == "ready"
-        if needs_stopped:
-            assert env.daemon is not None
-            stopped = int((Path(env.daemon.state_dir) / "containerd.pid").read_text())
-            freeze(stopped)
-        child.stdin.write("go\n")
-        child.stdin.flush()
-        time.sleep(0.5)  # well into the blocking call
-        sent = time.monotonic()
-        child.send_signal(signal.SIGINT)
-        word, _, raised = child.stdout.readline().strip().partition(" ")
-        assert word == "interrupted"
-        # From the signal to the exception in the child: not the pipe back
-        # nor the parent's own wake-up, which a busy machine delays.
-        took = float(raised) - sent
-        assert took < PROMPT, f"KeyboardInterrupt after {took * 1000:.0f} ms"
-    finally:
-        if stopped is not None:
-            os.kill(stopped, signal.SIGCONT)
         try:
-            child.stdin.write("resumed\n")
+            assert lines.next() == "ready"
+            if needs_stopped:
+                assert env.daemon is not None
+                stopped = int((Path(env.daemon.state_dir) / "containerd.pid").read_text())
+                freeze(stopped)
+            child.stdin.write("go\n")
             child.stdin.flush()
-        except BrokenPipeError:
-            pass
-    leaks = json.loads(child.stdout.readline())
-    assert not leaks, "handles or goroutines leaked:\n\n" + "\n\n".join(leaks)
-    assert child.stdout.readline().strip() == "done"
-    assert child.wait(timeout=30) == 0
+            time.sleep(0.5)  # well into the blocking call
+            sent = time.monotonic()
+            child.send_signal(signal.SIGINT)
+            word, _, raised = lines.next().partition(" ")
+            assert word == "interrupted"
+            # From the signal to the exception in the child: not the pipe back
+            # nor the parent's own wake-up, which a busy machine delays.
+            took = float(raised) - sent
+            assert took < PROMPT, f"KeyboardInterrupt after {took * 1000:.0f} ms"
+        finally:
+            if stopped is not None:
+                os.kill(stopped, signal.SIGCONT)
+            try:
+                child.stdin.write("resumed\n")
+                child.stdin.flush()
+            except BrokenPipeError:
+                pass
+        leaks = json.loads(lines.next())
+        assert not leaks, "handles or goroutines leaked:\n\n" + "\n\n".join(leaks)
+        assert lines.next() == "done"
+        assert child.wait(timeout=30) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+            with env.connect() as client:  # what the child would have removed
+                remove_container(client, cid)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import pytest
 
 import pylibctrd
-from pylibctrd import EventType, Status, errors, stdio
-from pylibctrd.testing import Env, MakeContainer
+from pylibctrd import EventType, Status, errors, monitor, stdio
+from pylibctrd.testing import Env, MakeContainer, remove_container
 
 
 def test_version(client: pylibctrd.Client) -> None:
@@ -186,6 +187,36 @@ def test_pause_resume_events_and_status(make_container: MakeContainer,
     assert task.status() is Status.RUNNING
     task.force_delete()
     ctr.delete()
+
+
+def test_a_paused_task_killed_or_force_removed_ends_as_under_dockerd(
+        client: pylibctrd.Client, make_container: MakeContainer,
+        recorder: pylibctrd.Recorder) -> None:
+    """docker kill and docker rm -f of a paused container: the signal, then a
+    resume (Moby's killWithSignal), so that the task ends under every runtime
+    (crun's kill --all leaves a frozen task frozen: no exit, and a force
+    delete alone waits for good)."""
+    killed = make_container(["sleep", "60"])
+    task = killed.new_task()
+    task.start()
+    task.pause()
+    monitor.kill_task(task, signal.SIGKILL)
+    assert recorder.wait_for(killed.id, EventType.EXIT, timeout=30).exit_code == 137
+    assert task.delete().exit_code == 137
+
+    removed = make_container(["sleep", "60"])
+    task = removed.new_task()
+    task.start()
+    task.pause()
+    recorder.wait_for(removed.id, EventType.PAUSED)
+    done: list[bool] = []
+    remover = threading.Thread(target=lambda: done.append(remove_container(client, removed.id)),
+                               daemon=True)
+    remover.start()
+    remover.join(60)
+    assert done == [True], "remove_container of a paused task did not return in 60 s"
+    with pytest.raises(errors.NotFound):
+        client.load_container(removed.id)
 
 
 def test_stats_before_and_after_delete(make_container: MakeContainer) -> None:

@@ -73,14 +73,37 @@ class _Task:
     def delete(self) -> None:
         self.world.call("task.delete")
 
+    def kill(self, signum: int) -> None:
+        self.world.call(f"kill {signum}")
+
+    def resume(self) -> None:
+        self.world.call("resume")
+
     def force_delete(self) -> None:
         self.world.call("force_delete")
 
 
-def test_force_kills_the_task_without_asking_then_the_rootfs_then_the_record() -> None:
+def test_force_kills_the_task_then_the_rootfs_then_the_record() -> None:
     w = World()
     assert w.remove(rootfs=True) is True
-    assert w.calls == ["load", "task", "force_delete", "release_rootfs", "container.delete"]
+    assert w.calls == ["load", "task", "status", "force_delete", "release_rootfs",
+                       "container.delete"]
+
+
+@pytest.mark.parametrize("status", [Status.PAUSED, Status.PAUSING])
+def test_force_kills_a_paused_task_then_resumes_it_before_the_delete(status: Status) -> None:
+    """docker rm -f: Moby's killWithSignal resumes a paused task after the
+    SIGKILL (crun's kill --all leaves it frozen, and the delete would wait)."""
+    w = World(status=status)
+    assert w.remove() is True
+    assert w.calls == ["load", "task", "status", "status", "kill 9", "resume", "force_delete",
+                       "container.delete"]
+
+
+def test_force_goes_on_when_the_status_cannot_be_read() -> None:
+    w = World(fail={"status": errors.Unavailable("down")})
+    assert w.remove() is True
+    assert w.calls == ["load", "task", "status", "force_delete", "container.delete"]
 
 
 def test_without_a_task_or_a_rootfs() -> None:
@@ -123,19 +146,21 @@ def test_what_is_gone_already_is_fine() -> None:
     gone = errors.NotFound("gone")
     w = World(fail={"force_delete": gone, "release_rootfs": gone, "container.delete": gone})
     assert w.remove(rootfs=True) is True
-    assert w.calls == ["load", "task", "force_delete", "release_rootfs", "container.delete"]
+    assert w.calls == ["load", "task", "status", "force_delete", "release_rootfs",
+                       "container.delete"]
 
 
 def test_other_errors_stop_the_removal_unless_best_effort() -> None:
     w = World(fail={"force_delete": errors.Unavailable("down")})
     with pytest.raises(errors.Unavailable):
         w.remove(rootfs=True)
-    assert w.calls == ["load", "task", "force_delete"]
+    assert w.calls == ["load", "task", "status", "force_delete"]
     w = World(fail={"force_delete": errors.Unavailable("down"),
                     "release_rootfs": errors.System("busy"),
                     "container.delete": errors.FailedPrecondition("has a task")})
     assert w.remove(rootfs=True, best_effort=True) is True
-    assert w.calls == ["load", "task", "force_delete", "release_rootfs", "container.delete"]
+    assert w.calls == ["load", "task", "status", "force_delete", "release_rootfs",
+                       "container.delete"]
 
 
 def test_best_effort_goes_on_when_the_container_cannot_be_loaded() -> None:

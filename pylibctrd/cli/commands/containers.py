@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 import pylibctrd
-from pylibctrd import Status, errors
+from pylibctrd import Status, errors, monitor
 from pylibctrd.removal import remove_container
 
 from .. import _health, _network, _services, _spec
@@ -398,7 +398,7 @@ def cmd_kill(opts: argparse.Namespace) -> int:
     def kill(client: pylibctrd.Client, id: str) -> None:
         # A detached container's monitor kills it, and restarts it no more.
         if not _services.kill_through_monitor(client, id, signum):
-            running_task(load(client, id)).kill(signum)
+            monitor.kill_task(running_task(load(client, id)), signum)
 
     return _each(opts, kill)
 
