@@ -90,6 +90,18 @@ def runtime_under_test() -> str:
     return os.environ.get(RUNTIME_ENV) or "runc"
 
 
+def drops_tasks_that_exited_while_down(server_version: str) -> bool:
+    """Whether a containerd of `server_version` ("1.6.20~ds1", "v1.7.35",
+    "v2.4.2": `Client.version()`) deletes, when it starts, a task whose every
+    process exited while it was down, and publishes no exit for it: 1.7 and
+    2.x do (their shim loader's "cleaning leaked shim process",
+    containerd#6860; the exit status is lost with the shim), 1.6 does not
+    (the task is STOPPED and `delete` gives the exit, as dockerd's restore
+    reads it). docs/servers.md, "An exit while containerd is down"."""
+    major, minor = (int(x) for x in server_version.removeprefix("v").split(".")[:2])
+    return (major, minor) >= (1, 7)
+
+
 #: The test switch for the OCI spec version of every container a test makes
 #: (make test-matrix sets it under crun: matrix/run.py, tests/conftest.py).
 OCI_VERSION_ENV = "PYLIBCTRD_TEST_OCI_VERSION"

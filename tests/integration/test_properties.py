@@ -248,6 +248,30 @@ class Lifecycles(RuleBasedStateMachine):
 
     @precondition(has_tasks)
     @rule(data=st.data())
+    def stop_then_delete(self, data: st.DataObject) -> None:
+        """docker stop, then docker rm: a task killed, its stop awaited, then
+        deleted. The delete_task rule meets a stopped task only after a
+        command exited by itself, which the draws reach in some runs and not
+        in others. Paused tasks are left to the other rules (a frozen task
+        takes a SIGKILL only once thawed)."""
+        statuses = self.statuses()
+        ready = [s for s in self.tasks if statuses.get(s) in ("created", "running", "stopped")]
+        if not ready:
+            return
+        slot = self.pick(data, ready)
+        task = self.tasks[slot]
+        if statuses[slot] != "stopped":
+            self.attempt(lambda: task.kill(signal.SIGKILL), "kill")
+        deadline = time.monotonic() + 30
+        while (status := self.attempt(task.status)) != pylibctrd.Status.STOPPED:
+            assert isinstance(status, pylibctrd.Status), status
+            assert time.monotonic() < deadline, f"{self.id(slot)} still {status} 30 s after SIGKILL"
+            time.sleep(0.02)
+        if not isinstance(self.attempt(task.delete, "delete_task"), BaseException):
+            self.forget_task(slot)
+
+    @precondition(has_tasks)
+    @rule(data=st.data())
     def force_delete(self, data: st.DataObject) -> None:
         slot, got = self.on_task(data, "force_delete", lambda t: t.force_delete())
         if not isinstance(got, BaseException):
