@@ -622,7 +622,8 @@ class _Monitor:
         """The task's exit code and time: from libcontainerd's EXIT event,
         or, when containerd restarted meanwhile and the event was lost, as
         dockerd's restore finds it (the task STOPPED, `delete` gives the
-        exit)."""
+        exit; a task containerd deleted is 255, Moby's code for an exit it
+        cannot read)."""
         while True:
             try:
                 info = task.wait(timeout=2.0)
@@ -635,7 +636,10 @@ class _Monitor:
             try:
                 status = task.status()
             except errors.NotFound:
-                return -1, time.time()  # deleted under us (rm -f)
+                # Deleted under us: by rm -f, or by a containerd 1.7/2.x that
+                # found it exited when it restarted (testing.drops_tasks_that_
+                # exited_while_down); dockerd's restore records 255 then.
+                return (-1 if self.removing else 255), time.time()
             except (errors.Unavailable, errors.Deadline, errors.Closed):
                 continue  # containerd is away: the shim and the FIFOs are not
             if status is Status.STOPPED:
@@ -648,7 +652,7 @@ class _Monitor:
                 try:
                     st = task.delete()
                 except errors.NotFound:
-                    return -1, time.time()
+                    return (-1 if self.removing else 255), time.time()
                 except errors.Error:
                     continue
                 return st.exit_code, (st.exited_at.timestamp() if st.exited_at else time.time())
