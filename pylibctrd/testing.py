@@ -29,6 +29,7 @@ from .client import Client, Container
 from .daemon import Daemon
 from .events import Backend
 from .healthrecord import read_health
+from ._versions import versions
 from .images import Image
 from .removal import remove_container as remove_container
 from .rootfs import find_busybox
@@ -100,6 +101,16 @@ def drops_tasks_that_exited_while_down(server_version: str) -> bool:
     reads it). docs/servers.md, "An exit while containerd is down"."""
     major, minor = (int(x) for x in server_version.removeprefix("v").split(".")[:2])
     return (major, minor) >= (1, 7)
+
+
+def unknown_suffix(server_version: str) -> str:
+    """What containerd's client puts after the message of an error of class
+    Unknown from a server of `server_version`: ": unknown", or "" for the
+    v28 flavour (containerd's v2 client: errdefs' `errgrpc.ToNative`) on a
+    containerd 2.x, which sends the message without the class's name. Go
+    libcontainerd at the same Moby says the same (COMPATIBILITY.md)."""
+    major = int(server_version.removeprefix("v").split(".")[0])
+    return "" if versions().flavour == "v28" and major >= 2 else ": unknown"
 
 
 #: The test switch for the OCI spec version of every container a test makes
