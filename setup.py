@@ -71,6 +71,15 @@ def require_tools() -> None:
         )
 
 
+def replace_file(src: Path, dst: Path) -> None:
+    """Copy `src` to `dst` through a new file renamed over it: a process that
+    has the old `dst` mapped (a test run, a service on this tree) keeps its
+    copy, where writing over it in place kills that process with SIGBUS."""
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    shutil.copy2(src, tmp)
+    os.replace(tmp, dst)
+
+
 class build_go_then_ext(build_ext):
     """Runs `go build -buildmode=c-shared` first (once per flavour) and ships
     the .so files beside the extensions."""
@@ -90,7 +99,15 @@ class build_go_then_ext(build_ext):
             target = Path(self.get_ext_fullpath(ext.name)).parent
             target.mkdir(parents=True, exist_ok=True)
             for flavour in FLAVOURS:
-                shutil.copy2(go_library(flavour), target / go_library(flavour).name)
+                replace_file(go_library(flavour), target / go_library(flavour).name)
+
+    def copy_file(self, infile: str, outfile: str, *args: object, **kwargs: object) -> tuple[str, bool]:
+        """The extension into the source tree (an editable install) by
+        rename, as the Go libraries."""
+        if os.path.isdir(outfile):
+            outfile = os.path.join(outfile, os.path.basename(infile))
+        replace_file(Path(infile), Path(outfile))
+        return outfile, True
 
     def build_extensions(self) -> None:
         # A Python built with an rpath (pyenv, a /usr/local prefix) puts
