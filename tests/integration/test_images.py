@@ -28,7 +28,14 @@ def mounts_under(path: str) -> list[str]:
 
 def state(env: Env) -> dict[str, list[str]]:
     """What containerd holds in the test namespace, as `ctr` lists it (the
-    first column of each table)."""
+    first column of each table), once its garbage is collected: containerd's
+    collector runs when it will, and content left unreferenced before (by
+    any earlier test) otherwise leaves between two readings. A lease
+    deleted with --sync collects at once."""
+    lease = f"gc-{uuid.uuid4().hex[:8]}"
+    env.ctr("leases", "create", lease)
+    env.ctr("leases", "delete", "--sync", lease)
+
     def column(*args: str) -> list[str]:
         return sorted(line.split()[0] for line in env.ctr(*args).splitlines()[1:] if line.strip())
     return {
