@@ -33,7 +33,7 @@ def state(env: Env) -> dict[str, list[str]]:
     any earlier test) otherwise leaves between two readings. A lease
     deleted with --sync collects at once."""
     lease = f"gc-{uuid.uuid4().hex[:8]}"
-    env.ctr("leases", "create", lease)
+    env.ctr("leases", "create", "--id", lease)
     env.ctr("leases", "delete", "--sync", lease)
 
     def column(*args: str) -> list[str]:
