@@ -129,6 +129,7 @@ class Recorder:
         except (OSError, ValueError, KeyError, TypeError):
             pass
         self._thread: threading.Thread | None = None
+        self._last: dict[str, Any] = {}  # the record last written
 
     def start(self) -> None:
         """Start probing; the record says "starting" when this returns."""
@@ -151,8 +152,9 @@ class Recorder:
                                          "time": _nanos(e.time)}
                                         for e in update.events])[-MAX_EVENTS:]
         raw["events"] = self._events
-        _write(self.path, {"config": self.config, "update": raw, "started_at": self._started,
-                           "pid": os.getpid()})
+        self._last = {"config": self.config, "update": raw, "started_at": self._started,
+                      "pid": os.getpid()}
+        _write(self.path, self._last)
 
     def _run(self, seq: int) -> None:
         while True:
@@ -174,6 +176,11 @@ class Recorder:
             pass
         if self._thread is not None:
             self._thread.join(timeout)
+            if not self._thread.is_alive() and self._last and not self._last["update"]["ended"]:
+                # The watch ended on an error before its last update: probing
+                # has stopped all the same, and readers must see it ended.
+                self._last["update"]["ended"] = True
+                _write(self.path, self._last)
 
 
 def _nanos(value: Any) -> int | None:
