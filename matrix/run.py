@@ -176,7 +176,9 @@ def cleanup(tmp: Path, namespaces_prefix: str) -> list[str]:
         if not pids:
             break
         shims = [p for p in pids if "containerd-shim" in cmdline_of(p)]
-        left.append(f"{len(pids)} processes ({len(shims)} shims)")
+        # What they were, for the row's note: a leftover is a test's bug to find.
+        names = sorted({" ".join(cmdline_of(p).split()[:2])[:60] for p in pids})
+        left.append(f"{len(pids)} processes ({len(shims)} shims): {'; '.join(names)}")
         # Their descendants first (a shim's: the container processes), deepest first.
         family: list[int] = []
         todo = list(pids)
