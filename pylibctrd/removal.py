@@ -41,9 +41,9 @@ def remove_container(client: Client, id: str, *, force: bool = True, rootfs: boo
     is released even when it had not).
 
     With `force` the task is killed and deleted whatever its state (a paused
-    one is killed and resumed first, as docker rm -f does). `force=False` deletes a stopped task and
-    raises `errors.Conflict`, removing nothing, for any other (docker rm
-    without -f). `best_effort` (cleanup in a `finally`, where an error must
+    one is killed and resumed first, as docker rm -f does). `force=False`
+    deletes a stopped task and raises `errors.Conflict`, removing nothing,
+    for any other (docker rm without -f). `best_effort` (cleanup in a `finally`, where an error must
     not hide the one being raised) passes over any `errors.Error` of a step
     and goes on with the next; only the Conflict is still raised."""
     tolerated: tuple[type[errors.Error], ...] = (
