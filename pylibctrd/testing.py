@@ -91,16 +91,22 @@ def runtime_under_test() -> str:
     return os.environ.get(RUNTIME_ENV) or "runc"
 
 
+def server_release(server_version: str) -> tuple[int, int]:
+    """containerd's (major, minor) from its version as `Client.version()`
+    gives it: "1.6.20~ds1" (Debian's), "v1.7.35", "v2.4.2" (its own builds).
+    The per-server expectations below, and the tests', read it here."""
+    major, minor = server_version.removeprefix("v").split(".")[:2]
+    return int(major), int(minor)
+
+
 def drops_tasks_that_exited_while_down(server_version: str) -> bool:
-    """Whether a containerd of `server_version` ("1.6.20~ds1", "v1.7.35",
-    "v2.4.2": `Client.version()`) deletes, when it starts, a task whose every
-    process exited while it was down, and publishes no exit for it: 1.7 and
-    2.x do (their shim loader's "cleaning leaked shim process",
+    """Whether a containerd of `server_version` (`server_release`) deletes,
+    when it starts, a task whose every process exited while it was down, and
+    publishes no exit for it: 1.7 and 2.x do (their shim loader's "cleaning leaked shim process",
     containerd#6860; the exit status is lost with the shim), 1.6 does not
     (the task is STOPPED and `delete` gives the exit, as dockerd's restore
     reads it). docs/servers.md, "An exit while containerd is down"."""
-    major, minor = (int(x) for x in server_version.removeprefix("v").split(".")[:2])
-    return (major, minor) >= (1, 7)
+    return server_release(server_version) >= (1, 7)
 
 
 def unknown_suffix(server_version: str) -> str:
@@ -109,8 +115,8 @@ def unknown_suffix(server_version: str) -> str:
     v28 flavour (containerd's v2 client: errdefs' `errgrpc.ToNative`) on a
     containerd 2.x, which sends the message without the class's name. Go
     libcontainerd at the same Moby says the same (COMPATIBILITY.md)."""
-    major = int(server_version.removeprefix("v").split(".")[0])
-    return "" if versions().flavour == "v28" and major >= 2 else ": unknown"
+    v2_server = server_release(server_version) >= (2, 0)
+    return "" if versions().flavour == "v28" and v2_server else ": unknown"
 
 
 #: The test switch for the OCI spec version of every container a test makes

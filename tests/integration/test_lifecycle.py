@@ -11,7 +11,7 @@ import pytest
 
 import pylibctrd
 from pylibctrd import EventType, Status, errors, monitor, stdio
-from pylibctrd.testing import Env, MakeContainer, remove_container
+from pylibctrd.testing import Env, MakeContainer, remove_container, server_release
 
 
 def test_version(client: pylibctrd.Client) -> None:
@@ -86,7 +86,7 @@ def publishes_killed_exits(client: pylibctrd.Client) -> bool:
     ForceDelete killed: containerd 1.x does; containerd 2.x's runc shim may
     drop it (it shuts down before it queued the exit: COMPATIBILITY.md,
     "containerd 2.x and force-deleted tasks")."""
-    return int(client.version().version.removeprefix("v").split(".")[0]) < 2
+    return server_release(client.version().version) < (2, 0)
 
 
 def check_killed_exit(client: pylibctrd.Client, recorder: pylibctrd.Recorder,

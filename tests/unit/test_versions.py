@@ -13,6 +13,7 @@ from importlib import metadata
 import pytest
 
 import pylibctrd
+from pylibctrd.testing import drops_tasks_that_exited_while_down, server_release
 
 from gomod import CONTAINERD_MODULE, MOD_FILES, go, pinned
 
@@ -42,3 +43,14 @@ def test_package_version_comes_from_pyproject() -> None:
     m = re.search(r'^version = "([^"]+)"', PYPROJECT.read_text(), re.M)
     assert m
     assert pylibctrd.__version__ == m.group(1) == pylibctrd.versions().pylibctrd
+
+
+@pytest.mark.parametrize("version, release, drops", [
+    ("1.6.20~ds1", (1, 6), False),  # Debian's
+    ("v1.7.35", (1, 7), True),      # containerd's own builds
+    ("v2.4.2", (2, 4), True),
+])
+def test_server_release_and_the_per_server_expectations(version: str, release: tuple[int, int],
+                                                        drops: bool) -> None:
+    assert server_release(version) == release
+    assert drops_tasks_that_exited_while_down(version) is drops
