@@ -312,17 +312,25 @@ def ask(client: Client, id: str, op: str, *, timeout: float = 30.0,
 
 def kill_task(task: Task, signum: int) -> None:
     """Signal a container's task as Moby's killWithSignal does: a paused
-    task is resumed after the signal, so that it gets it (a process frozen by
-    the cgroup freezer takes even SIGKILL only once thawed: runc's kill --all
-    thaws on its own, crun's does not, and containerd's force delete then
-    waits for good). A failed resume is passed over, as Moby only logs it."""
+    task is resumed after the signal (`kill_paused_task`)."""
     paused = False
     with contextlib.suppress(errors.Error):
         paused = task.status() in (Status.PAUSED, Status.PAUSING)
-    task.kill(signum)
     if paused:
-        with contextlib.suppress(errors.Error):
-            task.resume()
+        kill_paused_task(task, signum)
+    else:
+        task.kill(signum)
+
+
+def kill_paused_task(task: Task, signum: int) -> None:
+    """Signal a paused task, then resume it so that it gets the signal (a
+    process frozen by the cgroup freezer takes even SIGKILL only once thawed:
+    runc's kill --all thaws on its own, crun's does not, and containerd's
+    force delete then waits for good). A failed resume is passed over, as
+    Moby only logs it."""
+    task.kill(signum)
+    with contextlib.suppress(errors.Error):
+        task.resume()
 
 
 def kill(client: Client, id: str, signum: int) -> bool:

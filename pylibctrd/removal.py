@@ -68,8 +68,8 @@ def remove_container(client: Client, id: str, *, force: bool = True, rootfs: boo
                 with contextlib.suppress(errors.Error):
                     if task.status() in (Status.PAUSED, Status.PAUSING):
                         # docker rm -f kills first: the force delete alone
-                        # leaves a task frozen under crun (monitor.kill_task)
-                        monitor.kill_task(task, _signal.SIGKILL)
+                        # leaves a task frozen under crun
+                        monitor.kill_paused_task(task, _signal.SIGKILL)
                 with contextlib.suppress(*tolerated):
                     task.force_delete()
             else:

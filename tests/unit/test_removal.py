@@ -96,7 +96,7 @@ def test_force_kills_a_paused_task_then_resumes_it_before_the_delete(status: Sta
     SIGKILL (crun's kill --all leaves it frozen, and the delete would wait)."""
     w = World(status=status)
     assert w.remove() is True
-    assert w.calls == ["load", "task", "status", "status", "kill 9", "resume", "force_delete",
+    assert w.calls == ["load", "task", "status", "kill 9", "resume", "force_delete",
                        "container.delete"]
 
 
