@@ -247,8 +247,9 @@ def run_suite(args: argparse.Namespace) -> int:
     out_dir = RESULTS.parent / "runs" / tag
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
-    env = {**os.environ, "PYLIBCTRD_FLAVOUR": args.flavour, "TMPDIR": str(tmp), "PYLIBCTRD_TEST_CONTAINERD": args.binary,
-           "PYLIBCTRD_TEST_RUNTIME": args.runtime, "CONFORMANCE_DUMP": str(out_dir / "diffs")}
+    env = {**os.environ, "PYLIBCTRD_FLAVOUR": args.flavour, "TMPDIR": str(tmp),
+           "PYLIBCTRD_TEST_CONTAINERD": args.binary, "PYLIBCTRD_TEST_RUNTIME": args.runtime,
+           "CONFORMANCE_DUMP": str(out_dir / "diffs")}
     if args.runtime == "crun" and args.crun_oci_version:
         # Every suite's containers under crun (pylibctrd.testing.oci_version()):
         # Debian 12's crun 1.8.1 refuses Moby v26's 1.2.0 specs.
